@@ -1,0 +1,73 @@
+package audit
+
+import "time"
+
+// Record is one normalized audit record: every column of
+// sys.fn_get_audit_file, plus the action and class names that the
+// engine's catalog views (sys.dm_audit_actions, sys.dm_audit_class_type_map)
+// would join in, plus what xelwatch needs to key and reassemble records.
+//
+// Columns absent from a file (older engines, Azure-only columns) stay at
+// their zero value, as fn_get_audit_file returns NULL/0 for them.
+type Record struct {
+	EventTime                        time.Time // UTC
+	SequenceNumber                   int32
+	ActionID                         string // trimmed code, e.g. "BA", "LGIF"
+	ActionName                       string // e.g. "BACKUP"; empty for unknown codes
+	Succeeded                        bool
+	PermissionBitmask                []byte
+	IsColumnPermission               bool
+	SessionID                        int16
+	ServerPrincipalID                int32
+	DatabasePrincipalID              int32
+	TargetServerPrincipalID          int32
+	TargetDatabasePrincipalID        int32
+	ObjectID                         int32
+	ClassType                        string // trimmed code, e.g. "DB", "A"
+	ClassTypeDesc                    string // e.g. "DATABASE"; empty for unknown codes
+	SessionServerPrincipalName       string
+	ServerPrincipalName              string
+	ServerPrincipalSID               []byte
+	DatabasePrincipalName            string
+	TargetServerPrincipalName        string
+	TargetServerPrincipalSID         []byte
+	TargetDatabasePrincipalName      string
+	ServerInstanceName               string
+	DatabaseName                     string
+	SchemaName                       string
+	ObjectName                       string
+	Statement                        string // reassembled when the record was split
+	AdditionalInformation            string // reassembled when the record was split
+	FileName                         string
+	AuditFileOffset                  int64
+	UserDefinedEventID               int16
+	UserDefinedInformation           string
+	AuditSchemaVersion               int32
+	SequenceGroupID                  []byte
+	TransactionID                    int64
+	ClientIP                         string
+	ApplicationName                  string
+	DurationMilliseconds             int64
+	ResponseRows                     int64
+	AffectedRows                     int64
+	ConnectionID                     string // lower-case GUID text, empty when absent
+	DataSensitivityInformation       string
+	HostName                         string
+	SessionContext                   string
+	ClientTLSVersion                 int64
+	ClientTLSVersionName             string
+	DatabaseTransactionID            int64
+	LedgerStartSequenceNumber        int64
+	ExternalPolicyPermissionsChecked string
+	OBOMiddleTierAppID               string
+	IsLocalSecondaryReplica          bool
+
+	// EventIndex is the position of the (first) audit_event of this record
+	// within its buffer; (FileName, AuditFileOffset, EventIndex) identifies
+	// a record uniquely and deterministically.
+	EventIndex int
+	// Parts holds the raw records a split record was reassembled from
+	// (sequence_number 1..n), each with its own statement piece; nil when
+	// the record was not split.
+	Parts []Record
+}
