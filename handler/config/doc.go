@@ -1,0 +1,12 @@
+// Package config reads xelwatch's settings from the environment (app
+// settings in Azure, local.settings.json under Core Tools, the shell for the
+// CLI) with go-envconfig, once, at start, and validates them so that a
+// mistake is reported by setting name before any work starts.
+//
+// Storage is reached either with a connection string (Azurite, local runs:
+// AzureWebJobsStorage, AuditStorage) or with an identity, using the same
+// setting names the Functions host uses for identity-based connections
+// (<Connection>__blobServiceUri, __queueServiceUri, __tableServiceUri,
+// __credential, __clientId). Secrets are of type Secret, which never
+// reaches a log.
+package config
