@@ -78,6 +78,9 @@ type Event struct {
 	Index     int       // 0-based position of the event within its buffer
 	Fields    []Field   // data fields in metadata order
 	Actions   []Field   // actions (global fields) in file order
+
+	typ     *eventType // metadata of the event (precomputed JSON key order); nil for events built by hand
+	scratch []uint16   // reused by AppendJSON to sort keys
 }
 
 // Field is a named value of an event.

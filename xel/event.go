@@ -1,0 +1,74 @@
+package xel
+
+// Field returns the value of the data field called name.
+func (e *Event) Field(name string) (Value, bool) {
+	for i := range e.Fields {
+		if e.Fields[i].Name == name {
+			return e.Fields[i].Value, true
+		}
+	}
+	return Value{}, false
+}
+
+// Action returns the value of the action (global field) called name.
+func (e *Event) Action(name string) (Value, bool) {
+	for i := range e.Actions {
+		if e.Actions[i].Name == name {
+			return e.Actions[i].Value, true
+		}
+	}
+	return Value{}, false
+}
+
+// AppendJSON appends the event as one JSON object in the oracle's
+// convention: {"name":…,"timestamp":…,"fields":{…},"actions":{…}}, the
+// keys of fields and actions sorted ordinally (UTF-16 code units), no
+// whitespace, no trailing newline. It does not allocate once the
+// destination has grown (the key order of fields is precomputed per event
+// type by the Reader).
+func (e *Event) AppendJSON(dst []byte) []byte {
+	dst = append(dst, `{"name":`...)
+	dst = appendJSONString(dst, e.Name)
+	dst = append(dst, `,"timestamp":"`...)
+	dst = appendTimestamp(dst, e.Timestamp)
+	dst = append(dst, `","fields":`...)
+	if e.typ != nil && len(e.typ.order) == len(e.Fields) {
+		dst = appendObject(dst, e.Fields, e.typ.order)
+	} else {
+		e.scratch = sortedOrder(e.scratch[:0], e.Fields)
+		dst = appendObject(dst, e.Fields, e.scratch)
+	}
+	dst = append(dst, `,"actions":`...)
+	e.scratch = sortedOrder(e.scratch[:0], e.Actions)
+	dst = appendObject(dst, e.Actions, e.scratch)
+	return append(dst, '}')
+}
+
+func appendObject(dst []byte, fs []Field, order []uint16) []byte {
+	dst = append(dst, '{')
+	for n, i := range order {
+		if n > 0 {
+			dst = append(dst, ',')
+		}
+		f := &fs[i]
+		dst = appendJSONString(dst, f.Name)
+		dst = append(dst, ':')
+		dst = f.Value.AppendJSON(dst)
+	}
+	return append(dst, '}')
+}
+
+// sortedOrder appends to order the indexes of fs sorted by name (UTF-16
+// ordinal; stable). Insertion sort: the lists are short.
+func sortedOrder(order []uint16, fs []Field) []uint16 {
+	for i := range fs {
+		if i > 0xFFFF {
+			break
+		}
+		order = append(order, uint16(i))
+		for j := len(order) - 1; j > 0 && lessUTF16(fs[order[j]].Name, fs[order[j-1]].Name); j-- {
+			order[j], order[j-1] = order[j-1], order[j]
+		}
+	}
+	return order
+}

@@ -1,0 +1,234 @@
+package xel
+
+import (
+	"strconv"
+	"unicode/utf8"
+)
+
+// JSON writing without encoding/json: the hot path appends to a caller
+// buffer and allocates nothing.
+
+// jsonSafe[c] is true for ASCII bytes that go into a JSON string as is.
+var jsonSafe = func() (t [utf8.RuneSelf]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
+func appendEscapedASCII(dst []byte, c byte) []byte {
+	switch c {
+	case '"':
+		return append(dst, '\\', '"')
+	case '\\':
+		return append(dst, '\\', '\\')
+	case '\n':
+		return append(dst, '\\', 'n')
+	case '\r':
+		return append(dst, '\\', 'r')
+	case '\t':
+		return append(dst, '\\', 't')
+	case '\b':
+		return append(dst, '\\', 'b')
+	case '\f':
+		return append(dst, '\\', 'f')
+	}
+	return appendU(dst, uint16(c))
+}
+
+func appendU(dst []byte, u uint16) []byte {
+	return append(dst, '\\', 'u', hexLower[u>>12], hexLower[u>>8&15], hexLower[u>>4&15], hexLower[u&15])
+}
+
+// appendJSONString appends s (UTF-8) as a quoted JSON string. Invalid
+// UTF-8 becomes U+FFFD.
+func appendJSONString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	dst = appendEscapedString(dst, s)
+	return append(dst, '"')
+}
+
+func appendEscapedString(dst []byte, s string) []byte {
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if jsonSafe[c] {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			dst = appendEscapedASCII(dst, c)
+			i++
+			start = i
+			continue
+		}
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && n == 1 {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, "\ufffd"...)
+			i++
+			start = i
+			continue
+		}
+		i += n
+	}
+	return append(dst, s[start:]...)
+}
+
+// appendJSONUTF16 appends UTF-16LE bytes as a quoted JSON string;
+// unpaired surrogates are written as \uXXXX, an odd trailing byte is
+// ignored.
+func appendJSONUTF16(dst []byte, b []byte) []byte {
+	dst = append(dst, '"')
+	n := len(b) &^ 1
+	for i := 0; i < n; i += 2 {
+		lo, hi := b[i], b[i+1]
+		if hi == 0 && lo < utf8.RuneSelf {
+			if jsonSafe[lo] {
+				dst = append(dst, lo)
+			} else {
+				dst = appendEscapedASCII(dst, lo)
+			}
+			continue
+		}
+		u := rune(lo) | rune(hi)<<8
+		switch {
+		case u < 0xD800 || u > 0xDFFF:
+			dst = utf8.AppendRune(dst, u)
+		case u < 0xDC00 && i+3 < n && b[i+3]&0xFC == 0xDC:
+			u2 := rune(b[i+2]) | rune(b[i+3])<<8
+			dst = utf8.AppendRune(dst, 0x10000+(u-0xD800)<<10+(u2-0xDC00))
+			i += 2
+		default:
+			dst = appendU(dst, uint16(u))
+		}
+	}
+	return append(dst, '"')
+}
+
+// appendJSONLatin1 appends Latin-1 bytes as a quoted JSON string.
+func appendJSONLatin1(dst []byte, b []byte) []byte {
+	dst = append(dst, '"')
+	for _, c := range b {
+		switch {
+		case c >= utf8.RuneSelf:
+			dst = append(dst, 0xC0|c>>6, 0x80|c&0x3F)
+		case jsonSafe[c]:
+			dst = append(dst, c)
+		default:
+			dst = appendEscapedASCII(dst, c)
+		}
+	}
+	return append(dst, '"')
+}
+
+// xmap is a map object of the metadata: key → text. keys is sorted.
+type xmap struct {
+	size    uint8 // value size in the payload: 1, 2, 4 or 8
+	bitmask bool
+	keys    []uint32
+	texts   []string
+}
+
+func (m *xmap) lookup(k uint64) (string, bool) {
+	if m == nil || k > 0xFFFFFFFF {
+		return "", false
+	}
+	key := uint32(k)
+	lo, hi := 0, len(m.keys)
+	for lo < hi {
+		mid := int(uint(lo+hi) >> 1)
+		if m.keys[mid] < key {
+			lo = mid + 1
+		} else {
+			hi = mid
+		}
+	}
+	if lo < len(m.keys) && m.keys[lo] == key {
+		return m.texts[lo], true
+	}
+	return "", false
+}
+
+// appendText appends the map text for key k (unescaped). A plain map
+// gives the entry's text or the decimal key when unknown. A bitmask map
+// gives the texts of the set bits, lowest bit first, joined by ","
+// (an unknown bit as its decimal value); a zero value gives the entry
+// for key 0 if there is one, else "".
+func (m *xmap) appendText(dst []byte, k uint64) []byte {
+	return m.appendTextFn(dst, k, false)
+}
+
+func (m *xmap) appendTextEscaped(dst []byte, k uint64) []byte {
+	return m.appendTextFn(dst, k, true)
+}
+
+func (m *xmap) appendTextFn(dst []byte, k uint64, esc bool) []byte {
+	put := func(dst []byte, s string) []byte {
+		if esc {
+			return appendEscapedString(dst, s)
+		}
+		return append(dst, s...)
+	}
+	if m == nil || !m.bitmask {
+		if s, ok := m.lookup(k); ok {
+			return put(dst, s)
+		}
+		return strconv.AppendUint(dst, k, 10)
+	}
+	if k == 0 {
+		if s, ok := m.lookup(0); ok {
+			return put(dst, s)
+		}
+		return dst
+	}
+	first := true
+	for bit := 0; bit < 64; bit++ {
+		b := uint64(1) << uint(bit)
+		if k&b == 0 {
+			continue
+		}
+		if !first {
+			dst = append(dst, ',')
+		}
+		first = false
+		if s, ok := m.lookup(b); ok {
+			dst = put(dst, s)
+		} else {
+			dst = strconv.AppendUint(dst, b, 10)
+		}
+	}
+	return dst
+}
+
+// lessUTF16 reports whether a < b in UTF-16 code unit order (the order
+// .NET's ordinal comparison uses). It differs from byte order only when
+// a supplementary character meets a character in U+E000..U+FFFF.
+func lessUTF16(a, b string) bool {
+	n := min(len(a), len(b))
+	i := 0
+	for i < n && a[i] == b[i] {
+		i++
+	}
+	if i == n {
+		return len(a) < len(b)
+	}
+	if a[i] < utf8.RuneSelf && b[i] < utf8.RuneSelf {
+		return a[i] < b[i]
+	}
+	// back up to the start of the rune in which they differ
+	for i > 0 && !utf8.RuneStart(a[i]) {
+		i--
+	}
+	ra, _ := utf8.DecodeRuneInString(a[i:])
+	rb, _ := utf8.DecodeRuneInString(b[i:])
+	return utf16First(ra) < utf16First(rb)
+}
+
+func utf16First(r rune) rune {
+	if r >= 0x10000 {
+		return 0xD800 + (r-0x10000)>>10
+	}
+	return r
+}
