@@ -1,0 +1,64 @@
+package notify
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+
+	"github.com/xelwatch/xelwatch/detect"
+)
+
+// Config holds the notifier settings; embed it in the app's go-envconfig
+// struct.
+type Config struct {
+	WebhookURL    Secret          `env:"XELWATCH_WEBHOOK_URL"`
+	WebhookSecret Secret          `env:"XELWATCH_WEBHOOK_SECRET"`
+	TeamsURL      Secret          `env:"XELWATCH_TEAMS_WEBHOOK_URL"`
+	SlackURL      Secret          `env:"XELWATCH_SLACK_WEBHOOK_URL"`
+	MinSeverity   detect.Severity `env:"XELWATCH_NOTIFY_MIN_SEVERITY, default=low"`
+	Timeout       time.Duration   `env:"XELWATCH_NOTIFY_TIMEOUT, default=10s"`
+}
+
+// Channels validates c and builds the configured channels (none is valid:
+// findings are then only recorded). Errors name the setting, never the
+// value.
+func (c Config) Channels() ([]Channel, error) {
+	if c.Timeout < 0 {
+		return nil, errors.New("notify: XELWATCH_NOTIFY_TIMEOUT must not be negative")
+	}
+	var out []Channel
+	var errs []error
+	if c.WebhookURL != "" {
+		if err := checkURL("XELWATCH_WEBHOOK_URL", c.WebhookURL); err != nil {
+			errs = append(errs, err)
+		}
+		out = append(out, NewWebhook(c.WebhookURL, c.WebhookSecret, c.Timeout))
+	} else if c.WebhookSecret != "" {
+		errs = append(errs, errors.New("notify: XELWATCH_WEBHOOK_SECRET is set but XELWATCH_WEBHOOK_URL is not"))
+	}
+	if c.TeamsURL != "" {
+		if err := checkURL("XELWATCH_TEAMS_WEBHOOK_URL", c.TeamsURL); err != nil {
+			errs = append(errs, err)
+		}
+		out = append(out, NewTeams(c.TeamsURL, c.Timeout))
+	}
+	if c.SlackURL != "" {
+		if err := checkURL("XELWATCH_SLACK_WEBHOOK_URL", c.SlackURL); err != nil {
+			errs = append(errs, err)
+		}
+		out = append(out, NewSlack(c.SlackURL, c.Timeout))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func checkURL(setting string, s Secret) error {
+	u, err := url.Parse(s.Reveal())
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return fmt.Errorf("notify: %s is not an absolute http(s) URL", setting)
+	}
+	return nil
+}

@@ -1,0 +1,353 @@
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"iter"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
+	"github.com/xelwatch/xelwatch/detect"
+)
+
+// DeliveryState is where one channel's notification of a detection stands.
+type DeliveryState string
+
+// Delivery states. A channel with no state was never attempted.
+const (
+	DeliveryClaimed   DeliveryState = "claimed"   // an invocation is sending (or crashed while sending)
+	DeliveryDelivered DeliveryState = "delivered" // sent; never sent again
+	DeliveryFailed    DeliveryState = "failed"    // the last attempt failed; the next one may claim at once
+)
+
+// Delivery is one channel's delivery status of a detection.
+type Delivery struct {
+	State       DeliveryState
+	Attempts    int
+	ClaimedAt   time.Time
+	DeliveredAt time.Time
+	LastError   string
+}
+
+// Detection is one Detections row: the finding and its deliveries.
+type Detection struct {
+	ID        string
+	Rule      string
+	Title     string
+	Severity  detect.Severity
+	Server    string
+	Database  string
+	Principal string
+	Time      time.Time // the finding's event time
+	Recorded  time.Time // first RecordFinding
+	Finding   detect.Finding
+	// Deliveries by channel name.
+	Deliveries map[string]Delivery
+	ETag       azcore.ETag
+
+	tokens map[string]string // claim token by channel
+}
+
+// maxClaimTries bounds the read-modify-write loops of the delivery
+// methods; each retry follows an ETag conflict with a concurrent writer.
+const maxClaimTries = 8
+
+// RecordFinding stores f under its detection id if it is not stored yet.
+// It is idempotent: recording the same detection again changes nothing
+// (delivery status included) and returns nil.
+func (s *Store) RecordFinding(ctx context.Context, f detect.Finding) error {
+	if f.DetectionID == "" {
+		return errors.New("store: record finding: empty detection id")
+	}
+	js, err := json.Marshal(f)
+	if err != nil {
+		return fmt.Errorf("store: record finding %s: %w", f.DetectionID, err)
+	}
+	pk, rk := DetectionKeys(f.DetectionID)
+	p := map[string]any{
+		"detection_id":   f.DetectionID,
+		"rule":           f.Rule,
+		"title":          f.Title,
+		"severity":       f.Severity.String(),
+		"severity_level": int32(f.Severity),
+		"server":         f.Server,
+		"database":       f.Database,
+		"principal":      f.Principal,
+		"time":           edmTime(f.Time),
+		"recorded_at":    edmTime(s.now()),
+	}
+	pieces := SplitString(string(js), MaxPieceUnits)
+	for i, piece := range pieces {
+		n := "finding"
+		if i > 0 {
+			n += "_" + strconv.Itoa(i)
+		}
+		p[n] = piece
+	}
+	if len(pieces) > 1 {
+		p["finding_parts"] = int32(len(pieces))
+	}
+	if len(pieces) > MaxProperties/2 {
+		return fmt.Errorf("store: record finding %s: %d bytes of JSON: %w", f.DetectionID, len(js), ErrTooLarge)
+	}
+	body, err := json.Marshal(aztables.EDMEntity{Entity: aztables.Entity{PartitionKey: pk, RowKey: rk}, Properties: p})
+	if err != nil {
+		return fmt.Errorf("store: record finding %s: %w", f.DetectionID, err)
+	}
+	_, err = s.detections.AddEntity(ctx, body, nil)
+	if err = classify(err); err != nil && !errors.Is(err, ErrConflict) {
+		return fmt.Errorf("store: record finding %s: %w", f.DetectionID, err)
+	}
+	return nil
+}
+
+// GetDetection reads a detection; ErrNotFound if it was never recorded.
+func (s *Store) GetDetection(ctx context.Context, id string) (*Detection, error) {
+	pk, rk := DetectionKeys(id)
+	resp, err := s.detections.GetEntity(ctx, pk, rk, nil)
+	if err != nil {
+		return nil, fmt.Errorf("store: get detection %s: %w", id, classify(err))
+	}
+	d, err := decodeDetection(resp.Value)
+	if err != nil {
+		return nil, err
+	}
+	d.ETag = resp.ETag
+	return d, nil
+}
+
+// ListDetections yields the detections whose finding time is at or after
+// since (all when since is zero), in detection-id order. It scans the
+// table with a filter: detections are few.
+func (s *Store) ListDetections(ctx context.Context, since time.Time) iter.Seq2[*Detection, error] {
+	var opts aztables.ListEntitiesOptions
+	if !since.IsZero() {
+		f := "time ge " + ODataDateTime(since)
+		opts.Filter = &f
+	}
+	return func(yield func(*Detection, error) bool) {
+		pager := s.detections.NewListEntitiesPager(&opts)
+		for pager.More() {
+			page, err := pager.NextPage(ctx)
+			if err != nil {
+				yield(nil, fmt.Errorf("store: list detections: %w", classify(err)))
+				return
+			}
+			for _, raw := range page.Entities {
+				d, err := decodeDetection(raw)
+				if err == nil {
+					d.ETag, err = entityETag(raw)
+				}
+				if !yield(d, err) || err != nil {
+					return
+				}
+			}
+		}
+	}
+}
+
+// ClaimDelivery takes the right to send detection id to channel and
+// returns the claim token MarkDelivered/MarkFailed need. It fails with
+// ErrDelivered when the channel already has it, with ErrClaimed when
+// another invocation claimed it less than lease ago, and ErrNotFound when
+// the detection was never recorded. The claim is an ETag-conditional
+// update, so of two concurrent callers exactly one gets a token.
+//
+// At-least-once window: a claim older than lease is taken over, because
+// its holder probably crashed. If the holder had in fact sent and crashed
+// before MarkDelivered (or is still sending after lease), the channel gets
+// the detection twice. Choose lease well above the channel timeout.
+func (s *Store) ClaimDelivery(ctx context.Context, id, channel string, lease time.Duration) (string, error) {
+	if err := checkChannel(channel); err != nil {
+		return "", err
+	}
+	for range maxClaimTries {
+		d, err := s.GetDetection(ctx, id)
+		if err != nil {
+			return "", fmt.Errorf("store: claim %s for %s: %w", id, channel, unwrapStore(err))
+		}
+		dl := d.Deliveries[channel]
+		now := s.now()
+		switch {
+		case dl.State == DeliveryDelivered:
+			return "", fmt.Errorf("store: claim %s for %s: %w", id, channel, ErrDelivered)
+		case dl.State == DeliveryClaimed && now.Sub(dl.ClaimedAt) < lease:
+			return "", fmt.Errorf("store: claim %s for %s (claimed %s ago): %w", id, channel, now.Sub(dl.ClaimedAt).Round(time.Second), ErrClaimed)
+		}
+		token := newToken()
+		err = s.mergeDelivery(ctx, id, channel, d.ETag, map[string]any{
+			"state":      string(DeliveryClaimed),
+			"token":      token,
+			"claimed_at": edmTime(now),
+			"attempts":   int32(dl.Attempts + 1),
+		})
+		if errors.Is(err, ErrConflict) {
+			continue // someone else wrote the row; look again
+		}
+		if err != nil {
+			return "", fmt.Errorf("store: claim %s for %s: %w", id, channel, err)
+		}
+		return token, nil
+	}
+	return "", fmt.Errorf("store: claim %s for %s: %d concurrent updates: %w", id, channel, maxClaimTries, ErrConflict)
+}
+
+// MarkDelivered records that the holder of token sent id to channel.
+// ErrClaimLost if the claim was taken over meanwhile (the notification
+// went out anyway; the new holder will mark it).
+func (s *Store) MarkDelivered(ctx context.Context, id, channel, token string) error {
+	return s.finishDelivery(ctx, id, channel, token, DeliveryDelivered, "")
+}
+
+// MarkFailed records that the holder of token failed to send id to
+// channel; the next attempt may claim it at once. reason is stored
+// (bounded): pass a message without secrets.
+func (s *Store) MarkFailed(ctx context.Context, id, channel, token, reason string) error {
+	return s.finishDelivery(ctx, id, channel, token, DeliveryFailed, reason)
+}
+
+func (s *Store) finishDelivery(ctx context.Context, id, channel, token string, state DeliveryState, reason string) error {
+	if err := checkChannel(channel); err != nil {
+		return err
+	}
+	for range maxClaimTries {
+		d, err := s.GetDetection(ctx, id)
+		if err != nil {
+			return fmt.Errorf("store: mark %s %s for %s: %w", state, id, channel, unwrapStore(err))
+		}
+		dl := d.Deliveries[channel]
+		cur := d.tokens[channel]
+		if cur != token {
+			return fmt.Errorf("store: mark %s %s for %s: %w", state, id, channel, ErrClaimLost)
+		}
+		if dl.State == state {
+			return nil // already done by this claim (a retried call)
+		}
+		if dl.State != DeliveryClaimed {
+			return fmt.Errorf("store: mark %s %s for %s: state is %q: %w", state, id, channel, dl.State, ErrClaimLost)
+		}
+		p := map[string]any{"state": string(state), "error": boundText(reason)}
+		if state == DeliveryDelivered {
+			p["delivered_at"] = edmTime(s.now())
+		}
+		err = s.mergeDelivery(ctx, id, channel, d.ETag, p)
+		if errors.Is(err, ErrConflict) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("store: mark %s %s for %s: %w", state, id, channel, err)
+		}
+		return nil
+	}
+	return fmt.Errorf("store: mark %s %s for %s: %d concurrent updates: %w", state, id, channel, maxClaimTries, ErrConflict)
+}
+
+// mergeDelivery merges the channel's properties (named ch_<channel>_<p>)
+// into the detection row if its ETag is still etag.
+func (s *Store) mergeDelivery(ctx context.Context, id, channel string, etag azcore.ETag, p map[string]any) error {
+	pk, rk := DetectionKeys(id)
+	props := make(map[string]any, len(p))
+	for k, v := range p {
+		props[channelPrefix(channel)+k] = v
+	}
+	body, err := json.Marshal(aztables.EDMEntity{Entity: aztables.Entity{PartitionKey: pk, RowKey: rk}, Properties: props})
+	if err != nil {
+		return err
+	}
+	_, err = s.detections.UpdateEntity(ctx, body, &aztables.UpdateEntityOptions{IfMatch: &etag, UpdateMode: aztables.UpdateModeMerge})
+	return classify(err)
+}
+
+func channelPrefix(channel string) string { return "ch_" + channel + "_" }
+
+// checkChannel accepts channel names usable inside property names:
+// 1 to 32 lower-case letters, digits and underscores.
+func checkChannel(name string) error {
+	if len(name) == 0 || len(name) > 32 {
+		return fmt.Errorf("store: channel name %q: want 1 to 32 characters", name)
+	}
+	for _, c := range []byte(name) {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
+			return fmt.Errorf("store: channel name %q: want lower-case letters, digits and _", name)
+		}
+	}
+	return nil
+}
+
+func newToken() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
+	return hex.EncodeToString(b[:])
+}
+
+func boundText(s string) string {
+	if len(s) <= maxErrorText {
+		return s
+	}
+	return strings.ToValidUTF8(s[:maxErrorText], "") + "…"
+}
+
+// unwrapStore drops the "store: get detection …:" prefix of an inner call
+// so messages do not stutter; the chain (errors.Is) is kept.
+func unwrapStore(err error) error {
+	var se *ServiceError
+	if errors.As(err, &se) {
+		return se
+	}
+	return err
+}
+
+func decodeDetection(raw []byte) (*Detection, error) {
+	var e aztables.EDMEntity
+	if err := json.Unmarshal(raw, &e); err != nil {
+		return nil, fmt.Errorf("store: decode detection: %w", err)
+	}
+	p := props(e.Properties)
+	d := &Detection{
+		ID:         p.str("detection_id"),
+		Rule:       p.str("rule"),
+		Title:      p.str("title"),
+		Severity:   detect.Severity(p.int32("severity_level")),
+		Server:     p.str("server"),
+		Database:   p.str("database"),
+		Principal:  p.str("principal"),
+		Time:       p.time("time"),
+		Recorded:   p.time("recorded_at"),
+		Deliveries: map[string]Delivery{},
+		tokens:     map[string]string{},
+	}
+	js, err := JoinParts(e.Properties, "finding")
+	if err != nil {
+		return nil, fmt.Errorf("store: detection %s: %w", d.ID, err)
+	}
+	if err := json.Unmarshal([]byte(js), &d.Finding); err != nil {
+		return nil, fmt.Errorf("store: detection %s: finding JSON: %w", d.ID, err)
+	}
+	for k := range e.Properties {
+		rest, ok := strings.CutPrefix(k, "ch_")
+		if !ok {
+			continue
+		}
+		ch, ok := strings.CutSuffix(rest, "_state")
+		if !ok {
+			continue
+		}
+		pre := channelPrefix(ch)
+		d.Deliveries[ch] = Delivery{
+			State:       DeliveryState(p.str(k)),
+			Attempts:    int(p.int32(pre + "attempts")),
+			ClaimedAt:   p.time(pre + "claimed_at"),
+			DeliveredAt: p.time(pre + "delivered_at"),
+			LastError:   p.str(pre + "error"),
+		}
+		d.tokens[ch] = p.str(pre + "token")
+	}
+	return d, nil
+}

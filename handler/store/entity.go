@@ -1,0 +1,352 @@
+package store
+
+import (
+	"encoding/base64"
+	"fmt"
+	"strconv"
+	"time"
+	"unicode/utf8"
+
+	"github.com/xelwatch/xelwatch/xel/audit"
+)
+
+// Service limits on one entity.
+const (
+	// MaxEntitySize is the service's limit on one entity (1 MiB), as the
+	// service counts it (see entitySize).
+	MaxEntitySize = 1 << 20
+	// MaxProperties is the number of user properties an entity may have
+	// (255 minus PartitionKey, RowKey, Timestamp).
+	MaxProperties = 252
+	// MaxPieceUnits is how many UTF-16 code units one string property
+	// piece holds; the service limit is 64 KiB = 32,767 code units.
+	MaxPieceUnits = 32000
+)
+
+// Entity is one AuditEvents entity ready for a transaction: its keys and
+// its JSON payload, including the @odata.type annotations.
+type Entity struct {
+	PartitionKey string
+	RowKey       string
+	JSON         []byte
+	// Size is the entity's size as the service counts it against
+	// MaxEntitySize.
+	Size int
+}
+
+// Property names of an AuditEvents entity: the fn_get_audit_file columns,
+// then the catalog names, then xelwatch's own.
+const (
+	PropServer     = "xw_server"      // server the row was filed under (from the blob path)
+	PropDatabase   = "xw_database"    // database the row was filed under
+	PropBlob       = "xw_blob"        // blob name the record was read from
+	PropIngestedAt = "xw_ingested_at" // when this row was last written
+	PropEventIndex = "event_index"
+	PropParts      = "split_parts" // number of raw records a split record was reassembled from
+)
+
+// BuildEntity returns the AuditEvents entity of rec. server and database
+// come from the blob path; when empty, the record's server_instance_name
+// and database_name are used. blob is the blob (or local file) name;
+// ingestedAt is recorded as xw_ingested_at. Every column of rec becomes a
+// typed property; long strings are split (see the package doc). A record
+// that cannot fit one entity gives an error wrapping ErrTooLarge.
+func BuildEntity(server, database, blob string, ingestedAt time.Time, rec *audit.Record) (Entity, error) {
+	return buildEntity(server, database, blob, "", ingestedAt, rec, nil)
+}
+
+// buildEntity is BuildEntity with a precomputed file hash (empty: compute)
+// and a reusable buffer.
+func buildEntity(server, database, blob, fileHash string, ingestedAt time.Time, rec *audit.Record, buf []byte) (Entity, error) {
+	if server == "" {
+		server = rec.ServerInstanceName
+	}
+	if database == "" {
+		database = rec.DatabaseName
+	}
+	if fileHash == "" {
+		file := rec.FileName
+		if file == "" {
+			file = blob
+		}
+		fileHash = FileHash(file)
+	}
+	pk := EventPartitionKey(server, database, rec.EventTime)
+	rk := rowKey(rec, fileHash)
+	w := entityWriter{buf: buf[:0]}
+	w.begin(pk, rk)
+	w.time("event_time", rec.EventTime)
+	w.int32("sequence_number", rec.SequenceNumber)
+	w.str("action_id", rec.ActionID)
+	w.str("action_name", rec.ActionName)
+	w.bool("succeeded", rec.Succeeded)
+	w.bin("permission_bitmask", rec.PermissionBitmask)
+	w.bool("is_column_permission", rec.IsColumnPermission)
+	w.int32("session_id", int32(rec.SessionID))
+	w.int32("server_principal_id", rec.ServerPrincipalID)
+	w.int32("database_principal_id", rec.DatabasePrincipalID)
+	w.int32("target_server_principal_id", rec.TargetServerPrincipalID)
+	w.int32("target_database_principal_id", rec.TargetDatabasePrincipalID)
+	w.int32("object_id", rec.ObjectID)
+	w.str("class_type", rec.ClassType)
+	w.str("class_type_desc", rec.ClassTypeDesc)
+	w.str("session_server_principal_name", rec.SessionServerPrincipalName)
+	w.str("server_principal_name", rec.ServerPrincipalName)
+	w.bin("server_principal_sid", rec.ServerPrincipalSID)
+	w.str("database_principal_name", rec.DatabasePrincipalName)
+	w.str("target_server_principal_name", rec.TargetServerPrincipalName)
+	w.bin("target_server_principal_sid", rec.TargetServerPrincipalSID)
+	w.str("target_database_principal_name", rec.TargetDatabasePrincipalName)
+	w.str("server_instance_name", rec.ServerInstanceName)
+	w.str("database_name", rec.DatabaseName)
+	w.str("schema_name", rec.SchemaName)
+	w.str("object_name", rec.ObjectName)
+	w.str("statement", rec.Statement)
+	w.str("additional_information", rec.AdditionalInformation)
+	w.str("file_name", rec.FileName)
+	w.int64("audit_file_offset", rec.AuditFileOffset)
+	w.int32("user_defined_event_id", int32(rec.UserDefinedEventID))
+	w.str("user_defined_information", rec.UserDefinedInformation)
+	w.int32("audit_schema_version", rec.AuditSchemaVersion)
+	w.bin("sequence_group_id", rec.SequenceGroupID)
+	w.int64("transaction_id", rec.TransactionID)
+	w.str("client_ip", rec.ClientIP)
+	w.str("application_name", rec.ApplicationName)
+	w.int64("duration_milliseconds", rec.DurationMilliseconds)
+	w.int64("response_rows", rec.ResponseRows)
+	w.int64("affected_rows", rec.AffectedRows)
+	w.str("connection_id", rec.ConnectionID)
+	w.str("data_sensitivity_information", rec.DataSensitivityInformation)
+	w.str("host_name", rec.HostName)
+	w.str("session_context", rec.SessionContext)
+	w.int64("client_tls_version", rec.ClientTLSVersion)
+	w.str("client_tls_version_name", rec.ClientTLSVersionName)
+	w.int64("database_transaction_id", rec.DatabaseTransactionID)
+	w.int64("ledger_start_sequence_number", rec.LedgerStartSequenceNumber)
+	w.str("external_policy_permissions_checked", rec.ExternalPolicyPermissionsChecked)
+	w.str("obo_middle_tier_app_id", rec.OBOMiddleTierAppID)
+	w.bool("is_local_secondary_replica", rec.IsLocalSecondaryReplica)
+	w.int32(PropEventIndex, int32(rec.EventIndex))
+	w.int32(PropParts, int32(len(rec.Parts)))
+	w.str(PropServer, server)
+	w.str(PropDatabase, database)
+	w.str(PropBlob, blob)
+	w.time(PropIngestedAt, ingestedAt)
+	w.end()
+	if err := w.check(); err != nil {
+		return Entity{}, fmt.Errorf("store: row %s/%s (file offset %d, index %d): %w", pk, rk, rec.AuditFileOffset, rec.EventIndex, err)
+	}
+	return Entity{PartitionKey: pk, RowKey: rk, JSON: w.buf, Size: w.size}, nil
+}
+
+// entityWriter appends an entity's JSON and tracks its service size and
+// property count.
+type entityWriter struct {
+	buf   []byte
+	size  int
+	props int
+	err   error
+}
+
+// Service size accounting ("Understanding the Table service data model",
+// storage estimation): 4 bytes + 2 per key character, and per property
+// 8 bytes + 2 per name character + the value (string 4 + 2 per UTF-16
+// unit, binary 4 + length, DateTime/Int64/Double 8, Int32 4, Boolean 1).
+func (w *entityWriter) begin(pk, rk string) {
+	w.size = 4 + 2*utf16Len(pk) + 2*utf16Len(rk)
+	w.buf = append(w.buf, `{"PartitionKey":`...)
+	w.buf = appendJSONString(w.buf, pk)
+	w.buf = append(w.buf, `,"RowKey":`...)
+	w.buf = appendJSONString(w.buf, rk)
+}
+
+func (w *entityWriter) end() { w.buf = append(w.buf, '}') }
+
+func (w *entityWriter) name(n string, valueSize int) {
+	w.props++
+	w.size += 8 + 2*len(n) + valueSize
+	w.buf = append(w.buf, ',', '"')
+	w.buf = append(w.buf, n...)
+	w.buf = append(w.buf, '"', ':')
+}
+
+func (w *entityWriter) typ(n, edm string) {
+	w.buf = append(w.buf, ',', '"')
+	w.buf = append(w.buf, n...)
+	w.buf = append(w.buf, `@odata.type":"`...)
+	w.buf = append(w.buf, edm...)
+	w.buf = append(w.buf, '"')
+}
+
+// str writes s whole: as one property when it fits, else split across
+// n, n_1, n_2, … plus n_parts.
+func (w *entityWriter) str(n string, s string) {
+	units := utf16Len(s)
+	if units <= MaxPieceUnits {
+		w.name(n, 4+2*units)
+		w.buf = appendJSONString(w.buf, s)
+		return
+	}
+	pieces := SplitString(s, MaxPieceUnits)
+	for i, p := range pieces {
+		pn := n
+		if i > 0 {
+			pn = n + "_" + strconv.Itoa(i)
+		}
+		w.name(pn, 4+2*utf16Len(p))
+		w.buf = appendJSONString(w.buf, p)
+	}
+	w.int32(n+"_parts", int32(len(pieces)))
+}
+
+func (w *entityWriter) int32(n string, v int32) {
+	w.name(n, 4)
+	w.buf = strconv.AppendInt(w.buf, int64(v), 10)
+}
+
+func (w *entityWriter) int64(n string, v int64) {
+	w.name(n, 8)
+	w.buf = append(w.buf, '"')
+	w.buf = strconv.AppendInt(w.buf, v, 10)
+	w.buf = append(w.buf, '"')
+	w.typ(n, "Edm.Int64")
+}
+
+func (w *entityWriter) bool(n string, v bool) {
+	w.name(n, 1)
+	w.buf = strconv.AppendBool(w.buf, v)
+}
+
+func (w *entityWriter) bin(n string, v []byte) {
+	w.name(n, 4+len(v))
+	w.buf = append(w.buf, '"')
+	w.buf = base64.StdEncoding.AppendEncode(w.buf, v)
+	w.buf = append(w.buf, '"')
+	w.typ(n, "Edm.Binary")
+}
+
+// Edm.DateTime covers 1601-01-01 to 9999-12-31 UTC; a time outside it
+// (the zero time.Time of an absent value) is clamped to the lower bound
+// so the row can still be stored, and reads back as the zero time.
+var (
+	minDateTime = time.Date(1601, 1, 1, 0, 0, 0, 0, time.UTC)
+	maxDateTime = time.Date(9999, 12, 31, 23, 59, 59, 999999900, time.UTC)
+)
+
+func (w *entityWriter) time(n string, t time.Time) {
+	t = t.UTC()
+	if t.Before(minDateTime) {
+		t = minDateTime
+	} else if t.After(maxDateTime) {
+		t = maxDateTime
+	}
+	w.name(n, 8)
+	w.buf = append(w.buf, '"')
+	w.buf = appendDateTime(w.buf, t)
+	w.buf = append(w.buf, '"')
+	w.typ(n, "Edm.DateTime")
+}
+
+func (w *entityWriter) check() error {
+	if w.props > MaxProperties {
+		return fmt.Errorf("%d properties (limit %d): %w", w.props, MaxProperties, ErrTooLarge)
+	}
+	if w.size > MaxEntitySize {
+		return fmt.Errorf("%d bytes (limit %d): %w", w.size, MaxEntitySize, ErrTooLarge)
+	}
+	return nil
+}
+
+// appendDateTime writes t (UTC) as the service's ISO 8601 form with 7
+// fractional digits.
+func appendDateTime(dst []byte, t time.Time) []byte {
+	dst = t.AppendFormat(dst, "2006-01-02T15:04:05")
+	dst = append(dst, '.')
+	ticks := t.Nanosecond() / 100
+	var d [7]byte
+	for i := 6; i >= 0; i-- {
+		d[i] = byte('0' + ticks%10)
+		ticks /= 10
+	}
+	dst = append(dst, d[:]...)
+	return append(dst, 'Z')
+}
+
+// SplitString cuts s into pieces of at most max UTF-16 code units, on rune
+// boundaries (a surrogate pair is never split). Joining the pieces gives s
+// back. An empty s gives one empty piece.
+func SplitString(s string, max int) []string {
+	if max < 2 {
+		max = 2
+	}
+	var out []string
+	start, n := 0, 0
+	for i, r := range s {
+		w := 1
+		if r >= 0x10000 {
+			w = 2
+		}
+		if n+w > max {
+			out = append(out, s[start:i])
+			start, n = i, 0
+		}
+		n += w
+	}
+	return append(out, s[start:])
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendJSONString appends s as a JSON string exactly as encoding/json
+// does (HTML characters and U+2028/U+2029 escaped, invalid UTF-8 as
+// U+FFFD), so that the size estimates match what the SDK re-encodes.
+func appendJSONString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		if b := s[i]; b < utf8.RuneSelf {
+			if b >= 0x20 && b != '"' && b != '\\' && b != '<' && b != '>' && b != '&' {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			switch b {
+			case '\\', '"':
+				dst = append(dst, '\\', b)
+			case '\b':
+				dst = append(dst, '\\', 'b')
+			case '\f':
+				dst = append(dst, '\\', 'f')
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[b>>4], hexDigits[b&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}

@@ -1,0 +1,133 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
+	"github.com/xelwatch/xelwatch/xel/audit"
+)
+
+// Transaction limits of the service.
+const (
+	// MaxBatchOps is the most operations in one transaction.
+	MaxBatchOps = 100
+	// MaxBatchPayload is the budget for one transaction's request body;
+	// the service limit is 4 MiB, the margin covers multipart framing we
+	// estimate rather than measure.
+	MaxBatchPayload = 4<<20 - 64<<10
+	// opOverhead estimates one operation's multipart headers and request
+	// line beyond its JSON body and (URL-escaped, so up to 3×) keys.
+	opOverhead = 512
+)
+
+// opSize estimates the bytes one InsertReplace operation adds to a batch
+// request body.
+func opSize(e Entity) int {
+	return len(e.JSON) + opOverhead + 3*(len(e.PartitionKey)+len(e.RowKey))
+}
+
+// Batches groups entities into transactions: one PartitionKey each, at
+// most MaxBatchOps operations and MaxBatchPayload estimated bytes, and
+// each RowKey at most once (a later entity with the same keys replaces an
+// earlier one, as sequential upserts would). Partitions appear in order of
+// first appearance; entities keep their order within a partition.
+func Batches(entities []Entity) [][]Entity {
+	type part struct {
+		items []Entity
+		index map[string]int
+	}
+	var order []string
+	parts := map[string]*part{}
+	for _, e := range entities {
+		p := parts[e.PartitionKey]
+		if p == nil {
+			p = &part{index: map[string]int{}}
+			parts[e.PartitionKey] = p
+			order = append(order, e.PartitionKey)
+		}
+		if i, ok := p.index[e.RowKey]; ok {
+			p.items[i] = e
+			continue
+		}
+		p.index[e.RowKey] = len(p.items)
+		p.items = append(p.items, e)
+	}
+	var out [][]Entity
+	for _, pk := range order {
+		items := parts[pk].items
+		var cur []Entity
+		size := 0
+		for _, e := range items {
+			n := opSize(e)
+			if len(cur) > 0 && (len(cur) == MaxBatchOps || size+n > MaxBatchPayload) {
+				out = append(out, cur)
+				cur, size = nil, 0
+			}
+			cur = append(cur, e)
+			size += n
+		}
+		if len(cur) > 0 {
+			out = append(out, cur)
+		}
+	}
+	return out
+}
+
+// BuildEntities builds the entities of recs (see BuildEntity) with one
+// ingestion time; nil records are skipped.
+func BuildEntities(server, database, blob string, ingestedAt time.Time, recs []*audit.Record) ([]Entity, error) {
+	entities := make([]Entity, 0, len(recs))
+	var lastFile, lastHash string
+	for _, rec := range recs {
+		if rec == nil {
+			continue
+		}
+		file := rec.FileName
+		if file == "" {
+			file = blob
+		}
+		if file != lastFile || lastHash == "" {
+			lastFile, lastHash = file, FileHash(file)
+		}
+		e, err := buildEntity(server, database, blob, lastHash, ingestedAt, rec, nil)
+		if err != nil {
+			return nil, err
+		}
+		entities = append(entities, e)
+	}
+	return entities, nil
+}
+
+// UpsertRecords writes one AuditEvents row per record, replacing rows with
+// the same keys, and returns how many rows were written. server and
+// database come from the blob path (the record's columns are the fallback
+// when empty); blob is recorded with each row. Replaying the same records
+// writes the same keys: the operation is idempotent. On error, the count
+// says how many rows were stored before it; run it again to finish.
+func (s *Store) UpsertRecords(ctx context.Context, server, database, blob string, recs []*audit.Record) (int, error) {
+	entities, err := BuildEntities(server, database, blob, s.now(), recs)
+	if err != nil {
+		return 0, err
+	}
+	return s.UpsertEntities(ctx, entities)
+}
+
+// UpsertEntities writes prepared entities with InsertReplace transactions
+// (see Batches) and returns how many were written.
+func (s *Store) UpsertEntities(ctx context.Context, entities []Entity) (int, error) {
+	written := 0
+	actions := make([]aztables.TransactionAction, 0, MaxBatchOps)
+	for _, batch := range Batches(entities) {
+		actions = actions[:0]
+		for _, e := range batch {
+			actions = append(actions, aztables.TransactionAction{ActionType: aztables.TransactionTypeInsertReplace, Entity: e.JSON})
+		}
+		if _, err := s.events.SubmitTransaction(ctx, actions, nil); err != nil {
+			return written, fmt.Errorf("store: upsert %d rows in partition %s: %w", len(batch), batch[0].PartitionKey, classify(err))
+		}
+		written += len(batch)
+	}
+	return written, nil
+}

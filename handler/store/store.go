@@ -1,0 +1,110 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
+)
+
+// Names are the three table names (settings XELWATCH_EVENTS_TABLE,
+// XELWATCH_CURSORS_TABLE, XELWATCH_DETECTIONS_TABLE).
+type Names struct {
+	Events     string
+	Cursors    string
+	Detections string
+}
+
+// DefaultNames returns AuditEvents, AuditCursors and Detections.
+func DefaultNames() Names {
+	return Names{Events: "AuditEvents", Cursors: "AuditCursors", Detections: "Detections"}
+}
+
+// Store is the Table Storage state of xelwatch. It is safe for concurrent
+// use; build one per process and share it.
+type Store struct {
+	svc        *aztables.ServiceClient
+	names      Names
+	events     *aztables.Client
+	cursors    *aztables.Client
+	detections *aztables.Client
+	now        func() time.Time
+}
+
+// New returns a Store over svc. Empty names take their defaults.
+func New(svc *aztables.ServiceClient, names Names) *Store {
+	def := DefaultNames()
+	if names.Events == "" {
+		names.Events = def.Events
+	}
+	if names.Cursors == "" {
+		names.Cursors = def.Cursors
+	}
+	if names.Detections == "" {
+		names.Detections = def.Detections
+	}
+	return &Store{
+		svc:        svc,
+		names:      names,
+		events:     svc.NewClient(names.Events),
+		cursors:    svc.NewClient(names.Cursors),
+		detections: svc.NewClient(names.Detections),
+		now:        func() time.Time { return time.Now().UTC() },
+	}
+}
+
+// Names returns the table names in use.
+func (s *Store) Names() Names { return s.names }
+
+// EventsClient returns the client of the AuditEvents table, for
+// benchmarks that compare UpsertRecords with raw transactions.
+func (s *Store) EventsClient() *aztables.Client { return s.events }
+
+// EnsureTables creates the tables that do not exist yet.
+func (s *Store) EnsureTables(ctx context.Context) error {
+	for _, name := range []string{s.names.Events, s.names.Cursors, s.names.Detections} {
+		_, err := s.svc.CreateTable(ctx, name, nil)
+		if err = classify(err); err != nil && !errors.Is(err, ErrConflict) {
+			return fmt.Errorf("store: create table %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// clientOptions are the defaults of both constructors: the SDK's retry
+// policy (3 retries with exponential back-off on 408/429/5xx and
+// connection errors) plus a bound on each try, so that a hung connection
+// becomes a retry instead of a hung invocation.
+func clientOptions() *aztables.ClientOptions {
+	return &aztables.ClientOptions{ClientOptions: azcore.ClientOptions{
+		Retry: policy.RetryOptions{TryTimeout: 60 * time.Second},
+	}}
+}
+
+// NewServiceClientFromConnectionString builds a service client from a
+// storage connection string (shared key or SAS; for Azurite use the
+// explicit devstoreaccount1 string, not UseDevelopmentStorage=true).
+func NewServiceClientFromConnectionString(conn string) (*aztables.ServiceClient, error) {
+	svc, err := aztables.NewServiceClientFromConnectionString(conn, clientOptions())
+	if err != nil {
+		// The SDK's message never contains the key, but say which
+		// setting is wrong rather than echo anything.
+		return nil, errors.New("store: table connection string is blank or malformed")
+	}
+	return svc, nil
+}
+
+// NewServiceClient builds a service client for serviceURL
+// (https://<account>.table.core.windows.net) with a token credential
+// (managed identity).
+func NewServiceClient(serviceURL string, cred azcore.TokenCredential) (*aztables.ServiceClient, error) {
+	svc, err := aztables.NewServiceClient(serviceURL, cred, clientOptions())
+	if err != nil {
+		return nil, fmt.Errorf("store: table service client: %w", err)
+	}
+	return svc, nil
+}
