@@ -66,6 +66,17 @@ type Record struct {
 	// within its buffer; (FileName, AuditFileOffset, EventIndex) identifies
 	// a record uniquely and deterministically.
 	EventIndex int
+	// StatementTruncated reports that Statement or AdditionalInformation
+	// may be cut: the last piece seen is at the 4000-character column
+	// limit and no continuation followed (Azure SQL Database truncates
+	// there instead of splitting; or the next part was never seen), or
+	// reassembly stopped at ReaderOptions.MaxRecordBytes.
+	StatementTruncated bool
+	// Incomplete reports that parts of a split record are known to be
+	// missing: a continuation (sequence_number > 1) without the earlier
+	// parts, or a gap in sequence numbers.
+	Incomplete bool
+
 	// Parts holds the raw records a split record was reassembled from
 	// (sequence_number 1..n), each with its own statement piece; nil when
 	// the record was not split.

@@ -1,0 +1,349 @@
+package audit
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"iter"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/xelwatch/xelwatch/xel"
+)
+
+// Default limits of ReaderOptions.
+const (
+	DefaultMaxPendingRecords = 1024
+	DefaultMaxPendingBytes   = 64 << 20
+	DefaultMaxRecordBytes    = 1 << 20
+	DefaultMaxPendingBuffers = 16
+	DefaultSplitChars        = 4000
+)
+
+// ReaderOptions configure a Reader. The zero value (or nil) gives safe
+// defaults; a zero limit means the default, not "unlimited".
+type ReaderOptions struct {
+	// FlushIncomplete: at the clean end of the input (io.EOF) emit the
+	// records still waiting for a continuation, as they are (flagged
+	// StatementTruncated). Set it when the file is known complete; leave
+	// it unset for a file still being written, so that End stays before
+	// them and a later read picks them up again.
+	FlushIncomplete bool
+	// MaxPendingRecords bounds the split records waiting for their next
+	// part (default 1024); beyond it the oldest is emitted as it is.
+	MaxPendingRecords int
+	// MaxPendingBytes bounds the statement/additional_information bytes
+	// held by waiting records (default 64 MiB); beyond it the oldest is
+	// emitted as it is.
+	MaxPendingBytes int64
+	// MaxRecordBytes bounds the reassembled statement plus
+	// additional_information of one record (default 1 MiB, UTF-8 bytes).
+	// Further pieces are dropped and the record is flagged
+	// StatementTruncated (the parts are still consumed; their Parts
+	// entries carry no text).
+	MaxRecordBytes int
+	// MaxPendingBuffers: a waiting record whose continuation has not
+	// appeared within this many further event buffers is emitted as it is
+	// (default 16; continuations follow at once in the same partition).
+	MaxPendingBuffers int
+	// SplitChars is the piece size, in UTF-16 code units, at which SQL
+	// Server splits statement / additional_information (default 4000).
+	// A piece at least SplitChars-1 long may be continued (a piece is one
+	// unit shorter when a surrogate pair would be cut).
+	SplitChars int
+}
+
+func (o *ReaderOptions) withDefaults() ReaderOptions {
+	var r ReaderOptions
+	if o != nil {
+		r = *o
+	}
+	if r.MaxPendingRecords <= 0 {
+		r.MaxPendingRecords = DefaultMaxPendingRecords
+	}
+	if r.MaxPendingBytes <= 0 {
+		r.MaxPendingBytes = DefaultMaxPendingBytes
+	}
+	if r.MaxRecordBytes <= 0 {
+		r.MaxRecordBytes = DefaultMaxRecordBytes
+	}
+	if r.MaxPendingBuffers <= 0 {
+		r.MaxPendingBuffers = DefaultMaxPendingBuffers
+	}
+	if r.SplitChars <= 1 {
+		r.SplitChars = DefaultSplitChars
+	}
+	return r
+}
+
+// Reader reads normalized audit records from an xel.Reader: it skips
+// events other than audit_event and reassembles records SQL Server split
+// into several audit_event records (sequence_number 1..n).
+//
+// A record with sequence_number > 1 continues the waiting record with the
+// same session_id, action_id, event_time and sequence_group_id. A record
+// waits for a continuation only while its last piece of statement or
+// additional_information fills the 4000-character column; it is emitted
+// when a shorter piece arrives, when its session starts another record,
+// after MaxPendingBuffers buffers, when a limit is reached, or at the end
+// with FlushIncomplete.
+type Reader struct {
+	xr       *xel.Reader
+	fileName string
+	opt      ReaderOptions
+
+	out     []*Record // ready, in emission order
+	pending []*group  // waiting for a continuation, in arrival order
+	pendB   int64     // text bytes held by pending
+	bufNo   int       // event buffers seen
+	lastOff int64
+	err     error
+}
+
+type group struct {
+	rec      *Record
+	stmt     strings.Builder
+	info     strings.Builder
+	lastSeq  int32
+	lastBuf  int
+	bytes    int64
+	overflow bool
+}
+
+// NewReader returns a Reader of the audit records of xr; fileName fills
+// Record.FileName (the blob or file path).
+func NewReader(xr *xel.Reader, fileName string, opts *ReaderOptions) *Reader {
+	return &Reader{xr: xr, fileName: fileName, opt: opts.withDefaults(), lastOff: -1}
+}
+
+// Next returns the next audit record; io.EOF at the clean end of the
+// input. Errors of the xel.Reader are returned after the records that
+// were complete before them; errors are sticky. The Record belongs to the
+// caller.
+func (r *Reader) Next() (*Record, error) {
+	for {
+		if len(r.out) > 0 {
+			rec := r.out[0]
+			r.out[0] = nil
+			r.out = r.out[1:]
+			return rec, nil
+		}
+		if r.err != nil {
+			return nil, r.err
+		}
+		ev, err := r.xr.Next()
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				err = io.EOF
+				if r.opt.FlushIncomplete {
+					for len(r.pending) > 0 {
+						r.emitGroup(0)
+					}
+				}
+			}
+			r.err = err
+			continue
+		}
+		r.add(ev)
+	}
+}
+
+// All returns an iterator over the records and a final non-EOF error.
+// It is single-use.
+func (r *Reader) All() iter.Seq2[*Record, error] {
+	return func(yield func(*Record, error) bool) {
+		for {
+			rec, err := r.Next()
+			if err == io.EOF {
+				return
+			}
+			if !yield(rec, err) || err != nil {
+				return
+			}
+		}
+	}
+}
+
+// End returns the resume point: like xel.Reader.End, but never past the
+// buffer holding the first part of a record still waiting for its
+// continuation, nor past a record not yet returned by Next. Reading again
+// from End (xel.Options.StartOffset) yields every record not yet returned
+// — and possibly some again, with the same (FileName, AuditFileOffset,
+// EventIndex) key.
+func (r *Reader) End() int64 {
+	e := r.xr.End()
+	for _, g := range r.pending {
+		if g.rec.AuditFileOffset < e {
+			e = g.rec.AuditFileOffset
+		}
+	}
+	for _, rec := range r.out {
+		if rec.AuditFileOffset < e {
+			e = rec.AuditFileOffset
+		}
+	}
+	return e
+}
+
+// Pending returns the number of split records waiting for a continuation.
+func (r *Reader) Pending() int { return len(r.pending) }
+
+// add normalizes one event and routes it through reassembly.
+func (r *Reader) add(ev *xel.Event) {
+	if !IsAuditEvent(ev) {
+		return
+	}
+	if ev.Offset != r.lastOff {
+		r.lastOff = ev.Offset
+		r.bufNo++
+		r.expire()
+	}
+	raw, _ := FromEvent(ev, r.fileName)
+	rec := &raw
+	if rec.SequenceNumber > 1 {
+		if i := r.findGroup(rec); i >= 0 {
+			r.extend(i, rec)
+			return
+		}
+		// A continuation whose first part was never seen.
+		rec.Incomplete = true
+		rec.StatementTruncated = r.full(rec)
+		r.out = append(r.out, rec)
+		return
+	}
+	// A new record ends any record its session was still building.
+	for i := 0; i < len(r.pending); {
+		if r.pending[i].rec.SessionID == rec.SessionID {
+			r.emitGroup(i)
+			continue
+		}
+		i++
+	}
+	if !r.full(rec) {
+		r.out = append(r.out, rec)
+		return
+	}
+	g := &group{rec: rec, lastSeq: max(rec.SequenceNumber, 1), lastBuf: r.bufNo}
+	g.rec.Parts = []Record{*rec}
+	r.appendText(g, rec)
+	r.pending = append(r.pending, g)
+	r.pendB += g.bytes
+	r.enforceLimits()
+}
+
+// full reports whether a record's statement or additional_information
+// is a piece that fills its column (SplitChars-1 or SplitChars UTF-16
+// units), so that a continuation may follow. Longer texts were not split
+// by SQL Server and cannot be continued.
+func (r *Reader) full(rec *Record) bool {
+	return r.isPiece(rec.Statement) || r.isPiece(rec.AdditionalInformation)
+}
+
+func (r *Reader) isPiece(s string) bool {
+	n := r.opt.SplitChars
+	if len(s) < n-1 || len(s) > 3*n { // UTF-8 bytes ≥ UTF-16 units, ≤ 3 bytes per unit
+		return false
+	}
+	u := utf16Len(s)
+	return u >= n-1 && u <= n
+}
+
+func (r *Reader) findGroup(rec *Record) int {
+	for i, g := range r.pending {
+		f := g.rec
+		if f.SessionID == rec.SessionID && f.ActionID == rec.ActionID &&
+			f.EventTime.Equal(rec.EventTime) && bytes.Equal(f.SequenceGroupID, rec.SequenceGroupID) &&
+			rec.SequenceNumber > g.lastSeq {
+			return i
+		}
+	}
+	return -1
+}
+
+// appendText adds a piece's text to the group, within MaxRecordBytes.
+func (r *Reader) appendText(g *group, piece *Record) {
+	room := r.opt.MaxRecordBytes - g.stmt.Len() - g.info.Len()
+	st, ai := piece.Statement, piece.AdditionalInformation
+	if g.overflow || len(st)+len(ai) > room {
+		// Keep what fits, drop the rest (flagged, never silent); the
+		// part keeps no text.
+		g.overflow = true
+		st = prefixUTF8(st, room)
+		ai = prefixUTF8(ai, room-len(st))
+		k := len(g.rec.Parts) - 1
+		g.rec.Parts[k].Statement, g.rec.Parts[k].AdditionalInformation = "", ""
+	} else {
+		g.bytes += int64(len(st) + len(ai)) // held by the part
+	}
+	g.stmt.WriteString(st)
+	g.info.WriteString(ai)
+	g.bytes += int64(len(st) + len(ai))
+}
+
+func (r *Reader) extend(i int, rec *Record) {
+	g := r.pending[i]
+	if rec.SequenceNumber != g.lastSeq+1 {
+		g.rec.Incomplete = true
+	}
+	g.lastSeq = rec.SequenceNumber
+	g.lastBuf = r.bufNo
+	g.rec.Parts = append(g.rec.Parts, *rec)
+	before := g.bytes
+	r.appendText(g, rec)
+	r.pendB += g.bytes - before
+	if !r.full(rec) {
+		r.finish(i, false)
+		return
+	}
+	r.enforceLimits()
+}
+
+// emitGroup emits a pending record whose last piece was full: it may be
+// truncated.
+func (r *Reader) emitGroup(i int) { r.finish(i, true) }
+
+func (r *Reader) finish(i int, maybeCut bool) {
+	g := r.pending[i]
+	r.pending = append(r.pending[:i], r.pending[i+1:]...)
+	r.pendB -= g.bytes
+	rec := g.rec
+	rec.Statement = g.stmt.String()
+	rec.AdditionalInformation = g.info.String()
+	rec.StatementTruncated = rec.StatementTruncated || maybeCut || g.overflow
+	if len(rec.Parts) <= 1 {
+		rec.Parts = nil
+	}
+	r.out = append(r.out, rec)
+}
+
+// prefixUTF8 returns the longest prefix of s of at most n bytes that
+// does not cut a UTF-8 sequence.
+func prefixUTF8(s string, n int) string {
+	if n <= 0 {
+		return ""
+	}
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
+// expire emits pending records not continued within MaxPendingBuffers.
+func (r *Reader) expire() {
+	for i := 0; i < len(r.pending); {
+		if r.bufNo-r.pending[i].lastBuf > r.opt.MaxPendingBuffers {
+			r.emitGroup(i)
+			continue
+		}
+		i++
+	}
+}
+
+func (r *Reader) enforceLimits() {
+	for len(r.pending) > 0 && (len(r.pending) > r.opt.MaxPendingRecords || r.pendB > r.opt.MaxPendingBytes) {
+		r.emitGroup(0)
+	}
+}
