@@ -17,7 +17,7 @@ type colKind uint8
 
 const (
 	colString colKind = iota
-	colInt           // int16/int32/int64 columns
+	colInt            // int16/int32/int64 columns
 	colBool
 	colBinary
 	colTime
