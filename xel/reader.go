@@ -220,10 +220,8 @@ func (xr *Reader) readBuffer() (ok bool, err error) {
 		if rerr != nil && !errors.Is(rerr, io.EOF) && !errors.Is(rerr, io.ErrUnexpectedEOF) {
 			return false, fmt.Errorf("xel: read buffer header at offset %d: %w", off, rerr)
 		}
-		for _, c := range h[:n] {
-			if c != 0 {
-				return false, &FormatError{Offset: off, Msg: "buffer header cut short", Err: ErrTruncated}
-			}
+		if n > 0 {
+			return false, &FormatError{Offset: off, Msg: "buffer header cut short", Err: ErrTruncated}
 		}
 		return false, nil
 	}
