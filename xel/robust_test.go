@@ -25,8 +25,8 @@ func testFiles(t *testing.T) map[string][]byte {
 		switch {
 		case strings.Contains(f.Rel, "131532571347210000"), // smallest
 			strings.Contains(f.Rel, "system_health_0_131532571346430000"), // 7 packages
-			strings.Contains(f.Rel, "sqlhealth"),                         // QPC clock
-			strings.Contains(f.Rel, "TestXel_0"):                         // actions
+			strings.Contains(f.Rel, "sqlhealth"),                          // QPC clock
+			strings.Contains(f.Rel, "TestXel_0"):                          // actions
 			files[f.Rel] = readFixture(t, f)
 		}
 	}
@@ -210,8 +210,8 @@ func TestFileHeaderCut(t *testing.T) {
 func TestZeroedTail(t *testing.T) {
 	b, want := synthFile()
 	tails := map[string][]byte{
-		"zeroed buffer":         make([]byte, 512),
-		"zeroed 4 buffers":      make([]byte, 2048),
+		"zeroed buffer":    make([]byte, 512),
+		"zeroed 4 buffers": make([]byte, 2048),
 	}
 	for name, tail := range tails {
 		file := append(slices.Clone(b), tail...)
