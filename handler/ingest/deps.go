@@ -1,0 +1,122 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+
+	"github.com/xelwatch/xelwatch/detect"
+	"github.com/xelwatch/xelwatch/xel/audit"
+)
+
+// Errors the dependencies return, tested with errors.Is.
+var (
+	// ErrNotFound: no such blob or cursor.
+	ErrNotFound = errors.New("ingest: not found")
+	// ErrConflict: a conditional write lost (If-Match failed, entity exists).
+	ErrConflict = errors.New("ingest: conflict")
+)
+
+// BlobProps is what a run needs to know about a blob before reading it.
+type BlobProps struct {
+	Size         int64
+	ETag         string
+	LastModified time.Time
+}
+
+// BlobItem is one listed blob.
+type BlobItem struct {
+	Name string
+	BlobProps
+}
+
+// Blobs is the audit container as the pipeline uses it.
+type Blobs interface {
+	// Properties returns ErrNotFound (wrapped) when the blob is gone.
+	Properties(ctx context.Context, name string) (BlobProps, error)
+	// ReaderAt reads the blob's first size bytes by range (bytes before
+	// the length once seen never change in an append blob). Errors other
+	// than io.EOF are storage errors.
+	ReaderAt(ctx context.Context, name string, size int64) io.ReaderAt
+	// Prefixes lists the virtual folders directly under prefix (which
+	// ends in "/" or is empty), at most max of them.
+	Prefixes(ctx context.Context, prefix string, max int) ([]string, error)
+	// List lists the blobs under prefix (recursively), at most max.
+	List(ctx context.Context, prefix string, max int) ([]BlobItem, error)
+}
+
+// State of a cursor.
+type State string
+
+// Cursor states.
+const (
+	StateOpen   State = "open"   // the file may still grow
+	StateClosed State = "closed" // read to the end after the file rolled over or went idle
+	StateFailed State = "failed" // corrupt or truncated for good; LastError says why
+)
+
+// Cursor is the progress of one blob.
+type Cursor struct {
+	Blob            string // blob name within the container
+	Server          string
+	Database        string
+	Audit           string
+	Offset          int64   // next buffer to decode (audit Reader End)
+	MetadataOffsets []int64 // metadata buffers before Offset (xel Reader MetadataOffsets)
+	Rows            int64   // records stored from this blob
+	BlobLength      int64   // blob length at the last run
+	BlobETag        string  // blob ETag at the last run
+	LastGrowth      time.Time
+	State           State
+	LastError       string
+	FailedOffset    int64 // where the damage starts (StateFailed)
+	UpdatedAt       time.Time
+
+	// ETag of the cursor entity (optimistic concurrency); not stored.
+	ETag string
+}
+
+// Cursors persists cursors with optimistic concurrency.
+type Cursors interface {
+	// Get returns ErrNotFound (wrapped) for an unknown blob.
+	Get(ctx context.Context, blob string) (Cursor, error)
+	// Create inserts a new cursor; ErrConflict when it exists.
+	Create(ctx context.Context, c Cursor) (Cursor, error)
+	// Update replaces the cursor if its entity ETag is still c.ETag;
+	// ErrConflict otherwise. It returns the cursor with its new ETag.
+	Update(ctx context.Context, c Cursor) (Cursor, error)
+	// Open lists cursors in state open, at most max.
+	Open(ctx context.Context, max int) ([]Cursor, error)
+}
+
+// Rows stores audit records, idempotently (upserts keyed by record).
+type Rows interface {
+	Upsert(ctx context.Context, p Path, blob string, recs []*audit.Record) error
+}
+
+// Evaluator runs the detection rules on one record.
+type Evaluator interface {
+	Evaluate(ctx context.Context, rec *audit.Record) ([]detect.Finding, error)
+}
+
+// RecordReader is an audit record stream over a range of a file.
+type RecordReader interface {
+	Next() (*audit.Record, error)
+	// End is the offset to resume at: every record of the buffers before
+	// it has been returned.
+	End() int64
+	// MetadataOffsets are the metadata buffers seen (to resume with).
+	MetadataOffsets() []int64
+}
+
+// Decoder opens a RecordReader over r[0:size) starting at the cursor.
+type Decoder interface {
+	// Open returns an error wrapping ErrTruncated when the file is too
+	// short to start (empty append blob), ErrCorrupt for a bad file.
+	// final: the file is complete; pending split records are emitted.
+	Open(r io.ReaderAt, size int64, c Cursor, fileName string, final bool) (RecordReader, error)
+	// Truncated reports whether a decoder error means "the data ends
+	// inside a buffer" (wait for more, or truncated for good if final).
+	Truncated(err error) bool
+}

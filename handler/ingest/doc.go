@@ -1,0 +1,37 @@
+// Package ingest is the pipeline shared by the AuditBlob and AuditSweep
+// functions and by the standalone `watch` runner: for one audit blob it
+// continues decoding from the blob's cursor, upserts one table row per
+// audit record, evaluates the detection rules and advances the cursor.
+//
+// # Growing append blobs
+//
+// Azure SQL auditing appends to a blob for as long as the file is current,
+// and Event Grid announces the blob only at creation. So a blob is never
+// "done" when a trigger fires: each blob has a cursor (the buffer offset to
+// resume at, the metadata buffers seen, the blob length and ETag last
+// read, rows stored, state open/closed/failed). A run reads the range from
+// the cursor to the current length with bounded range requests; a partial
+// trailing buffer is left for the next run; the sweep continues open
+// cursors whose blob grew, discovers blobs no trigger announced, and closes
+// a cursor when a newer file of the same audit appeared or the blob stayed
+// idle (the final read emits pending split records as they are).
+//
+// # Exactly once, from at-least-once
+//
+// Triggers are at-least-once and a trigger and the sweep may meet on one
+// blob. Rows have deterministic keys and are upserts; findings have stable
+// detection ids and the notifier deduplicates; the cursor changes only
+// under If-Match: a run first claims the cursor (a conditional write of it,
+// unchanged), and a run that loses the race stops without error; a run
+// whose final commit loses stops too (its upserts were idempotent). The
+// bytes before a blob's current length never change for an append blob,
+// so range reads are not pinned to an ETag.
+//
+// # Errors
+//
+// A corrupt or truncated-for-good file stores every row before the damage,
+// marks the cursor failed with the offset and reason and returns no error
+// (no retry storm on poison input). Storage errors return an error so that
+// the invocation fails and the host retries; nothing was committed to the
+// cursor, so the retry redoes the same upserts.
+package ingest

