@@ -16,7 +16,7 @@ const (
 	DefaultMaxPendingRecords = 1024
 	DefaultMaxPendingBytes   = 64 << 20
 	DefaultMaxRecordBytes    = 1 << 20
-	DefaultMaxPendingBuffers = 16
+	DefaultMaxPendingBuffers = 64
 	DefaultSplitChars        = 4000
 )
 
@@ -43,9 +43,17 @@ type ReaderOptions struct {
 	// entries carry no text).
 	MaxRecordBytes int
 	// MaxPendingBuffers: a waiting record whose continuation has not
-	// appeared within this many further event buffers is emitted as it is
-	// (default 16; continuations follow at once in the same partition).
+	// appeared within this many further event buffers is emitted as it
+	// is, flagged StatementTruncated (default 64). Continuations go to
+	// the same partition right after the first part, but other partitions
+	// may flush buffers in between.
 	MaxPendingBuffers int
+	// NoSplit declares that records are never split (Azure SQL Database
+	// truncates statements at 4000 characters instead): nothing waits for
+	// a continuation, a text at the limit is flagged StatementTruncated
+	// at once, and a sequence_number > 1 record is kept as it is
+	// (flagged Incomplete).
+	NoSplit bool
 	// SplitChars is the piece size, in UTF-16 code units, at which SQL
 	// Server splits statement / additional_information (default 4000).
 	// A piece at least SplitChars-1 long may be continued (a piece is one
@@ -84,9 +92,10 @@ func (o *ReaderOptions) withDefaults() ReaderOptions {
 // same session_id, action_id, event_time and sequence_group_id. A record
 // waits for a continuation only while its last piece of statement or
 // additional_information fills the 4000-character column; it is emitted
-// when a shorter piece arrives, when its session starts another record,
-// after MaxPendingBuffers buffers, when a limit is reached, or at the end
-// with FlushIncomplete.
+// when a shorter piece arrives, after MaxPendingBuffers buffers without
+// a continuation, when a limit is reached, or at the end with
+// FlushIncomplete. (A later record of the same session does not end it:
+// with several partitions it can be written before the continuation.)
 type Reader struct {
 	xr       *xel.Reader
 	fileName string
@@ -211,15 +220,8 @@ func (r *Reader) add(ev *xel.Event) {
 		r.out = append(r.out, rec)
 		return
 	}
-	// A new record ends any record its session was still building.
-	for i := 0; i < len(r.pending); {
-		if r.pending[i].rec.SessionID == rec.SessionID {
-			r.emitGroup(i)
-			continue
-		}
-		i++
-	}
-	if !r.full(rec) {
+	if r.opt.NoSplit || !r.full(rec) {
+		rec.StatementTruncated = r.opt.NoSplit && r.full(rec)
 		r.out = append(r.out, rec)
 		return
 	}
