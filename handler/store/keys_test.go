@@ -1,0 +1,143 @@
+package store
+
+import (
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/xelwatch/xelwatch/xel/audit"
+)
+
+// forbiddenInKey reports a character the service rejects in keys, or one
+// our scheme reserves.
+func forbiddenInKey(r rune) bool {
+	return strings.ContainsRune(`/\#?`, r) || r < 0x20 || (r >= 0x7F && r <= 0x9F)
+}
+
+func TestEscapeKey(t *testing.T) {
+	tests := []struct {
+		name, in, want string
+	}{
+		{"plain", "srv1.database.windows.net", "srv1.database.windows.net"},
+		{"empty", "", ""},
+		{"slash", "a/b", "a!2Fb"},
+		{"all forbidden", `/\#?`, "!2F!5C!23!3F"},
+		{"separator and escape", "a|b!c", "a!7Cb!21c"},
+		{"quote and percent", "o'brien%", "o!27brien!25"},
+		{"control", "a\x00b\x1fc\x7f", "a!00b!1Fc!7F"},
+		{"C1 control", "a\u0085b", "a!C2!85b"},
+		{"non-ASCII kept", "Überprüfung_日本", "Überprüfung_日本"},
+		{"invalid UTF-8", "a\xffb", "a!FFb"},
+		{"noncharacter", "a\uffffb", "a!EF!BF!BFb"},
+		{"tilde kept", "a~b", "a~b"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := EscapeKey(tt.in)
+			if got != tt.want {
+				t.Fatalf("EscapeKey(%q) = %q, want %q", tt.in, got, tt.want)
+			}
+			for _, r := range got {
+				if forbiddenInKey(r) || r == KeySep {
+					t.Fatalf("EscapeKey(%q) = %q contains %q", tt.in, got, r)
+				}
+			}
+			back, err := UnescapeKey(got)
+			if err != nil || back != tt.in {
+				t.Fatalf("UnescapeKey(%q) = %q, %v; want %q", got, back, err, tt.in)
+			}
+		})
+	}
+}
+
+func TestUnescapeKeyErrors(t *testing.T) {
+	for _, in := range []string{"a!", "a!2", "a!zz", "abc!~0123456789abcdef"} {
+		t.Run(in, func(t *testing.T) {
+			if got, err := UnescapeKey(in); err == nil {
+				t.Fatalf("UnescapeKey(%q) = %q, want error", in, got)
+			}
+		})
+	}
+}
+
+func TestLimitKey(t *testing.T) {
+	tests := []struct {
+		name string
+		in   string
+	}{
+		{"ascii", strings.Repeat("a", 2000)},
+		{"BMP", strings.Repeat("ü", 600)},
+		{"astral", strings.Repeat("😀", 300)},
+		{"mixed", strings.Repeat("ab😀", 200)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := limitKey(tt.in)
+			if n := utf16Len(got); n > maxKeyUnits {
+				t.Fatalf("limitKey: %d UTF-16 units, want <= %d", n, maxKeyUnits)
+			}
+			if !utf8.ValidString(got) {
+				t.Fatalf("limitKey cut inside a rune: %q", got[len(got)-30:])
+			}
+			if !strings.Contains(got, "!~") {
+				t.Fatalf("limitKey(%d bytes) has no hash marker", len(tt.in))
+			}
+			other := limitKey(tt.in[:len(tt.in)-len("a")] + "b")
+			if other == got {
+				t.Fatalf("two different long keys share %q", got)
+			}
+		})
+	}
+	short := strings.Repeat("x", maxKeyUnits)
+	if got := limitKey(short); got != short {
+		t.Fatalf("limitKey changed a key at the limit")
+	}
+}
+
+func TestEventKeys(t *testing.T) {
+	at := time.Date(2026, 11, 21, 20, 31, 39, 123456789, time.UTC)
+	rec := &audit.Record{EventTime: at, FileName: "f.xel", AuditFileOffset: 0x2000, EventIndex: 3}
+	if got, want := EventPartitionKey("srv/1", "db|1", at), "srv!2F1|db!7C1|2026112120"; got != want {
+		t.Errorf("EventPartitionKey = %q, want %q", got, want)
+	}
+	if got := EventPartitionKey("s", "d", at.In(time.FixedZone("x", 5*3600))); got != "s|d|2026112120" {
+		t.Errorf("EventPartitionKey of a zoned time = %q, want the UTC hour", got)
+	}
+	rk := EventRowKey(rec, "")
+	want := "20261121203139" + "1234567" + "|" + FileHash("f.xel") + "|0000000000002000|00000003"
+	if rk != want {
+		t.Errorf("EventRowKey = %q, want %q", rk, want)
+	}
+	if got := EventRowKey(&audit.Record{EventTime: at, AuditFileOffset: 0x2000, EventIndex: 3}, "f.xel"); got != rk {
+		t.Errorf("EventRowKey with fallback file = %q, want %q", got, rk)
+	}
+	// Row keys sort by time, then file position.
+	later := *rec
+	later.EventTime = at.Add(100 * time.Nanosecond)
+	if !(rk < EventRowKey(&later, "")) {
+		t.Errorf("row key of a later event does not sort after")
+	}
+	next := *rec
+	next.EventIndex = 4
+	if !(rk < EventRowKey(&next, "")) {
+		t.Errorf("row key of the next event index does not sort after")
+	}
+	// Long server and database names keep the hour at the end.
+	long := strings.Repeat("s", 1000)
+	pk := EventPartitionKey(long, long, at)
+	if !strings.HasSuffix(pk, "|2026112120") || utf16Len(pk) > maxKeyUnits {
+		t.Errorf("long partition key %q (%d units) lost the hour or the limit", pk[len(pk)-40:], utf16Len(pk))
+	}
+}
+
+func TestCursorAndDetectionKeys(t *testing.T) {
+	pk, rk := CursorKeys("sqldbauditlogs", "srv/db/SqlDbAuditing_ServerAudit/2026-11-21/20_31_39_123_0.xel")
+	if pk != "sqldbauditlogs" || rk != "srv!2Fdb!2FSqlDbAuditing_ServerAudit!2F2026-11-21!2F20_31_39_123_0.xel" {
+		t.Errorf("CursorKeys = %q, %q", pk, rk)
+	}
+	pk, rk = DetectionKeys("EXF-001:abc#1")
+	if pk != "EXF-001:abc!231" || rk != "detection" {
+		t.Errorf("DetectionKeys = %q, %q", pk, rk)
+	}
+}

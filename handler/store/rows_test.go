@@ -1,0 +1,88 @@
+package store
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+)
+
+func TestBatches(t *testing.T) {
+	ent := func(pk, rk string, size int) Entity {
+		return Entity{PartitionKey: pk, RowKey: rk, JSON: []byte(strings.Repeat("x", size))}
+	}
+	many := func(pk string, n, size int) []Entity {
+		out := make([]Entity, n)
+		for i := range out {
+			out[i] = ent(pk, fmt.Sprintf("r%05d", i), size)
+		}
+		return out
+	}
+	tests := []struct {
+		name  string
+		in    []Entity
+		sizes []int // operations per batch, in order
+	}{
+		{"empty", nil, nil},
+		{"one", many("a", 1, 10), []int{1}},
+		{"exactly 100", many("a", 100, 10), []int{100}},
+		{"250 in one partition", many("a", 250, 10), []int{100, 100, 50}},
+		{"two partitions interleaved", interleave(many("a", 150, 10), many("b", 30, 10)), []int{100, 50, 30}},
+		{"payload bound", many("a", 10, 1<<20-1000), []int{3, 3, 3, 1}},
+		{"duplicate row keys collapse", append(many("a", 5, 10), many("a", 5, 10)...), []int{5}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := Batches(tt.in)
+			var sizes []int
+			for _, b := range got {
+				sizes = append(sizes, len(b))
+				payload := 0
+				seen := map[string]bool{}
+				for _, e := range b {
+					if e.PartitionKey != b[0].PartitionKey {
+						t.Fatalf("batch mixes partitions %q and %q", b[0].PartitionKey, e.PartitionKey)
+					}
+					if seen[e.RowKey] {
+						t.Fatalf("batch repeats row key %q", e.RowKey)
+					}
+					seen[e.RowKey] = true
+					payload += opSize(e)
+				}
+				if len(b) > MaxBatchOps || payload > MaxBatchPayload {
+					t.Fatalf("batch of %d ops, %d bytes over the limits", len(b), payload)
+				}
+			}
+			if fmt.Sprint(sizes) != fmt.Sprint(tt.sizes) {
+				t.Fatalf("batch sizes %v, want %v", sizes, tt.sizes)
+			}
+		})
+	}
+}
+
+func TestBatchesKeepsLastDuplicate(t *testing.T) {
+	in := []Entity{
+		{PartitionKey: "a", RowKey: "1", JSON: []byte("old")},
+		{PartitionKey: "a", RowKey: "2", JSON: []byte("two")},
+		{PartitionKey: "a", RowKey: "1", JSON: []byte("new")},
+	}
+	got := Batches(in)
+	if len(got) != 1 || len(got[0]) != 2 {
+		t.Fatalf("got %v", got)
+	}
+	if string(got[0][0].JSON) != "new" || string(got[0][1].JSON) != "two" {
+		t.Fatalf("got %q, %q; want new, two", got[0][0].JSON, got[0][1].JSON)
+	}
+}
+
+func interleave(a, b []Entity) []Entity {
+	var out []Entity
+	for len(a) > 0 || len(b) > 0 {
+		if len(a) > 0 {
+			out, a = append(out, a[0]), a[1:]
+		}
+		if len(b) > 0 {
+			out, b = append(out, b[0]), b[1:]
+		}
+	}
+	return out
+}
