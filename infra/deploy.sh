@@ -93,7 +93,10 @@ case "$PLAN" in
 FlexConsumption | ElasticPremium) ;;
 *) die "--plan must be FlexConsumption or ElasticPremium, not '$PLAN'" ;;
 esac
-[[ "$NAME" =~ ^[a-z][a-z0-9-]{2,11}$ ]] || die "--name must be 3-12 lower-case letters, digits or '-', starting with a letter"
+# Key Vault and storage naming rules: start with a letter, no trailing or
+# doubled '-'.
+{ [[ "$NAME" =~ ^[a-z][a-z0-9]*(-[a-z0-9]+)*$ ]] && [ "${#NAME}" -ge 3 ] && [ "${#NAME}" -le 12 ]; } ||
+	die "--name must be 3-12 lower-case letters and digits, starting with a letter, single '-' between them"
 for p in "${EXTRA_PARAMS[@]}"; do
 	[[ "$p" == *=* ]] || die "--param wants NAME=VALUE, got '$p'"
 done
@@ -135,6 +138,19 @@ elif [ "$WHAT_IF" = 1 ]; then
 else
 	info "creating resource group $RG in $LOCATION"
 	az group create -n "$RG" -l "$LOCATION" -o none
+fi
+
+# ---- resource providers (registration is per subscription, once) ----------------------
+
+if [ "$WHAT_IF" = 0 ]; then
+	for ns in Microsoft.Web Microsoft.Storage Microsoft.EventGrid Microsoft.KeyVault \
+		Microsoft.Insights Microsoft.OperationalInsights Microsoft.ManagedIdentity; do
+		state=$(az provider show -n "$ns" --query registrationState -o tsv 2>/dev/null || true)
+		if [ "$state" != Registered ]; then
+			info "registering resource provider $ns"
+			az provider register -n "$ns" --wait -o none
+		fi
+	done
 fi
 
 # ---- custom handlers on Flex in this region? ------------------------------------------

@@ -20,6 +20,8 @@ args="$*"
 case "$args" in
 "version "*) echo "${FAKE_AZ_VERSION:-2.70.0}" ;;
 "account show"*) [ "${FAKE_LOGGED_IN:-1}" = 1 ] || { echo "Please run 'az login' to setup account." >&2; exit 1; }; echo 00000000-0000-0000-0000-000000000001 ;;
+"provider show"*) [ "$4" = Microsoft.EventGrid ] && [ "${FAKE_EG_REGISTERED:-1}" = 0 ] && echo NotRegistered || echo Registered ;;
+"provider register"*) ;;
 "group exists"*) echo "${FAKE_RG_EXISTS:-false}" ;;
 "group create"*) ;;
 "functionapp list-flexconsumption-runtimes"*) [ "${FAKE_FLEX_CUSTOM:-1}" = 1 ] && printf 'custom\t1.0\n' ;;
@@ -133,6 +135,14 @@ has "$WORK/params.json" '"existingSecretSettings":{"value":[]}'
 lacks "$WORK/log" "T0K3N"
 lacks "$WORK/log" "MASTERKEY"
 has "$WORK/out" "functions: AuditBlob AuditSweep Notifier"
+lacks "$WORK/log" "provider register"
+
+FAKE_EG_REGISTERED=0 run provider 0 -g rg -l westeurope --package "$WORK/app.zip"
+has "$WORK/log" "provider register -n Microsoft.EventGrid --wait"
+lacks "$WORK/log" "provider register -n Microsoft.Web"
+
+run bad-name 1 -g rg -l westeurope -n abc-
+has "$WORK/out" "--name must be"
 
 # Re-run: group reused, the stored webhook secret stays referenced.
 FAKE_RG_EXISTS=true FAKE_PREVIOUS=1 run rerun 0 -g rg -l westeurope --package "$WORK/app.zip"
