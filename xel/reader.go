@@ -212,7 +212,7 @@ func (xr *Reader) loadMetadataAt(off int64) error {
 func (xr *Reader) readBuffer() (ok bool, err error) {
 	off := xr.pos
 	if cap(xr.buf) < bufHeaderSize {
-		xr.buf = make([]byte, 0, 64<<10)
+		xr.buf = make([]byte, 0, 512)
 	}
 	h := xr.buf[:bufHeaderSize]
 	n, rerr := xr.readAt(h, off)
@@ -248,7 +248,7 @@ func (xr *Reader) readBuffer() (ok bool, err error) {
 		want := padded
 		if int64(cap(xr.buf)) < want {
 			if xr.r != nil {
-				want = min(padded, max(2*int64(cap(xr.buf)), 64<<10))
+				want = min(padded, max(2*have, 4<<10))
 			}
 			nb := make([]byte, have, want)
 			copy(nb, xr.buf)
