@@ -3,8 +3,10 @@ package infra_test
 import (
 	"bufio"
 	"encoding"
+	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"slices"
@@ -260,15 +262,19 @@ func TestNoDrift(t *testing.T) {
 		}
 	})
 	t.Run("secrets are Key Vault references", func(t *testing.T) {
-		secretType := reflect.TypeFor[config.Secret]()
+		checked := 0
 		for _, name := range sortedKeys(read) {
 			e, set := inBicep[name]
-			if !set || read[name].Type != secretType {
+			if !set || !isSecret(read[name].Type) {
 				continue
 			}
+			checked++
 			if !strings.Contains(e.Value, "@Microsoft.KeyVault(SecretUri=") {
-				t.Errorf("main.bicep:%d: %s is a config.Secret but its value is not a Key Vault reference: %s", e.Line, name, e.Value)
+				t.Errorf("main.bicep:%d: %s is a secret (%s) but its value is not a Key Vault reference: %s", e.Line, name, read[name].Type, e.Value)
 			}
+		}
+		if checked == 0 {
+			t.Error("no secret setting found in both the config and main.bicep: the secret detection is broken")
 		}
 	})
 	t.Run("Bicep defaults equal config defaults", func(t *testing.T) {
@@ -298,6 +304,16 @@ func TestNoDrift(t *testing.T) {
 			t.Error("no default was compared: the parameter parsing is broken")
 		}
 	})
+}
+
+// isSecret reports whether a config field holds a secret: a type named
+// Secret (handler/config, handler/notify, ...) or one with a Reveal method.
+func isSecret(t reflect.Type) bool {
+	if t.Name() == "Secret" {
+		return true
+	}
+	_, ok := t.MethodByName("Reveal")
+	return ok
 }
 
 func sortedKeys[V any](m map[string]V) []string {
@@ -406,5 +422,89 @@ func TestParamDefaults(t *testing.T) {
 		if got[k] != v {
 			t.Errorf("param %s: got %q, want %q", k, got[k], v)
 		}
+	}
+}
+
+// binding is the part of a function.json binding the host resolves from app
+// settings.
+type binding struct {
+	Type       string `json:"type"`
+	Direction  string `json:"direction"`
+	Path       string `json:"path"`
+	QueueName  string `json:"queueName"`
+	Schedule   string `json:"schedule"`
+	Connection string `json:"connection"`
+}
+
+var percentRE = regexp.MustCompile(`%([A-Za-z0-9_]+)%`)
+
+// TestFunctionBindingsResolve checks what the Functions host needs from the
+// app settings before it can index the functions: every %NAME% in a
+// function.json is an app setting main.bicep sets to a non-empty value, and
+// every connection is configured identity-based (blob trigger: blob and
+// queue service URIs; queues: queue service URI).
+func TestFunctionBindingsResolve(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("..", "functions", "*", "function.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) == 0 {
+		if os.Getenv("CI") != "" {
+			t.Fatal("no functions/*/function.json found")
+		}
+		t.Skip("no functions/*/function.json yet")
+	}
+	entries, err := parseSettingsBlock(readMainBicep(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := map[string]string{}
+	for _, e := range entries {
+		set[e.Name] = e.Value
+	}
+	for _, f := range files {
+		fn := filepath.Base(filepath.Dir(f))
+		t.Run(fn, func(t *testing.T) {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var doc struct {
+				Bindings []binding `json:"bindings"`
+			}
+			if err := json.Unmarshal(b, &doc); err != nil {
+				t.Fatalf("%s: %v", f, err)
+			}
+			for _, bd := range doc.Bindings {
+				for _, field := range []string{bd.Path, bd.QueueName, bd.Schedule, bd.Connection} {
+					for _, m := range percentRE.FindAllStringSubmatch(field, -1) {
+						v, ok := set[m[1]]
+						if !ok || v == "''" {
+							t.Errorf("%s: %s binding uses %%%s%% but main.bicep does not set it", fn, bd.Type, m[1])
+						}
+					}
+				}
+				conn := bd.Connection
+				if conn == "" {
+					conn = "AzureWebJobsStorage"
+				}
+				var need []string
+				switch bd.Type {
+				case "blobTrigger":
+					need = []string{"__blobServiceUri", "__queueServiceUri", "__credential", "__clientId"}
+				case "blob":
+					need = []string{"__blobServiceUri", "__credential", "__clientId"}
+				case "queue", "queueTrigger":
+					need = []string{"__queueServiceUri", "__credential", "__clientId"}
+				case "table":
+					need = []string{"__tableServiceUri", "__credential", "__clientId"}
+				}
+				for _, suffix := range need {
+					if _, ok := set[conn+suffix]; !ok {
+						t.Errorf("%s: %s binding on connection %s needs %s%s in main.bicep", fn, bd.Type, conn, conn, suffix)
+					}
+				}
+			}
+		})
 	}
 }
