@@ -87,11 +87,14 @@ var premiumSettings = isFlex ? {} : {
   WEBSITE_RUN_FROM_PACKAGE: '1'
 }
 
+// Empty values are dropped: go-envconfig treats a setting that is present
+// but empty as set, which would override the app's default. Lambdas (not a
+// for-expression) because the values are runtime outputs of other modules.
 var allSettings = union(appSettings, monitoringSettings, premiumSettings)
-var settingsArray = [for s in filter(items(allSettings), s => !empty(s.value)): {
+var settingsArray = map(filter(items(allSettings), s => !empty(s.value)), s => {
   name: s.key
   value: s.value
-}]
+})
 
 resource app 'Microsoft.Web/sites@2024-04-01' = {
   name: appName
