@@ -1,0 +1,466 @@
+package audit_test
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf16"
+
+	"github.com/xelwatch/xelwatch/xel"
+	"github.com/xelwatch/xelwatch/xel/audit"
+	"github.com/xelwatch/xelwatch/xel/xeltest"
+)
+
+// stmtOf returns a deterministic statement of n characters.
+func stmtOf(tag string, n int) string {
+	var b strings.Builder
+	for i := 0; b.Len() < n; i++ {
+		fmt.Fprintf(&b, "/*%s:%d*/ SELECT %d; ", tag, i, i)
+	}
+	return b.String()[:n]
+}
+
+func batch(session int16, at time.Time, stmt string) xeltest.AuditEvent {
+	return xeltest.AuditEvent{
+		EventTime: at, ActionID: "BCM", ClassType: "BA", SessionID: session, Statement: stmt,
+		ServerPrincipalName: "app", DatabaseName: "db", Succeeded: true,
+		SequenceGroupID: []byte{byte(session), 0xAB},
+	}
+}
+
+// recordKey is the idempotency key of a record.
+func recordKey(r *audit.Record) string {
+	return fmt.Sprintf("%s|%d|%d", r.FileName, r.AuditFileOffset, r.EventIndex)
+}
+
+type splitCheck struct {
+	statement string
+	parts     int
+	truncated bool
+	incomplet bool
+}
+
+func checkRecords(t *testing.T, got []*audit.Record, want []splitCheck) {
+	t.Helper()
+	if len(got) != len(want) {
+		var descr []string
+		for _, r := range got {
+			descr = append(descr, fmt.Sprintf("[s%d seq%d len%d parts%d trunc%v inc%v]", r.SessionID, r.SequenceNumber, len(r.Statement), len(r.Parts), r.StatementTruncated, r.Incomplete))
+		}
+		t.Fatalf("got %d records %v, want %d", len(got), descr, len(want))
+	}
+	for i, w := range want {
+		r := got[i]
+		if r.Statement != w.statement {
+			t.Errorf("record %d: statement (%d bytes) differs from want (%d bytes)", i, len(r.Statement), len(w.statement))
+		}
+		if len(r.Parts) != w.parts {
+			t.Errorf("record %d: %d parts, want %d", i, len(r.Parts), w.parts)
+		}
+		if r.StatementTruncated != w.truncated {
+			t.Errorf("record %d: StatementTruncated = %v, want %v", i, r.StatementTruncated, w.truncated)
+		}
+		if r.Incomplete != w.incomplet {
+			t.Errorf("record %d: Incomplete = %v, want %v", i, r.Incomplete, w.incomplet)
+		}
+		for k, p := range r.Parts {
+			if p.SequenceNumber != int32(k+1) && !w.incomplet {
+				t.Errorf("record %d part %d: sequence_number %d", i, k, p.SequenceNumber)
+			}
+		}
+	}
+}
+
+func TestReassembly(t *testing.T) {
+	long := stmtOf("L", 10000)
+	huge := stmtOf("H", 70000) // > 64 KiB
+	exact := stmtOf("E", 4000)
+	emoji := strings.Repeat("x", 3999) + "😀" + stmtOf("U", 100)
+	s1 := t0
+	s2 := t0.Add(time.Millisecond)
+	cases := []struct {
+		name  string
+		opts  xeltest.Options
+		ropts audit.ReaderOptions
+		write func(w *xeltest.Writer) error
+		want  []splitCheck
+	}{
+		{
+			name: "split in one buffer",
+			opts: xeltest.Options{BufferSize: 1 << 20},
+			write: func(w *xeltest.Writer) error {
+				return w.WriteAudit(batch(51, s1, long))
+			},
+			want: []splitCheck{{long, 3, false, false}},
+		},
+		{
+			name: "split across buffers",
+			opts: xeltest.Options{BufferSize: 4096},
+			write: func(w *xeltest.Writer) error {
+				if err := w.WriteAudit(batch(50, s1, "SELECT 1")); err != nil {
+					return err
+				}
+				return w.WriteAudit(batch(51, s2, long))
+			},
+			want: []splitCheck{{"SELECT 1", 0, false, false}, {long, 3, false, false}},
+		},
+		{
+			name: "longer than 64 KiB",
+			opts: xeltest.Options{BufferSize: 16384},
+			write: func(w *xeltest.Writer) error {
+				return w.WriteAudit(batch(51, s1, huge))
+			},
+			want: []splitCheck{{huge, 18, false, false}},
+		},
+		{
+			name: "additional_information split",
+			write: func(w *xeltest.Writer) error {
+				e := batch(51, s1, "")
+				e.AdditionalInformation = "<x>" + stmtOf("I", 9000) + "</x>"
+				return w.WriteAudit(e)
+			},
+			want: []splitCheck{{"", 3, false, false}},
+		},
+		{
+			name: "surrogate pair at the cut",
+			write: func(w *xeltest.Writer) error {
+				return w.WriteAudit(batch(51, s1, emoji))
+			},
+			want: []splitCheck{{emoji, 2, false, false}},
+		},
+		{
+			name: "interleaved sessions in one partition",
+			write: func(w *xeltest.Writer) error {
+				a := xeltest.SplitStatement(batch(51, s1, long), 4000)
+				b := xeltest.SplitStatement(batch(52, s1, huge[:9000]), 4000)
+				return w.WriteAuditParts(0, a[0], b[0], a[1], b[1], a[2], b[2])
+			},
+			want: []splitCheck{{long, 3, false, false}, {huge[:9000], 3, false, false}},
+		},
+		{
+			name: "same session, same time, different sequence_group_id",
+			write: func(w *xeltest.Writer) error {
+				a := xeltest.SplitStatement(batch(51, s1, long), 4000)
+				b := xeltest.SplitStatement(batch(51, s1, huge[:9000]), 4000)
+				for i := range b {
+					b[i].SequenceGroupID = []byte{9, 9}
+				}
+				return w.WriteAuditParts(0, a[0], b[0], b[1], a[1], a[2], b[2])
+			},
+			want: []splitCheck{{long, 3, false, false}, {huge[:9000], 3, false, false}},
+		},
+		{
+			name: "exactly 4000 characters, flushed at the end",
+			write: func(w *xeltest.Writer) error {
+				return w.WriteAudit(batch(51, s1, exact))
+			},
+			ropts: audit.ReaderOptions{FlushIncomplete: true},
+			want:  []splitCheck{{exact, 0, true, false}},
+		},
+		{
+			name: "exactly 4000 characters, file still open",
+			write: func(w *xeltest.Writer) error {
+				return w.WriteAudit(batch(51, s1, exact))
+			},
+			want: nil,
+		},
+		{
+			name: "no split expected (Azure)",
+			write: func(w *xeltest.Writer) error {
+				return w.WriteAudit(batch(51, s1, exact))
+			},
+			ropts: audit.ReaderOptions{NoSplit: true},
+			want:  []splitCheck{{exact, 0, true, false}},
+		},
+		{
+			name: "continuation without first part",
+			write: func(w *xeltest.Writer) error {
+				p := xeltest.SplitStatement(batch(51, s1, long), 4000)
+				return w.WriteAuditParts(0, p[1], p[2])
+			},
+			want: []splitCheck{{long[4000:8000], 0, true, true}, {long[8000:], 0, false, true}},
+		},
+		{
+			name: "gap in sequence numbers",
+			write: func(w *xeltest.Writer) error {
+				p := xeltest.SplitStatement(batch(51, s1, long), 4000)
+				return w.WriteAuditParts(0, p[0], p[2])
+			},
+			want: []splitCheck{{long[:4000] + long[8000:], 2, false, true}},
+		},
+		{
+			name:  "reassembly beyond MaxRecordBytes",
+			ropts: audit.ReaderOptions{MaxRecordBytes: 10000},
+			write: func(w *xeltest.Writer) error {
+				return w.WriteAudit(batch(51, s1, huge[:30000]))
+			},
+			want: []splitCheck{{huge[:10000], 8, true, false}},
+		},
+		{
+			name:  "MaxPendingRecords evicts the oldest",
+			ropts: audit.ReaderOptions{MaxPendingRecords: 2},
+			write: func(w *xeltest.Writer) error {
+				a := xeltest.SplitStatement(batch(51, s1, long[:5000]), 4000)
+				b := xeltest.SplitStatement(batch(52, s1, long[:6000]), 4000)
+				c := xeltest.SplitStatement(batch(53, s1, long[:7000]), 4000)
+				return w.WriteAuditParts(0, a[0], b[0], c[0], a[1], b[1], c[1])
+			},
+			want: []splitCheck{{long[:4000], 0, true, false}, {long[4000:5000], 0, false, true}, {long[:6000], 2, false, false}, {long[:7000], 2, false, false}},
+		},
+		{
+			name:  "MaxPendingBuffers gives up on a continuation",
+			opts:  xeltest.Options{BufferSize: 1024},
+			ropts: audit.ReaderOptions{MaxPendingBuffers: 2},
+			write: func(w *xeltest.Writer) error {
+				p := xeltest.SplitStatement(batch(51, s1, long[:5000]), 4000)
+				if err := w.WriteAuditParts(0, p[0]); err != nil {
+					return err
+				}
+				for i := range 4 { // each fills its own 1 KiB buffer
+					if err := w.WriteAuditParts(0, batch(60, s2, stmtOf(fmt.Sprint(i), 300))); err != nil {
+						return err
+					}
+				}
+				return w.WriteAuditParts(0, p[1])
+			},
+			want: []splitCheck{
+				{stmtOf("0", 300), 0, false, false}, {stmtOf("1", 300), 0, false, false},
+				{long[:4000], 0, true, false},
+				{stmtOf("2", 300), 0, false, false}, {stmtOf("3", 300), 0, false, false},
+				{long[4000:5000], 0, false, true},
+			},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			opts := tc.opts
+			opts.TrackPositions = true
+			data, w := newFile(t, &opts, tc.write)
+			got, ar, err := readAll(t, data, &tc.ropts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkRecords(t, got, tc.want)
+			// A reassembled record is keyed by its first part.
+			for _, r := range got {
+				if len(r.Parts) > 0 && (r.AuditFileOffset != r.Parts[0].AuditFileOffset || r.EventIndex != r.Parts[0].EventIndex) {
+					t.Errorf("record keyed %d/%d, first part at %d/%d", r.AuditFileOffset, r.EventIndex, r.Parts[0].AuditFileOffset, r.Parts[0].EventIndex)
+				}
+			}
+			if ar.Pending() > 0 {
+				first := w.Positions()[0].Offset
+				if ar.End() != first {
+					t.Errorf("End() = %d with a record pending, want its buffer %d", ar.End(), first)
+				}
+			}
+		})
+	}
+}
+
+// TestReassemblyPartitions writes many records, some split, over three
+// partitions with small buffers, and checks every statement comes back
+// whole exactly once.
+func TestReassemblyPartitions(t *testing.T) {
+	var want []string
+	data, _ := newFile(t, &xeltest.Options{BufferSize: 8192, Partitions: 3}, func(w *xeltest.Writer) error {
+		for i := range 200 {
+			n := 50 + (i*37)%900
+			if i%9 == 0 {
+				n = 4001 + (i*997)%15000
+			}
+			st := stmtOf(fmt.Sprint("r", i), n)
+			want = append(want, st)
+			if err := w.WriteAudit(batch(int16(51+i%7), t0.Add(time.Duration(i/3)*time.Millisecond), st)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	got, _, err := readAll(t, data, &audit.ReaderOptions{FlushIncomplete: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gotStmts []string
+	for _, r := range got {
+		if r.Incomplete || r.StatementTruncated {
+			t.Errorf("record %v flagged incomplete=%v truncated=%v", r, r.Incomplete, r.StatementTruncated)
+		}
+		gotStmts = append(gotStmts, r.Statement)
+	}
+	sort.Strings(gotStmts)
+	sort.Strings(want)
+	if len(gotStmts) != len(want) {
+		t.Fatalf("got %d records, want %d", len(gotStmts), len(want))
+	}
+	for i := range want {
+		if gotStmts[i] != want[i] {
+			t.Fatalf("statement %d differs", i)
+		}
+	}
+}
+
+// resumeFile is a file with split records crossing buffers in two
+// partitions, plus the records a full read returns.
+func resumeFile(t *testing.T) ([]byte, *xeltest.Writer) {
+	t.Helper()
+	return newFile(t, &xeltest.Options{BufferSize: 16384, Partitions: 2, TrackPositions: true}, func(w *xeltest.Writer) error {
+		for i := range 300 {
+			n := 100 + (i*53)%1500
+			if i%10 == 3 {
+				n = 5000 + (i*311)%7000
+			}
+			if i%50 == 7 {
+				n = 4000 // at the limit: waits for a continuation that never comes
+			}
+			if err := w.WriteAudit(batch(int16(51+i%5), t0.Add(time.Duration(i)*time.Millisecond), stmtOf(fmt.Sprint("q", i), n))); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func jsonByKey(recs []*audit.Record) map[string]string {
+	m := map[string]string{}
+	for _, r := range recs {
+		m[recordKey(r)] = string(r.AppendJSON(nil))
+	}
+	return m
+}
+
+// TestResumeInSteps reads a growing file in steps, each resuming at the
+// previous End (as the ingest does with a cursor), and checks that the
+// upserted records equal those of one full read.
+func TestResumeInSteps(t *testing.T) {
+	data, w := resumeFile(t)
+	full, _, err := readAll(t, data, &audit.ReaderOptions{FlushIncomplete: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(full) != 300 {
+		t.Fatalf("full read: %d records, want 300", len(full))
+	}
+	want := jsonByKey(full)
+	if len(want) != 300 {
+		t.Fatalf("full read: %d distinct keys, want 300", len(want))
+	}
+
+	// Growth steps: every buffer boundary and the middle of every buffer.
+	var cuts []int64
+	for _, b := range w.Buffers() {
+		cuts = append(cuts, b.Offset+int64(b.Length)/2, b.Offset+int64(b.Length))
+	}
+	cases := []struct {
+		name    string
+		cuts    []int64
+		maxRecs int // stop reading after this many records per step (0: read to the end)
+	}{
+		{"every half buffer", cuts, 0},
+		{"every third cut", everyNth(cuts, 3), 0},
+		{"reader stops after 7 records", append(everyNth(cuts, 5), int64(len(data))), 7},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got := map[string]string{}
+			var end int64
+			var metaOffs []int64
+			for step, size := range append(tc.cuts, int64(len(data)), int64(len(data)), int64(len(data))) {
+				if size > int64(len(data)) {
+					size = int64(len(data))
+				}
+				final := size == int64(len(data)) && step >= len(tc.cuts)+2
+				xr, err := xel.NewReaderAt(bytes.NewReader(data[:size]), size, &xel.Options{StartOffset: end, MetadataOffsets: metaOffs})
+				if err != nil {
+					t.Fatalf("step %d: NewReaderAt(start %d): %v", step, end, err)
+				}
+				ar := audit.NewReader(xr, "server/db/audit/2025-06-07/08_09_10_000_0.xel", &audit.ReaderOptions{FlushIncomplete: final})
+				n := 0
+				for {
+					if tc.maxRecs > 0 && n == tc.maxRecs && !final {
+						break
+					}
+					rec, err := ar.Next()
+					if errors.Is(err, io.EOF) || errors.Is(err, xel.ErrTruncated) {
+						break
+					}
+					if err != nil {
+						t.Fatalf("step %d: %v", step, err)
+					}
+					got[recordKey(rec)] = string(rec.AppendJSON(nil))
+					n++
+				}
+				if e := ar.End(); e < end {
+					t.Fatalf("step %d: End went back from %d to %d", step, end, e)
+				} else {
+					end = e
+				}
+				metaOffs = xr.MetadataOffsets()
+			}
+			if len(got) != len(want) {
+				t.Errorf("resumed reads: %d records, want %d", len(got), len(want))
+			}
+			for k, v := range want {
+				if got[k] != v {
+					t.Errorf("record %s differs or is missing:\n got %.200s\nwant %.200s", k, got[k], v)
+				}
+			}
+		})
+	}
+}
+
+func everyNth(s []int64, n int) []int64 {
+	var out []int64
+	for i := 0; i < len(s); i += n {
+		out = append(out, s[i])
+	}
+	return out
+}
+
+func TestEndWaitsForPending(t *testing.T) {
+	// One record at the limit in the second buffer, more after it.
+	var firstPending int64
+	data, w := newFile(t, &xeltest.Options{BufferSize: 2048, TrackPositions: true}, func(w *xeltest.Writer) error {
+		for i, n := range []int{300, 4000, 300, 300} {
+			if err := w.WriteAuditParts(0, batch(51, t0.Add(time.Duration(i)*time.Second), stmtOf("e", n))); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	firstPending = w.Positions()[1].Offset
+	recs, ar, err := readAll(t, data, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 3 {
+		t.Errorf("got %d records before the end, want 3 (the record at the limit waits)", len(recs))
+	}
+	if ar.Pending() != 1 {
+		t.Errorf("Pending() = %d, want 1", ar.Pending())
+	}
+	if ar.End() != firstPending {
+		t.Errorf("End() = %d, want %d (buffer of the waiting record)", ar.End(), firstPending)
+	}
+	if xrEnd := int64(len(data)); ar.End() >= xrEnd {
+		t.Errorf("End() = %d is at the end of the file", ar.End())
+	}
+}
+
+func TestUTF16Pieces(t *testing.T) {
+	// Non-ASCII pieces: 4000 UTF-16 units of 3-byte UTF-8 characters.
+	st := strings.Repeat("日", 9000)
+	data, _ := newFile(t, nil, func(w *xeltest.Writer) error { return w.WriteAudit(batch(51, t0, st)) })
+	recs, _, err := readAll(t, data, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkRecords(t, recs, []splitCheck{{st, 3, false, false}})
+	if n := len(utf16.Encode([]rune(recs[0].Parts[0].Statement))); n != 4000 {
+		t.Errorf("first piece has %d UTF-16 units, want 4000", n)
+	}
+}
