@@ -1,0 +1,264 @@
+package detect
+
+import (
+	"fmt"
+	"net/netip"
+	"sort"
+	"strings"
+	"time"
+)
+
+func isLoginFailure(ev *Event) bool { return ev.action == "LGIF" || ev.action == "DBAF" }
+
+// failKey groups failures by server and client address.
+func clientKey(ev *Event) (string, bool) {
+	ip := strings.TrimSpace(ev.ClientIP())
+	if ip == "" {
+		return "", false
+	}
+	return lowerKey(ev.Server(), ip), true
+}
+
+// fire claims the firing of a windowed rule for key: the first record to
+// complete the condition holds the claim for the window, and only it (or
+// a replay of it) produces the finding, whose id is derived from the key
+// and the holder.
+func (m *matcher) fire(key string, ev *Event, window time.Duration) (bool, string, error) {
+	holder, err := m.claim(lowerKey("fired", m.rule.ID, key), entryFor(ev, ""), window)
+	if err != nil {
+		return false, "", err
+	}
+	return holder.ID == ev.ID(), key + "|" + holder.ID, nil
+}
+
+// markAttack remembers an AUTH-001/002 source and principals for AUTH-003.
+func (m *matcher) markAttack(ev *Event, principals []string) error {
+	w := m.cfg.cfg.SuccessAfterFailures
+	en := entryFor(ev, m.rule.ID)
+	if _, err := m.observe(lowerKey("attack", ev.Server(), "ip", ev.ClientIP()), en, w, 4); err != nil {
+		return err
+	}
+	for i, p := range principals {
+		if i >= 16 {
+			break
+		}
+		if _, err := m.observe(lowerKey("attack", ev.Server(), "principal", p), en, w, 4); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func auth001(m *matcher, ev *Event) ([]hit, error) {
+	if !isLoginFailure(ev) {
+		return nil, nil
+	}
+	key, ok := clientKey(ev)
+	if !ok {
+		return nil, nil
+	}
+	c := m.cfg.cfg
+	in, err := m.observe(lowerKey("fail", key), entryFor(ev, ev.Principal()), c.BruteForceWindow, c.StateMaxEntries)
+	if err != nil || len(in) < c.BruteForceThreshold {
+		return nil, err
+	}
+	win, dk, err := m.fire(key, ev, c.BruteForceWindow)
+	if err != nil || !win {
+		return nil, err
+	}
+	principals := distinctValues(in)
+	if err := m.markAttack(ev, principals); err != nil {
+		return nil, err
+	}
+	earlier := in
+	if len(earlier) > 0 && earlier[len(earlier)-1].ID == ev.ID() {
+		earlier = earlier[:len(earlier)-1]
+	}
+	return []hit{{key: dk, earlier: evidences(earlier),
+		why: fmt.Sprintf("%d failed logins from %s within %s (threshold %d), principals: %s", len(in), ev.ClientIP(), c.BruteForceWindow, c.BruteForceThreshold, strings.Join(principals, ", "))}}, nil
+}
+
+func distinctValues(es []Entry) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, e := range es {
+		k := strings.ToLower(e.Value)
+		if e.Value != "" && !seen[k] {
+			seen[k] = true
+			out = append(out, e.Value)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func auth002(m *matcher, ev *Event) ([]hit, error) {
+	if !isLoginFailure(ev) || ev.Principal() == "" {
+		return nil, nil
+	}
+	key, ok := clientKey(ev)
+	if !ok {
+		return nil, nil
+	}
+	c := m.cfg.cfg
+	w := c.SprayWindow
+	en := entryFor(ev, ev.Principal())
+	// One entry per principal (the latest), so that many failures of one
+	// principal cannot push the others out of the bounded list.
+	all, err := m.state.Update(m.ctx, lowerKey("spray", key), en.Time.Add(w), func(cur []Entry) []Entry {
+		next := make([]Entry, 0, len(cur)+1)
+		replaced := false
+		for _, x := range cur {
+			if en.Time.Sub(x.Time) > w {
+				continue
+			}
+			if strings.EqualFold(x.Value, en.Value) {
+				if !en.Time.Before(x.Time) {
+					x = en
+				}
+				replaced = true
+			}
+			next = append(next, x)
+		}
+		if !replaced {
+			next = append(next, en)
+		}
+		sort.SliceStable(next, func(i, j int) bool { return next[i].Time.Before(next[j].Time) })
+		if len(next) > c.StateMaxEntries {
+			next = next[len(next)-c.StateMaxEntries:]
+		}
+		return next
+	})
+	if err != nil {
+		return nil, err
+	}
+	var in []Entry
+	for _, x := range all {
+		if !x.Time.After(en.Time) && en.Time.Sub(x.Time) <= w {
+			in = append(in, x)
+		}
+	}
+	if len(in) < c.SprayThreshold {
+		return nil, nil
+	}
+	win, dk, err := m.fire(key, ev, w)
+	if err != nil || !win {
+		return nil, err
+	}
+	principals := distinctValues(in)
+	if err := m.markAttack(ev, principals); err != nil {
+		return nil, err
+	}
+	var earlier []Entry
+	for _, x := range in {
+		if x.ID != ev.ID() {
+			earlier = append(earlier, x)
+		}
+	}
+	return []hit{{key: dk, earlier: evidences(earlier),
+		why: fmt.Sprintf("%d distinct principals failed to log in from %s within %s (threshold %d): %s", len(principals), ev.ClientIP(), w, c.SprayThreshold, strings.Join(principals, ", "))}}, nil
+}
+
+func auth003(m *matcher, ev *Event) ([]hit, error) {
+	if ev.action != "LGIS" && ev.action != "DBAS" {
+		return nil, nil
+	}
+	w := m.cfg.cfg.SuccessAfterFailures
+	t := ev.Time()
+	var marks []Entry
+	if ip := ev.ClientIP(); ip != "" {
+		es, err := m.lookup(lowerKey("attack", ev.Server(), "ip", ip), t.Add(-w), t)
+		if err != nil {
+			return nil, err
+		}
+		marks = append(marks, es...)
+	}
+	if p := ev.Principal(); p != "" {
+		es, err := m.lookup(lowerKey("attack", ev.Server(), "principal", p), t.Add(-w), t)
+		if err != nil {
+			return nil, err
+		}
+		marks = append(marks, es...)
+	}
+	if len(marks) == 0 {
+		return nil, nil
+	}
+	mark := marks[len(marks)-1]
+	win, dk, err := m.fire(mark.ID, ev, w)
+	if err != nil || !win {
+		return nil, err
+	}
+	return []hit{{key: dk, earlier: evidences([]Entry{mark}),
+		why: fmt.Sprintf("%s logged in from %s at %s, %s after %s fired on this source/principal", ev.Principal(), ev.ClientIP(), t.Format("15:04:05Z"), t.Sub(mark.Time).Round(time.Second), mark.Value)}}, nil
+}
+
+// publicIP reports whether s is a routable address (not private,
+// loopback, link-local, CGNAT or unspecified).
+func publicIP(s string) bool {
+	a, err := netip.ParseAddr(strings.TrimSpace(s))
+	if err != nil {
+		return false
+	}
+	a = a.Unmap()
+	if a.IsPrivate() || a.IsLoopback() || a.IsLinkLocalUnicast() || a.IsUnspecified() || a.IsMulticast() || a.IsLinkLocalMulticast() {
+		return false
+	}
+	if a.Is4() && netip.MustParsePrefix("100.64.0.0/10").Contains(a) {
+		return false
+	}
+	return true
+}
+
+func auth004(m *matcher, ev *Event) ([]hit, error) {
+	if !isLoginFailure(ev) || !publicIP(ev.ClientIP()) || m.cfg.clientIPs.has(ev.ClientIP()) {
+		return nil, nil
+	}
+	key, _ := clientKey(ev)
+	win, dk, err := m.fire(key, ev, m.cfg.cfg.ThrottleWindow)
+	if err != nil || !win {
+		return nil, err
+	}
+	return []hit{{key: dk, why: fmt.Sprintf("failed login for %s from public address %s (first in %s)", ev.Principal(), ev.ClientIP(), m.cfg.cfg.ThrottleWindow)}}, nil
+}
+
+var attackTools = []string{"sqlmap", "impacket", "mssqlclient", "powerupsql", "nmap", "ncrack", "hydra", "medusa", "metasploit", "crackmapexec", "netexec", "sqlninja", "mssqlpwner", "sqlrecon", "evil-winrm"}
+
+// containsFold reports whether s contains the lower-case ASCII sub,
+// ignoring case, without allocating.
+func containsFold(s, sub string) bool {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if hasFold(s[i:], sub) {
+			return true
+		}
+	}
+	return false
+}
+
+func auth006(m *matcher, ev *Event) ([]hit, error) {
+	app, host := ev.Application(), ev.Record().HostName
+	if app == "" && host == "" {
+		return nil, nil
+	}
+	found, where := "", ""
+	for _, lists := range [][]string{attackTools, m.cfg.tools} {
+		for _, t := range lists {
+			if containsFold(app, t) {
+				found, where = t, "application "+app
+			} else if containsFold(host, t) {
+				found, where = t, "host "+host
+			}
+			if found != "" {
+				break
+			}
+		}
+	}
+	if found == "" || m.cfg.applications.has(app) {
+		return nil, nil
+	}
+	key := lowerKey(ev.Server(), ev.ClientIP(), found)
+	win, dk, err := m.fire(key, ev, m.cfg.cfg.ThrottleWindow)
+	if err != nil || !win {
+		return nil, err
+	}
+	return []hit{{key: dk, why: fmt.Sprintf("%s names attack tool %q (principal %s, client %s)", where, found, ev.Principal(), ev.ClientIP())}}, nil
+}

@@ -1,0 +1,157 @@
+package detect
+
+import (
+	"container/heap"
+	"context"
+	"sync"
+	"time"
+)
+
+// maxStateEntries is the hard cap of entries per key, whatever the
+// configuration says.
+const maxStateEntries = 256
+
+// Entry is one remembered fact of a windowed or correlation rule.
+type Entry struct {
+	// ID identifies the record behind the entry (file, offset, index), so
+	// replaying a record never adds it twice.
+	ID    string    `json:"id"`
+	Time  time.Time `json:"t"`           // event time
+	Value string    `json:"v,omitempty"` // e.g. the principal that failed
+	// Evidence is the record, for findings that span several records.
+	Evidence *Evidence `json:"e,omitempty"`
+}
+
+// State is the memory of windowed and correlation rules, keyed by
+// strings such as "auth-fail|srv|10.0.0.5". Implementations must make
+// Update atomic per key (optimistic concurrency is fine: fn may run more
+// than once and must be pure), drop keys after their expiry, and bound
+// what they keep.
+type State interface {
+	// Update replaces the entries under key by fn(current entries) and
+	// returns the stored result. The key expires at expires (event time
+	// plus the rule's window); a later Update extends it.
+	Update(ctx context.Context, key string, expires time.Time, fn func([]Entry) []Entry) ([]Entry, error)
+	// Get returns the entries under key (nil when absent or expired).
+	Get(ctx context.Context, key string) ([]Entry, error)
+}
+
+// MemoryState is an in-memory State for tests and the CLI. It keeps at
+// most maxKeys keys, evicting the one that expires first, and forgets keys
+// whose expiry is older than the newest expiry seen minus a day (event
+// time only moves forward in practice).
+type MemoryState struct {
+	mu      sync.Mutex
+	maxKeys int
+	keys    map[string]*memItem
+	byExp   expHeap
+	latest  time.Time
+}
+
+type memItem struct {
+	key     string
+	expires time.Time
+	entries []Entry
+	index   int
+}
+
+// NewMemoryState returns an empty MemoryState holding at most maxKeys keys
+// (100000 when maxKeys <= 0).
+func NewMemoryState(maxKeys int) *MemoryState {
+	if maxKeys <= 0 {
+		maxKeys = 100000
+	}
+	return &MemoryState{maxKeys: maxKeys, keys: map[string]*memItem{}}
+}
+
+// Update implements State.
+func (m *MemoryState) Update(ctx context.Context, key string, expires time.Time, fn func([]Entry) []Entry) ([]Entry, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if expires.After(m.latest) {
+		m.latest = expires
+	}
+	it := m.keys[key]
+	var cur []Entry
+	if it != nil {
+		cur = it.entries
+	}
+	next := fn(cur)
+	if len(next) > maxStateEntries {
+		next = next[len(next)-maxStateEntries:]
+	}
+	if it == nil {
+		it = &memItem{key: key, expires: expires, entries: next}
+		m.keys[key] = it
+		heap.Push(&m.byExp, it)
+	} else {
+		it.entries = next
+		if expires.After(it.expires) {
+			it.expires = expires
+			heap.Fix(&m.byExp, it.index)
+		}
+	}
+	m.evict()
+	return next, nil
+}
+
+func (m *MemoryState) evict() {
+	horizon := m.latest.Add(-24 * time.Hour)
+	for m.byExp.Len() > 0 {
+		oldest := m.byExp[0]
+		if len(m.keys) <= m.maxKeys && !oldest.expires.Before(horizon) {
+			return
+		}
+		heap.Pop(&m.byExp)
+		delete(m.keys, oldest.key)
+	}
+}
+
+// Get implements State.
+func (m *MemoryState) Get(ctx context.Context, key string) ([]Entry, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if it := m.keys[key]; it != nil {
+		return it.entries, nil
+	}
+	return nil, nil
+}
+
+// Stats reports the keys and entries held, for benchmarks and logs.
+func (m *MemoryState) Stats() (keys, entries int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, it := range m.keys {
+		entries += len(it.entries)
+	}
+	return len(m.keys), entries
+}
+
+type expHeap []*memItem
+
+func (h expHeap) Len() int           { return len(h) }
+func (h expHeap) Less(i, j int) bool { return h[i].expires.Before(h[j].expires) }
+func (h expHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].index = i
+	h[j].index = j
+}
+func (h *expHeap) Push(x any) {
+	it := x.(*memItem)
+	it.index = len(*h)
+	*h = append(*h, it)
+}
+func (h *expHeap) Pop() any {
+	old := *h
+	n := len(old)
+	it := old[n-1]
+	old[n-1] = nil
+	*h = old[:n-1]
+	return it
+}
