@@ -157,6 +157,9 @@ fi
 
 if [ "$PLAN" = FlexConsumption ]; then
 	runtimes=$(az functionapp list-flexconsumption-runtimes --location "$LOCATION" --runtime custom -o tsv 2>"$TMP/runtimes.err" || true)
+	if grep -qiE 'not recognized|misspelled|is not in the' "$TMP/runtimes.err"; then
+		die "this az ($AZ_VERSION) has no 'az functionapp list-flexconsumption-runtimes': run 'az upgrade' (or use --plan ElasticPremium)"
+	fi
 	if [ -z "$runtimes" ]; then
 		sed 's/^/  az: /' "$TMP/runtimes.err" >&2 || true
 		die "region $LOCATION does not offer the 'custom' runtime on Flex Consumption (az functionapp list-flexconsumption-runtimes --location $LOCATION --runtime custom is empty). Re-run with --plan ElasticPremium, or pick another region."

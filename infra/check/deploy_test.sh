@@ -24,7 +24,11 @@ case "$args" in
 "provider register"*) ;;
 "group exists"*) echo "${FAKE_RG_EXISTS:-false}" ;;
 "group create"*) ;;
-"functionapp list-flexconsumption-runtimes"*) [ "${FAKE_FLEX_CUSTOM:-1}" = 1 ] && printf 'custom\t1.0\n' ;;
+"functionapp list-flexconsumption-runtimes"*)
+	case "${FAKE_FLEX_CUSTOM:-1}" in
+	1) printf 'custom\t1.0\n' ;;
+	missing) echo "'list-flexconsumption-runtimes' is misspelled or not recognized by the system." >&2; exit 2 ;;
+	esac ;;
 "deployment group show"*"keyVaultName"*)
 	# Before this run's deployment: only when a previous one is simulated.
 	if [ "${FAKE_PREVIOUS:-0}" = 1 ] || [ -f "$FAKE_PARAMS" ]; then echo kv-xelwatch-abc; else exit 3; fi ;;
@@ -110,6 +114,9 @@ has "$WORK/out" "too old"
 FAKE_FLEX_CUSTOM=0 run no-flex-custom 1 -g rg -l westeurope
 has "$WORK/out" "--plan ElasticPremium"
 lacks "$WORK/log" "deployment group create"
+
+FAKE_FLEX_CUSTOM=missing run az-without-flex 1 -g rg -l westeurope
+has "$WORK/out" "az upgrade"
 
 FAKE_RG_EXISTS=true run what-if 0 -g rg -l westeurope --what-if
 has "$WORK/log" "deployment group what-if"
