@@ -91,7 +91,8 @@ func (s *Store) CreateCursor(ctx context.Context, c *Cursor) error {
 	return nil
 }
 
-// UpdateCursor replaces c if its entity ETag still matches c.ETag;
+// UpdateCursor writes c if its entity ETag still matches c.ETag (a zero
+// c.Created leaves the stored creation time alone);
 // ErrConflict if another writer changed it first (re-read and decide
 // again), ErrNotFound if it was deleted. c.Updated and c.ETag are set on
 // success.
@@ -107,7 +108,9 @@ func (s *Store) UpdateCursor(ctx context.Context, c *Cursor) error {
 		return err
 	}
 	etag := c.ETag
-	resp, err := s.cursors.UpdateEntity(ctx, body, &aztables.UpdateEntityOptions{IfMatch: &etag, UpdateMode: aztables.UpdateModeReplace})
+	// Merge: every property is written except a zero Created, which
+	// keeps the stored creation time for callers that do not carry it.
+	resp, err := s.cursors.UpdateEntity(ctx, body, &aztables.UpdateEntityOptions{IfMatch: &etag, UpdateMode: aztables.UpdateModeMerge})
 	if err != nil {
 		c.Updated = prev
 		return fmt.Errorf("store: update cursor %s/%s: %w", c.Container, c.Blob, classify(err))
@@ -173,10 +176,12 @@ func encodeCursor(c *Cursor) ([]byte, error) {
 			"state":            string(c.State),
 			"last_error":       lastErr,
 			"failed_offset":    aztables.EDMInt64(c.FailedOffset),
-			"created":          edmTime(c.Created),
 			"updated":          edmTime(c.Updated),
 			"last_growth":      edmTime(c.LastGrowth),
 		},
+	}
+	if !c.Created.IsZero() {
+		e.Properties["created"] = edmTime(c.Created)
 	}
 	b, err := json.Marshal(e)
 	if err != nil {

@@ -53,7 +53,7 @@ func New(svc *aztables.ServiceClient, names Names) *Store {
 		events:     svc.NewClient(names.Events),
 		cursors:    svc.NewClient(names.Cursors),
 		detections: svc.NewClient(names.Detections),
-		now:        func() time.Time { return time.Now().UTC() },
+		now:        func() time.Time { return time.Now().UTC().Truncate(100 * time.Nanosecond) }, // Edm.DateTime precision
 	}
 }
 

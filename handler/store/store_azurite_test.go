@@ -319,6 +319,7 @@ func TestAzuriteCursor(t *testing.T) {
 		t.Fatalf("stale update: %v, want ErrConflict", err)
 	}
 	a.State, a.LastError, a.FailedOffset = CursorFailed, "xel: corrupt buffer at 8192", 8192
+	a.Created = time.Time{} // a caller that does not carry it keeps the stored one
 	if err := s.UpdateCursor(ctx, a); err != nil {
 		t.Fatalf("update with the fresh ETag: %v", err)
 	}
@@ -326,8 +327,12 @@ func TestAzuriteCursor(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Rows != 10 || got.NextOffset != 8192 || got.State != CursorFailed || got.FailedOffset != 8192 || got.ETag != a.ETag {
+	if got.Rows != 10 || got.NextOffset != 8192 || got.State != CursorFailed || got.FailedOffset != 8192 || got.ETag != a.ETag ||
+		got.LastError != "xel: corrupt buffer at 8192" {
 		t.Fatalf("got %+v", got)
+	}
+	if !got.Created.Equal(c.Created) || got.Created.IsZero() || !got.Updated.After(got.Created) && !got.Updated.Equal(got.Created) {
+		t.Fatalf("created %s (want %s), updated %s", got.Created, c.Created, got.Updated)
 	}
 	other := &Cursor{Container: "sqldbauditlogs", Blob: "other#?.xel", State: CursorOpen}
 	if err := s.CreateCursor(ctx, other); err != nil {
