@@ -32,17 +32,30 @@ func (e *Event) AppendJSON(dst []byte) []byte {
 	dst = append(dst, `,"timestamp":"`...)
 	dst = appendTimestamp(dst, e.Timestamp)
 	dst = append(dst, `","fields":`...)
-	if e.typ != nil && len(e.typ.order) == len(e.Fields) {
-		dst = appendObject(dst, e.Fields, e.typ.order)
-	} else {
-		e.scratch = sortedOrder(e.scratch[:0], e.Fields)
-		dst = appendObject(dst, e.Fields, e.scratch)
-	}
+	dst = e.AppendFieldsJSON(dst)
 	dst = append(dst, `,"actions":`...)
-	e.scratch = sortedOrder(e.scratch[:0], e.Actions)
-	dst = appendObject(dst, e.Actions, e.scratch)
+	dst = e.AppendActionsJSON(dst)
 	return append(dst, '}')
 }
+
+// AppendFieldsJSON appends the "fields" object of AppendJSON.
+func (e *Event) AppendFieldsJSON(dst []byte) []byte {
+	if e.typ != nil && len(e.typ.order) == len(e.Fields) {
+		return appendObject(dst, e.Fields, e.typ.order)
+	}
+	e.scratch = sortedOrder(e.scratch[:0], e.Fields)
+	return appendObject(dst, e.Fields, e.scratch)
+}
+
+// AppendActionsJSON appends the "actions" object of AppendJSON.
+func (e *Event) AppendActionsJSON(dst []byte) []byte {
+	e.scratch = sortedOrder(e.scratch[:0], e.Actions)
+	return appendObject(dst, e.Actions, e.scratch)
+}
+
+// AppendTimestamp appends the event time as YYYY-MM-DDTHH:MM:SS.fffffffZ
+// (UTC, 7 decimals), as in AppendJSON.
+func (e *Event) AppendTimestamp(dst []byte) []byte { return appendTimestamp(dst, e.Timestamp) }
 
 func appendObject(dst []byte, fs []Field, order []uint16) []byte {
 	dst = append(dst, '{')

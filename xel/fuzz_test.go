@@ -40,7 +40,7 @@ func FuzzReader(f *testing.F) {
 	// Real fixtures, when present, are added at run time only (never
 	// committed: they may not be redistributed).
 	for _, fx := range fixtures.Files(quiet{f}) {
-		if fx.Bytes <= 32<<10 { // larger seeds make minimizing crawl
+		if fx.Bytes <= 16<<10 { // larger seeds make minimizing crawl
 			if b, err := os.ReadFile(fx.Path); err == nil {
 				f.Add(b)
 			}
