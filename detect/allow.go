@@ -162,7 +162,7 @@ func (a allowDest) has(d tsql.Destination) bool {
 // or hosts against the URL host.
 func (a allowDest) hasURL(u string) bool {
 	for _, p := range a.urls {
-		if prefixAt(u, p, "/?") {
+		if prefixAt(u, p, "/?") || u+"/" == p {
 			return true
 		}
 	}

@@ -63,7 +63,7 @@ type Config struct {
 	StateMaxEntries int `env:"XELWATCH_STATE_MAX_ENTRIES, default=64" json:"-"`
 
 	// Rules holds per-rule settings from the rules file.
-	Rules map[string]RuleConfig `env:"-" json:"rules"`
+	Rules map[string]RuleConfig `json:"rules"`
 }
 
 // RuleConfig is the per-rule part of the rules file. Allow-list entries

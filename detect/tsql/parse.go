@@ -55,7 +55,8 @@ func (s *Statement) Words(ws ...string) string {
 	return ""
 }
 
-// Sequence reports whether the words ws appear consecutively.
+// Sequence reports whether the words (or punctuation) ws appear
+// consecutively.
 func (s *Statement) Sequence(ws ...string) bool {
 	return indexSeq(s.Tokens, 0, ws...) >= 0
 }
@@ -128,7 +129,7 @@ func indexSeq(toks []Token, from int, ws ...string) int {
 outer:
 	for i := from; i+len(ws) <= len(toks); i++ {
 		for k, w := range ws {
-			if !toks[i+k].Is(w) {
+			if t := toks[i+k]; t.Text != w || (t.Kind != Word && t.Kind != Punct) {
 				continue outer
 			}
 		}
