@@ -38,7 +38,9 @@ func TestAppendJSONStrings(t *testing.T) {
 }
 
 func TestValueJSONNumbers(t *testing.T) {
-	f32 := func(f float32) Value { return Value{Kind: KindFloat32, Type: TypeFloat32, num: uint64(math.Float32bits(f))} }
+	f32 := func(f float32) Value {
+		return Value{Kind: KindFloat32, Type: TypeFloat32, num: uint64(math.Float32bits(f))}
+	}
 	f64 := func(f float64) Value { return Value{Kind: KindFloat64, Type: TypeFloat64, num: math.Float64bits(f)} }
 	tests := []struct {
 		name string
