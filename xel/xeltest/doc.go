@@ -9,7 +9,8 @@
 // (XEBufferHeader + LogBufferHeader, data offset 77, metadata signature
 // GUID at +0x20, padded to a multiple of 512) filled round robin from one
 // or more partitions. Event records carry flags version 10 (bit 31 when
-// actions follow, ended by the 8-byte terminator 60 00 00 00 00 00 00 00);
+// actions follow, ended by the 8-byte terminator {RID 0x60000000,
+// length 0}, i.e. the bytes 00 00 00 60 00 00 00 00 as in the fixtures);
 // variable-length values are reached through {u32 offset, u32 length}
 // descriptors.
 //
