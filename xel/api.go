@@ -79,8 +79,9 @@ type Event struct {
 	Fields    []Field   // data fields in metadata order
 	Actions   []Field   // actions (global fields) in file order
 
-	typ     *eventType // metadata of the event (precomputed JSON key order); nil for events built by hand
-	scratch []uint16   // reused by AppendJSON to sort keys
+	typ     *eventType   // metadata of the event (precomputed JSON key order); nil for events built by hand
+	scratch []uint16     // reused by AppendJSON to sort keys
+	acts    []*actionDef // metadata of Actions[i] (precomputed JSON keys); nil for events built by hand
 }
 
 // Field is a named value of an event.

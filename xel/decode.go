@@ -57,6 +57,7 @@ func (xr *Reader) decodeEvent() (*Event, error) {
 	ev.typ = et
 	ev.Fields = ev.Fields[:0]
 	ev.Actions = ev.Actions[:0]
+	ev.acts = ev.acts[:0]
 
 	for i := range et.fields {
 		f := &et.fields[i]
@@ -121,6 +122,7 @@ func (xr *Reader) decodeEvent() (*Event, error) {
 				return nil, xr.corrupt(p, "action "+ad.name+": "+err)
 			}
 			ev.Actions = append(ev.Actions, Field{Name: ad.name, Value: v})
+			ev.acts = append(ev.acts, ad)
 			p += actionEntrySize + int(alen)
 		}
 	}
@@ -188,14 +190,13 @@ func leUint(b []byte) uint64 {
 // when raw is too short for the type.
 func makeValue(code BaseType, raw []byte, variable bool, ptrSize uint8) (Value, bool) {
 	v := Value{Type: code}
-	need := func(n int) bool { return len(raw) >= n }
 	switch code {
 	case TypeInt8, TypeInt16, TypeInt32, TypeInt64:
 		w := 1 << (code - TypeInt8)
 		if variable && len(raw) == 0 {
 			return v, true
 		}
-		if !need(w) {
+		if len(raw) < w {
 			return v, false
 		}
 		x := leUint(raw[:w])
@@ -209,7 +210,7 @@ func makeValue(code BaseType, raw []byte, variable bool, ptrSize uint8) (Value, 
 		if variable && len(raw) == 0 {
 			return v, true
 		}
-		if !need(w) {
+		if len(raw) < w {
 			return v, false
 		}
 		v.Kind, v.num = KindUint, leUint(raw[:w])
@@ -217,7 +218,7 @@ func makeValue(code BaseType, raw []byte, variable bool, ptrSize uint8) (Value, 
 		if variable && len(raw) == 0 {
 			return v, true
 		}
-		if !need(4) {
+		if len(raw) < 4 {
 			return v, false
 		}
 		v.Kind, v.num = KindFloat32, uint64(binary.LittleEndian.Uint32(raw))
@@ -225,7 +226,7 @@ func makeValue(code BaseType, raw []byte, variable bool, ptrSize uint8) (Value, 
 		if variable && len(raw) == 0 {
 			return v, true
 		}
-		if !need(8) {
+		if len(raw) < 8 {
 			return v, false
 		}
 		v.Kind, v.num = KindFloat64, binary.LittleEndian.Uint64(raw)
@@ -233,7 +234,7 @@ func makeValue(code BaseType, raw []byte, variable bool, ptrSize uint8) (Value, 
 		if variable && len(raw) == 0 {
 			return v, true
 		}
-		if !need(8) {
+		if len(raw) < 8 {
 			return v, false
 		}
 		v.Kind, v.num = KindTime, binary.LittleEndian.Uint64(raw)
@@ -254,7 +255,7 @@ func makeValue(code BaseType, raw []byte, variable bool, ptrSize uint8) (Value, 
 		if variable && len(raw) == 0 {
 			return v, true
 		}
-		if !need(1) {
+		if len(raw) < 1 {
 			return v, false
 		}
 		v.Kind = KindBool
@@ -270,7 +271,7 @@ func makeValue(code BaseType, raw []byte, variable bool, ptrSize uint8) (Value, 
 		if len(raw) == 0 {
 			return v, true
 		}
-		if !need(16) {
+		if len(raw) < 16 {
 			return v, false
 		}
 		v.Kind, v.raw = KindGUID, raw[:16]
@@ -280,7 +281,7 @@ func makeValue(code BaseType, raw []byte, variable bool, ptrSize uint8) (Value, 
 		if variable && len(raw) == 0 {
 			return v, true
 		}
-		if !need(activityIDSize) {
+		if len(raw) < activityIDSize {
 			return v, false
 		}
 		v.Kind, v.raw, v.num = KindActivityID, raw[:16], uint64(binary.LittleEndian.Uint32(raw[16:]))

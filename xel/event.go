@@ -40,8 +40,16 @@ func (e *Event) AppendJSON(dst []byte) []byte {
 
 // AppendFieldsJSON appends the "fields" object of AppendJSON.
 func (e *Event) AppendFieldsJSON(dst []byte) []byte {
-	if e.typ != nil && len(e.typ.order) == len(e.Fields) {
-		return appendObject(dst, e.Fields, e.typ.order)
+	if et := e.typ; et != nil && len(et.order) == len(e.Fields) && len(et.fields) == len(e.Fields) {
+		dst = append(dst, '{')
+		for n, i := range et.order {
+			if n > 0 {
+				dst = append(dst, ',')
+			}
+			dst = append(dst, et.fields[i].key...)
+			dst = e.Fields[i].Value.AppendJSON(dst)
+		}
+		return append(dst, '}')
 	}
 	e.scratch = sortedOrder(e.scratch[:0], e.Fields)
 	return appendObject(dst, e.Fields, e.scratch)
@@ -50,7 +58,18 @@ func (e *Event) AppendFieldsJSON(dst []byte) []byte {
 // AppendActionsJSON appends the "actions" object of AppendJSON.
 func (e *Event) AppendActionsJSON(dst []byte) []byte {
 	e.scratch = sortedOrder(e.scratch[:0], e.Actions)
-	return appendObject(dst, e.Actions, e.scratch)
+	if len(e.acts) != len(e.Actions) {
+		return appendObject(dst, e.Actions, e.scratch)
+	}
+	dst = append(dst, '{')
+	for n, i := range e.scratch {
+		if n > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, e.acts[i].key...)
+		dst = e.Actions[i].Value.AppendJSON(dst)
+	}
+	return append(dst, '}')
 }
 
 // AppendTimestamp appends the event time as YYYY-MM-DDTHH:MM:SS.fffffffZ

@@ -1,6 +1,7 @@
 package xel
 
 import (
+	"slices"
 	"strconv"
 	"unicode/utf8"
 )
@@ -82,7 +83,26 @@ func appendEscapedString(dst []byte, s string) []byte {
 func appendJSONUTF16(dst []byte, b []byte) []byte {
 	dst = append(dst, '"')
 	n := len(b) &^ 1
-	for i := 0; i < n; i += 2 {
+	i := 0
+	for i < n {
+		// Fast path: a run of plain ASCII code units, copied by index
+		// into spare capacity.
+		dst = slices.Grow(dst, (n-i)/2+1)
+		out := dst[len(dst):cap(dst)]
+		j := 0
+		for i < n && j < len(out) {
+			lo := b[i]
+			if b[i+1] != 0 || !jsonSafe[lo&0x7F] || lo >= utf8.RuneSelf {
+				break
+			}
+			out[j] = lo
+			j++
+			i += 2
+		}
+		dst = dst[:len(dst)+j]
+		if i >= n {
+			break
+		}
 		lo, hi := b[i], b[i+1]
 		if hi == 0 && lo < utf8.RuneSelf {
 			if jsonSafe[lo] {
@@ -90,6 +110,7 @@ func appendJSONUTF16(dst []byte, b []byte) []byte {
 			} else {
 				dst = appendEscapedASCII(dst, lo)
 			}
+			i += 2
 			continue
 		}
 		u := rune(lo) | rune(hi)<<8
@@ -103,6 +124,7 @@ func appendJSONUTF16(dst []byte, b []byte) []byte {
 		default:
 			dst = appendU(dst, uint16(u))
 		}
+		i += 2
 	}
 	return append(dst, '"')
 }

@@ -58,13 +58,15 @@ type fieldDec struct {
 	code   BaseType
 	size   uint16 // fixed size; 0 = variable (descriptor)
 	offset uint16
-	m      *xmap // map field
+	m      *xmap  // map field
+	key    []byte // `"name":` for JSON
 }
 
 type actionDef struct {
 	name string
 	typ  uint32
 	size uint32
+	key  []byte // `"name":` for JSON
 }
 
 func newMetadata() *metadata {
@@ -292,7 +294,7 @@ func (md *metadata) readPackage(c *cursor) {
 		size := c.u32("action storage size")
 		c.u32("action storage flags")
 		if c.err == nil {
-			md.actions[ridKey(oh.rid)] = &actionDef{name: oh.name, typ: typ, size: size}
+			md.actions[ridKey(oh.rid)] = &actionDef{name: oh.name, typ: typ, size: size, key: jsonKey(oh.name)}
 		}
 	}
 	// maps
@@ -434,7 +436,7 @@ func (md *metadata) resolve(et *eventType) string {
 	}
 	et.fields = et.fields[:0]
 	for _, a := range et.attrs {
-		f := fieldDec{name: a.name, offset: a.offset}
+		f := fieldDec{name: a.name, offset: a.offset, key: jsonKey(a.name)}
 		switch ridKind(a.typ) {
 		case ridKindMap:
 			m := md.maps[ridKey(a.typ)]
@@ -504,3 +506,5 @@ func defaultTypeSize(t BaseType) (uint8, bool) {
 	}
 	return 0, false
 }
+
+func jsonKey(name string) []byte { return append(appendJSONString(nil, name), ':') }

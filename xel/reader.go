@@ -99,10 +99,11 @@ func NewReaderAt(r io.ReaderAt, size int64, opts *Options) (*Reader, error) {
 		loaded[xr.bufOff] = true
 		xr.pos = xr.bufOff + xr.bufLen
 	}
+	leadEnd := xr.pos
 	offs := slices.Clone(xr.opt.MetadataOffsets)
 	slices.Sort(offs)
 	for _, off := range offs {
-		if off < xr.pos || off >= start || loaded[off] {
+		if off < leadEnd || off >= start || loaded[off] {
 			continue
 		}
 		if err := xr.loadMetadataAt(off); err != nil {
