@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # infra/check.sh — offline checks of infra/, run by .ci/run:
-#   1. every infra/**/*.bicep parses (tree-sitter-bicep) and its modules are
-#      wired right (infra/check/parse.js); the checker itself must flag the
+#   1. every infra/**/*.bicep parses (tree-sitter-bicep), uses only verified
+#      resource type@API-version pairs (infra/check/api-versions.txt) and its
+#      modules are wired right (infra/check/parse.js); the checker itself must flag the
 #      deliberately broken files in infra/check/testdata;
 #   2. bash -n on every infra/**/*.sh;
 #   3. shellcheck on them (installed with apt-get when missing and possible,
@@ -65,6 +66,8 @@ expect bad-module.bicep 1 \
 	"bad-module.bicep:8:5: module child: child.bicep has no parameter 'colour'" \
 	"module child: required parameter 'required' of child.bicep is not passed" \
 	"bad-module.bicep:11:14: module ghost: ghost.bicep does not exist"
+expect bad-api.bicep 1 \
+	"bad-api.bicep:2:13: resource sa: Microsoft.Storage/storageAccounts@2099-01-01 is not in check/api-versions.txt"
 echo "infra/check: parse.js self-test ok (flags the broken files in infra/check/testdata)"
 
 # ---- 2. bash -n ------------------------------------------------------------------

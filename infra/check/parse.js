@@ -3,6 +3,8 @@
 // machines): parse every file given on the command line with tree-sitter-bicep
 // and report
 //   * syntax errors: ERROR and MISSING nodes, as file:line:col;
+//   * resource types: every `resource x '<type>@<version>'` must be listed in
+//     api-versions.txt (beside this file), the pairs checked by hand;
 //   * module wiring: a `module x '<path>'` must point to an existing file, pass
 //     only parameters that file declares, and pass every parameter it declares
 //     without a default; `import ... from '<path>'` must point to a file.
@@ -39,6 +41,27 @@ const report = (file, node, msg) => {
   const p = node.startPosition;
   problems.push(`${file}:${p.row + 1}:${p.column + 1}: ${msg}`);
 };
+
+// Verified type@version pairs (api-versions.txt; '#' starts a comment).
+const verified = new Set(
+  fs.readFileSync(path.join(__dirname, 'api-versions.txt'), 'utf8')
+    .split('\n')
+    .map((l) => l.replace(/#.*/, '').trim())
+    .filter((l) => l !== ''),
+);
+
+function resources(file) {
+  const { tree, src } = load(file);
+  for (const n of tree.rootNode.namedChildren) {
+    if (n.type !== 'resource_declaration') continue;
+    const s = n.namedChildren.find((c) => c.type === 'string');
+    const t = literal(src, s);
+    if (t === null) continue;
+    if (!verified.has(t)) {
+      report(file, s, `resource ${text(src, n.namedChildren[0])}: ${t} is not in check/api-versions.txt (check the template reference, then add it)`);
+    }
+  }
+}
 
 const cache = new Map(); // absolute path -> {tree, src}
 function load(file) {
@@ -156,7 +179,10 @@ for (const f of files) {
     continue;
   }
   syntax(f, entry.src, entry.tree.rootNode);
-  if (!entry.tree.rootNode.hasError) modules(f);
+  if (!entry.tree.rootNode.hasError) {
+    modules(f);
+    resources(f);
+  }
 }
 
 for (const p of problems) console.log(p);
