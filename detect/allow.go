@@ -10,14 +10,14 @@ import (
 
 // allowNames matches names case-insensitively; "x*" is a prefix.
 type allowNames struct {
-	exact    map[string]bool
+	exact    []string
 	prefixes []string
 }
 
 func newAllowNames(list []string) allowNames {
-	a := allowNames{exact: map[string]bool{}}
+	var a allowNames
 	for _, s := range list {
-		s = strings.ToLower(strings.TrimSpace(s))
+		s = strings.TrimSpace(s)
 		if s == "" {
 			continue
 		}
@@ -25,23 +25,26 @@ func newAllowNames(list []string) allowNames {
 			a.prefixes = append(a.prefixes, p)
 			continue
 		}
-		a.exact[s] = true
+		a.exact = append(a.exact, s)
 	}
 	return a
 }
 
 func (a allowNames) empty() bool { return len(a.exact) == 0 && len(a.prefixes) == 0 }
 
+// has compares without allocating: allow-lists are short.
 func (a allowNames) has(name string) bool {
 	if name == "" || a.empty() {
 		return false
 	}
-	n := strings.ToLower(strings.TrimSpace(name))
-	if a.exact[n] {
-		return true
+	n := strings.TrimSpace(name)
+	for _, e := range a.exact {
+		if strings.EqualFold(n, e) {
+			return true
+		}
 	}
 	for _, p := range a.prefixes {
-		if strings.HasPrefix(n, p) {
+		if len(n) >= len(p) && strings.EqualFold(n[:len(p)], p) {
 			return true
 		}
 	}
@@ -116,16 +119,41 @@ func newAllowDest(list []string) (allowDest, error) {
 
 func slashes(s string) string { return strings.ReplaceAll(s, `\`, "/") }
 
-// prefixAt reports whether s starts with p at a boundary: p ends with a
-// separator, or s ends there, or the next byte of s is a separator.
+// hasPrefixFold reports whether s starts with the lower-case p, ignoring
+// ASCII case and treating '\' in s as '/'.
+func hasPrefixFold(s, p string) bool {
+	if len(s) < len(p) {
+		return false
+	}
+	for i := 0; i < len(p); i++ {
+		c := s[i]
+		if c == '\\' {
+			c = '/'
+		} else if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != p[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// prefixAt reports whether s starts with p (lower case, '/' separators)
+// at a boundary: p ends with a separator, or s ends there, or the next
+// byte of s is a separator.
 func prefixAt(s, p string, seps string) bool {
-	if !strings.HasPrefix(s, p) {
+	if !hasPrefixFold(s, p) {
 		return false
 	}
 	if len(s) == len(p) || strings.ContainsRune(seps, rune(p[len(p)-1])) {
 		return true
 	}
-	return strings.IndexByte(seps, s[len(p)]) >= 0
+	c := s[len(p)]
+	if c == '\\' {
+		c = '/'
+	}
+	return strings.IndexByte(seps, c) >= 0
 }
 
 func (a allowDest) empty() bool {
@@ -135,25 +163,24 @@ func (a allowDest) empty() bool {
 // has reports whether the destination is allow-listed. Unknown
 // destinations never are.
 func (a allowDest) has(d tsql.Destination) bool {
-	v := strings.ToLower(strings.TrimSpace(d.Value))
+	v := strings.TrimSpace(d.Value)
 	switch d.Kind {
 	case tsql.DestURL:
 		return a.hasURL(v)
 	case tsql.DestDisk, tsql.DestFile, tsql.DestTape:
-		if strings.HasPrefix(v, "https://") || strings.HasPrefix(v, "http://") {
+		if hasPrefixFold(v, "https://") || hasPrefixFold(v, "http://") {
 			return a.hasURL(v)
 		}
-		p := slashes(v)
-		if strings.Contains(p, "/../") || strings.HasSuffix(p, "/..") {
-			return false
+		if strings.Contains(v, "..") {
+			return false // no path tricks out of an allowed folder
 		}
 		for _, ap := range a.paths {
-			if prefixAt(p, ap, "/") {
+			if prefixAt(v, ap, "/") {
 				return true
 			}
 		}
 	case tsql.DestDevice:
-		return a.devices[v]
+		return a.devices[strings.ToLower(v)]
 	}
 	return false
 }
@@ -162,7 +189,7 @@ func (a allowDest) has(d tsql.Destination) bool {
 // or hosts against the URL host.
 func (a allowDest) hasURL(u string) bool {
 	for _, p := range a.urls {
-		if prefixAt(u, p, "/?") || u+"/" == p {
+		if prefixAt(u, p, "/?") || (len(u)+1 == len(p) && p[len(u)] == '/' && hasPrefixFold(u, p[:len(u)])) {
 			return true
 		}
 	}
@@ -174,7 +201,10 @@ func (a allowDest) hasURL(u string) bool {
 		host = host[:i]
 	}
 	for _, acct := range a.accounts {
-		if host == acct || host == acct+".blob.core.windows.net" {
+		if strings.EqualFold(host, acct) {
+			return true
+		}
+		if rest, ok := strings.CutSuffix(strings.ToLower(host), ".blob.core.windows.net"); ok && rest == acct {
 			return true
 		}
 	}
@@ -184,9 +214,8 @@ func (a allowDest) hasURL(u string) bool {
 // hasHostOf reports whether an outbound URL or UNC path (EXE-008) is
 // allow-listed as a backup destination.
 func (a allowDest) hasRef(ref string) bool {
-	v := strings.ToLower(ref)
-	if strings.HasPrefix(v, `\\`) {
-		return a.has(tsql.Destination{Kind: tsql.DestDisk, Value: v})
+	if strings.HasPrefix(ref, `\\`) {
+		return a.has(tsql.Destination{Kind: tsql.DestDisk, Value: ref})
 	}
-	return a.hasURL(v)
+	return a.hasURL(ref)
 }

@@ -190,6 +190,7 @@ type compiled struct {
 	disabled     map[string]bool
 	severity     map[string]Severity
 	perRule      map[string]*ruleAllow
+	toolCache    toolCache
 }
 
 type ruleAllow struct {

@@ -8,7 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
-	"strings"
+	"sync"
 	"time"
 
 	"github.com/xelwatch/xelwatch/detect/tsql"
@@ -120,28 +120,32 @@ func New(cfg Config, st State) (*Engine, error) {
 // findings (nil when none). Errors come from the State; findings produced
 // before an error are returned with it.
 func (e *Engine) Evaluate(ctx context.Context, rec *audit.Record) ([]Finding, error) {
-	ev := newEvent(rec)
-	rules := e.byAction[ev.action]
+	rules := e.byAction[upperTrim(rec.ActionID)]
 	if len(rules) == 0 {
 		return nil, nil
 	}
-	m := matcher{ctx: ctx, cfg: e.cfg, state: e.state}
+	sc := scratchPool.Get().(*scratch)
+	defer sc.release()
+	sc.ev = newEvent(rec)
+	sc.ev.buf = &sc.st
+	sc.m = matcher{ctx: ctx, cfg: e.cfg, state: e.state}
+	ev, m := &sc.ev, &sc.m
 	var out []Finding
 	var errs []error
 	for _, r := range rules {
 		m.rule = r
-		hits, err := r.match(&m, &ev)
+		hits, err := r.match(m, ev)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("detect: %s: %w", r.ID, err))
 		}
 		if len(hits) == 0 {
 			continue
 		}
-		if m.suppressed(&ev) {
+		if m.suppressed(ev) {
 			continue
 		}
 		for _, h := range hits {
-			out = append(out, e.finding(r, &ev, h))
+			out = append(out, e.finding(r, ev, h))
 		}
 	}
 	return out, errors.Join(errs...)
@@ -225,6 +229,27 @@ func evidence(ev *Event, n int) Evidence {
 		EventIndex:      r.EventIndex,
 	}
 }
+
+// scratch holds the per-call Event and matcher; pooled because match
+// functions are called through function values, which makes them escape.
+type scratch struct {
+	ev Event
+	m  matcher
+	st tsql.Statement
+}
+
+func (sc *scratch) release() {
+	toks := sc.st.Tokens
+	clear(toks)
+	if cap(toks) > 4096 {
+		toks = nil
+	}
+	*sc = scratch{}
+	sc.st.Tokens = toks[:0]
+	scratchPool.Put(sc)
+}
+
+var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
 
 // matcher gives match functions the configuration and the state.
 type matcher struct {
@@ -398,6 +423,24 @@ func evidences(es []Entry) []Evidence {
 	return out
 }
 
+// lowerKey joins parts with '|' and lower-cases ASCII, in one allocation.
 func lowerKey(parts ...string) string {
-	return strings.ToLower(strings.Join(parts, "|"))
+	n := len(parts)
+	for _, p := range parts {
+		n += len(p)
+	}
+	b := make([]byte, 0, n)
+	for i, p := range parts {
+		if i > 0 {
+			b = append(b, '|')
+		}
+		for j := 0; j < len(p); j++ {
+			c := p[j]
+			if c >= 'A' && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			b = append(b, c)
+		}
+	}
+	return string(b)
 }

@@ -16,6 +16,7 @@ type Event struct {
 	action   string
 	class    string
 	stmt     *tsql.Statement
+	buf      *tsql.Statement // reusable statement (from the scratch pool), may be nil
 	hintBits uint16
 	hinted   bool
 	id       string
@@ -89,7 +90,12 @@ func (e *Event) RawStatement() string { return e.rec.Statement }
 // Statement returns the parsed statement (parsed on first use).
 func (e *Event) Statement() *tsql.Statement {
 	if e.stmt == nil {
-		e.stmt = tsql.Parse(e.rec.Statement)
+		if e.buf != nil {
+			e.buf.Reset(e.rec.Statement)
+			e.stmt = e.buf
+		} else {
+			e.stmt = tsql.Parse(e.rec.Statement)
+		}
 	}
 	return e.stmt
 }
@@ -109,14 +115,14 @@ func recordID(file string, off int64, idx int) string {
 // Statement hints: cheap signals computed in one pass over the raw text
 // that decide whether statement rules need the parser at all.
 const (
-	hintProc    uint16 = 1 << iota // "xp_", "sp_", "p_" or "'_": procedure names, possibly split
+	hintProc    uint16 = 1 << iota // a watched xp_/sp_ procedure, or a name split around "_"
 	hintURL                        // "://"
 	hintUNC                        // "\\"
 	hintChar                       // "char("
 	hintHex                        // "0x"
-	hintDrop                       // "drop", "truncate"
-	hintAlter                      // "alter", "create", "add member"
-	hintExecute                    // "execute as"
+	hintDrop                       // "drop table", "truncate table"
+	hintMember                     // "add member"
+	hintExecute                    // "execute as", "exec as"
 )
 
 var hintBytes = func() (t [256]bool) {
@@ -125,6 +131,9 @@ var hintBytes = func() (t [256]bool) {
 	}
 	return t
 }()
+
+// watchedSP are the sp_ procedures some rule reacts to (after "sp_").
+var watchedSP = []string{"configure", "oa", "add", "procoption", "execute_external", "set_", "delete_"}
 
 // hints scans the raw statement once.
 func (e *Event) hints() uint16 {
@@ -142,11 +151,29 @@ func (e *Event) hints() uint16 {
 		if !hintBytes[c] {
 			continue
 		}
+		// Keywords only start words ("nchar(" counts for "char(").
+		if c|0x20 >= 'a' && c|0x20 <= 'z' && c|0x20 != 'x' && i > 0 && isWordByte(s[i-1]) && !(c|0x20 == 'c' && s[i-1]|0x20 == 'n') {
+			continue
+		}
 		switch c {
 		case '_':
-			if i > 0 {
-				if p := s[i-1] | 0x20; p == 'p' || s[i-1] == '\'' {
-					h |= hintProc
+			if i == 0 {
+				continue
+			}
+			p1 := s[i-1] | 0x20
+			var p2 byte
+			if i > 1 {
+				p2 = s[i-2] | 0x20
+			}
+			switch {
+			case s[i-1] == '\'' || (p1 == 'p' && (p2 == 'x' || s[i-2] == '\'')):
+				h |= hintProc
+			case p1 == 'p' && p2 == 's':
+				for _, w := range watchedSP {
+					if hasFold(s[i+1:], w) {
+						h |= hintProc
+						break
+					}
 				}
 			}
 		case ':':
@@ -160,24 +187,22 @@ func (e *Event) hints() uint16 {
 		case 'c', 'C':
 			if hasFold(s[i:], "char(") {
 				h |= hintChar
-			} else if hasFold(s[i:], "create") {
-				h |= hintAlter
 			}
 		case 'x', 'X':
 			if i > 0 && s[i-1] == '0' {
 				h |= hintHex
 			}
 		case 'd', 'D':
-			if hasFold(s[i:], "drop") {
+			if hasFold(s[i:], "drop") && followedBy(s[i+4:], "table") {
 				h |= hintDrop
 			}
 		case 't', 'T':
-			if hasFold(s[i:], "truncate") {
+			if hasFold(s[i:], "truncate") && followedBy(s[i+8:], "table") {
 				h |= hintDrop
 			}
 		case 'a', 'A':
-			if hasFold(s[i:], "alter") || hasFold(s[i:], "add member") {
-				h |= hintAlter
+			if hasFold(s[i:], "add") && followedBy(s[i+3:], "member") {
+				h |= hintMember
 			}
 		case 'e', 'E':
 			if hasFold(s[i:], "execute as") || hasFold(s[i:], "exec as") {
@@ -187,6 +212,19 @@ func (e *Event) hints() uint16 {
 	}
 	e.hintBits = h
 	return h
+}
+
+// followedBy reports whether s continues with white space and the word
+// w, or with a comment (which the parser will judge).
+func followedBy(s, w string) bool {
+	i := 0
+	for i < len(s) && (s[i] == ' ' || s[i] == '\t' || s[i] == '\r' || s[i] == '\n') {
+		i++
+	}
+	if i < len(s) && (s[i] == '/' || s[i] == '-') {
+		return true
+	}
+	return i > 0 && hasFold(s[i:], w)
 }
 
 // hasFold reports whether s starts with the lower-case ASCII word w,
@@ -225,4 +263,8 @@ func cut(s string, n int) string {
 		n--
 	}
 	return s[:n] + "…"
+}
+
+func isWordByte(c byte) bool {
+	return c == '_' || c == '#' || c == '$' || c == '@' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
 }

@@ -11,7 +11,7 @@ import (
 // concern the object its class says (A: server audit; SA/DA: specs).
 func auditChanges(ev *Event, objs ...tsql.AuditObject) []tsql.AuditChange {
 	var out []tsql.AuditChange
-	for _, a := range ev.Statement().Audits {
+	for _, a := range ev.Statement().Audits() {
 		for _, o := range objs {
 			if a.Object == o {
 				out = append(out, a)
@@ -166,7 +166,7 @@ func aud005(m *matcher, ev *Event) ([]hit, error) {
 		return nil, nil
 	}
 	name := ev.Object()
-	if as := ev.Statement().Audits; len(as) > 0 && as[0].Name != "" {
+	if as := ev.Statement().Audits(); len(as) > 0 && as[0].Name != "" {
 		name = as[0].Name
 	}
 	return []hit{{why: fmt.Sprintf("CREATE %s %s by %s, who is not allow-listed", what, name, ev.Principal())}}, nil
@@ -184,7 +184,7 @@ func isTamper(ev *Event) bool {
 	if ev.action == "DR" {
 		return true
 	}
-	as := ev.Statement().Audits
+	as := ev.Statement().Audits()
 	if len(as) == 0 {
 		return true
 	}
@@ -201,7 +201,7 @@ func isTamper(ev *Event) bool {
 // STATE = ON.
 func isReenable(ev *Event) bool {
 	if ev.action == "AUSC" {
-		for _, a := range ev.Statement().Audits {
+		for _, a := range ev.Statement().Audits() {
 			if a.State == "off" {
 				return false
 			}
@@ -209,7 +209,7 @@ func isReenable(ev *Event) bool {
 		return true
 	}
 	if ev.action == "AL" && (ev.class == "A" || ev.class == "SA" || ev.class == "DA") {
-		for _, a := range ev.Statement().Audits {
+		for _, a := range ev.Statement().Audits() {
 			if a.State == "on" {
 				return true
 			}

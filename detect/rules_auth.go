@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -239,18 +240,22 @@ func auth006(m *matcher, ev *Event) ([]hit, error) {
 	if app == "" && host == "" {
 		return nil, nil
 	}
-	found, where := "", ""
-	for _, lists := range [][]string{attackTools, m.cfg.tools} {
-		for _, t := range lists {
-			if containsFold(app, t) {
-				found, where = t, "application "+app
-			} else if containsFold(host, t) {
-				found, where = t, "host "+host
-			}
-			if found != "" {
-				break
+	found, onHost := m.cfg.toolCache.lookup(app, host, func() (string, bool) {
+		for _, lists := range [][]string{attackTools, m.cfg.tools} {
+			for _, t := range lists {
+				if containsFold(app, t) {
+					return t, false
+				}
+				if containsFold(host, t) {
+					return t, true
+				}
 			}
 		}
+		return "", false
+	})
+	where := "application " + app
+	if onHost {
+		where = "host " + host
 	}
 	if found == "" || m.cfg.applications.has(app) {
 		return nil, nil
@@ -261,4 +266,36 @@ func auth006(m *matcher, ev *Event) ([]hit, error) {
 		return nil, err
 	}
 	return []hit{{key: dk, why: fmt.Sprintf("%s names attack tool %q (principal %s, client %s)", where, found, ev.Principal(), ev.ClientIP())}}, nil
+}
+
+// toolCache remembers the attack-tool verdict per (application, host):
+// a few distinct pairs carry almost all logins.
+type toolCache struct {
+	mu sync.Mutex
+	m  map[[2]string]toolVerdict
+}
+
+type toolVerdict struct {
+	tool   string
+	onHost bool
+}
+
+const maxToolCache = 4096
+
+func (c *toolCache) lookup(app, host string, compute func() (string, bool)) (string, bool) {
+	k := [2]string{app, host}
+	c.mu.Lock()
+	v, ok := c.m[k]
+	c.mu.Unlock()
+	if ok {
+		return v.tool, v.onHost
+	}
+	v.tool, v.onHost = compute()
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= maxToolCache {
+		c.m = map[[2]string]toolVerdict{}
+	}
+	c.m[k] = v
+	c.mu.Unlock()
+	return v.tool, v.onHost
 }

@@ -41,7 +41,7 @@ func exe002(m *matcher, ev *Event) ([]hit, error) {
 	if ev.action == "ALST" && ev.hints()&hintProc == 0 {
 		return nil, nil
 	}
-	for _, c := range ev.Statement().Configure {
+	for _, c := range ev.Statement().Configure() {
 		if !dangerousOptions[c.Option] || !c.HasValue {
 			continue
 		}
@@ -129,7 +129,7 @@ func exe008(m *matcher, ev *Event) ([]hit, error) {
 		return nil, nil
 	}
 	st := ev.Statement()
-	if st.Backup != nil || st.Credential != nil {
+	if st.Backup() != nil || st.Credential() != nil {
 		return nil, nil // EXF-001/005/006/007 judge backup and credential destinations
 	}
 	var bad []string

@@ -22,7 +22,7 @@ var stmtActions = []string{"EX", "BCM", "RCM", "BST", "RST"}
 
 // backupOf returns the parsed BACKUP/RESTORE of the record (nil when the
 // statement holds none).
-func backupOf(ev *Event) *tsql.Backup { return ev.Statement().Backup }
+func backupOf(ev *Event) *tsql.Backup { return ev.Statement().Backup() }
 
 // isDatabaseBackup: BA/BAL on a database (not key material).
 func isDatabaseBackup(ev *Event) bool {
@@ -159,7 +159,7 @@ func (m *matcher) stagedCredential(ev *Event) *tsql.Credential {
 	if (ev.action != "CR" && ev.action != "AL") || (ev.class != "CD" && ev.class != "DC") {
 		return nil
 	}
-	c := ev.Statement().Credential
+	c := ev.Statement().Credential()
 	if c == nil {
 		return nil
 	}

@@ -64,7 +64,7 @@ func prv001(m *matcher, ev *Event) ([]hit, error) {
 		}
 		return nil, nil
 	}
-	if ev.action == "APRL" || ev.hints()&(hintAlter|hintProc) == 0 {
+	if ev.action == "APRL" || ev.hints()&(hintMember|hintProc) == 0 {
 		return nil, nil
 	}
 	if role, member, ok := roleAdds(ev.Statement(), true); ok && highServerRoles[role] {
@@ -91,7 +91,7 @@ func prv002(m *matcher, ev *Event) ([]hit, error) {
 		}
 		return nil, nil
 	}
-	if ev.action == "APRL" || ev.hints()&(hintAlter|hintProc) == 0 {
+	if ev.action == "APRL" || ev.hints()&(hintMember|hintProc) == 0 {
 		return nil, nil
 	}
 	if role, member, ok := roleAdds(ev.Statement(), false); ok && highDBRoles[role] {

@@ -36,16 +36,16 @@ func FuzzParse(f *testing.F) {
 				t.Fatalf("literals after normalization = %q, want %q (input %q)", got, want, s)
 			}
 		}
-		if b := st.Backup; b != nil {
+		if b := st.Backup(); b != nil {
 			if len(b.Destinations) > 128 || len(b.Options) > 64 {
 				t.Fatalf("unbounded backup parse: %d destinations, %d options", len(b.Destinations), len(b.Options))
 			}
 			_ = b.Unknown()
 		}
-		if len(st.Audits) > 16 || len(st.Configure) > 16 {
-			t.Fatalf("unbounded: %d audits, %d configure", len(st.Audits), len(st.Configure))
+		if len(st.Audits()) > 16 || len(st.Configure()) > 16 {
+			t.Fatalf("unbounded: %d audits, %d configure", len(st.Audits()), len(st.Configure()))
 		}
-		for _, a := range st.Audits {
+		for _, a := range st.Audits() {
 			if len(a.Predicate) > 512 || len(a.AddedGroups) > 64 || len(a.DroppedGroups) > 64 {
 				t.Fatalf("unbounded audit parse")
 			}

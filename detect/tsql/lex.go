@@ -46,11 +46,15 @@ func (t Token) IsPunct(p string) bool { return t.Kind == Punct && t.Text == p }
 // MaxStatement, produced more than MaxTokens tokens, or ended inside a
 // string literal, quoted identifier or block comment.
 func Lex(s string) (toks []Token, truncated bool) {
+	return lexInto(make([]Token, 0, 16+min(len(s), MaxStatement)/6), s)
+}
+
+// lexInto is Lex appending to toks.
+func lexInto(toks []Token, s string) (_ []Token, truncated bool) {
 	if len(s) > MaxStatement {
 		s = s[:MaxStatement]
 		truncated = true
 	}
-	toks = make([]Token, 0, 16+len(s)/6)
 	space := false
 	i := 0
 	for i < len(s) {

@@ -157,27 +157,37 @@ func (s *Statement) Obfuscated() []string {
 	var out []string
 	toks := s.Tokens
 	for i := 0; i < len(toks) && len(out) < 16; i++ {
-		var b strings.Builder
-		pieces := 0
-		j := i
-		for j < len(toks) && b.Len() < 4096 {
-			v, n, ok := piece(toks[j:])
+		// Count the operands first: most literals stand alone.
+		pieces, j, n := 0, i, 0
+		for j < len(toks) && n < 4096 {
+			v, k, ok := piece(toks[j:])
 			if !ok {
 				break
 			}
-			b.WriteString(v)
 			pieces++
-			j += n
+			n += len(v)
+			j += k
 			if j < len(toks) && toks[j].IsPunct("+") {
 				j++
 				continue
 			}
 			break
 		}
-		if pieces >= 2 || (pieces == 1 && toks[i].Kind == Number) {
-			out = append(out, strings.ToLower(b.String()))
-			i = j - 1
+		if pieces < 2 && !(pieces == 1 && toks[i].Kind == Number) {
+			continue
 		}
+		var b strings.Builder
+		for k := i; k < j; {
+			v, adv, ok := piece(toks[k:])
+			if !ok {
+				k++
+				continue
+			}
+			b.WriteString(v)
+			k += adv
+		}
+		out = append(out, strings.ToLower(b.String()))
+		i = j - 1
 	}
 	return out
 }

@@ -2,28 +2,78 @@ package tsql
 
 import "strings"
 
-// Statement is everything the parsers found in one audited statement
-// (which may be a batch of several statements).
+// Statement is one audited statement (which may be a batch of several
+// statements), lexed once; the parsers run on first use of their result.
 type Statement struct {
-	Tokens     []Token
-	Backup     *Backup       // first BACKUP or RESTORE, nil if none
-	Audits     []AuditChange // every CREATE/ALTER/DROP of an audit or audit specification
-	Credential *Credential   // first CREATE/ALTER [DATABASE SCOPED] CREDENTIAL
-	Configure  []Configure   // every sp_configure call
+	Tokens []Token
 	// Truncated is true when the text was cut (too long, unterminated
 	// literal or comment): what follows the cut is unknown.
 	Truncated bool
+
+	done       uint8
+	backup     *Backup
+	audits     []AuditChange
+	credential *Credential
+	configure  []Configure
 }
 
-// Parse lexes s and runs every parser over the tokens.
+const (
+	doneBackup uint8 = 1 << iota
+	doneAudits
+	doneCredential
+	doneConfigure
+)
+
+// Parse lexes s. The parsers run lazily (Backup, Audits, Credential,
+// Configure).
 func Parse(s string) *Statement {
-	toks, trunc := Lex(s)
-	st := &Statement{Tokens: toks, Truncated: trunc}
-	st.Backup = parseBackup(toks, trunc)
-	st.Audits = parseAudits(toks, trunc)
-	st.Credential = parseCredential(toks)
-	st.Configure = parseConfigure(toks)
+	st := &Statement{}
+	st.Reset(s)
 	return st
+}
+
+// Reset makes st the statement s, reusing its token buffer.
+func (st *Statement) Reset(s string) {
+	toks := st.Tokens[:0]
+	*st = Statement{}
+	st.Tokens, st.Truncated = lexInto(toks, s)
+}
+
+// Backup returns the first BACKUP or RESTORE, nil if none.
+func (st *Statement) Backup() *Backup {
+	if st.done&doneBackup == 0 {
+		st.done |= doneBackup
+		st.backup = parseBackup(st.Tokens, st.Truncated)
+	}
+	return st.backup
+}
+
+// Audits returns every CREATE/ALTER/DROP of an audit or audit
+// specification.
+func (st *Statement) Audits() []AuditChange {
+	if st.done&doneAudits == 0 {
+		st.done |= doneAudits
+		st.audits = parseAudits(st.Tokens, st.Truncated)
+	}
+	return st.audits
+}
+
+// Credential returns the first CREATE/ALTER [DATABASE SCOPED] CREDENTIAL.
+func (st *Statement) Credential() *Credential {
+	if st.done&doneCredential == 0 {
+		st.done |= doneCredential
+		st.credential = parseCredential(st.Tokens)
+	}
+	return st.credential
+}
+
+// Configure returns every sp_configure call.
+func (st *Statement) Configure() []Configure {
+	if st.done&doneConfigure == 0 {
+		st.done |= doneConfigure
+		st.configure = parseConfigure(st.Tokens)
+	}
+	return st.configure
 }
 
 // Normalized renders the statement's tokens as normalized text.
