@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sethvargo/go-envconfig"
+	"github.com/xelwatch/xelwatch/handler/notify"
 )
 
 // Secret is a setting that must never be logged (connection strings with
@@ -91,12 +92,10 @@ type Config struct {
 	MaxBytesPerRun  int64         `env:"XELWATCH_MAX_BYTES_PER_RUN,default=268435456"`
 	LogLevel        slog.Level    `env:"XELWATCH_LOG_LEVEL,default=info"`
 
-	WebhookURL        Secret        `env:"XELWATCH_WEBHOOK_URL"`
-	WebhookSecret     Secret        `env:"XELWATCH_WEBHOOK_SECRET"`
-	TeamsWebhookURL   Secret        `env:"XELWATCH_TEAMS_WEBHOOK_URL"`
-	SlackWebhookURL   Secret        `env:"XELWATCH_SLACK_WEBHOOK_URL"`
-	NotifyMinSeverity string        `env:"XELWATCH_NOTIFY_MIN_SEVERITY,default=low"`
-	NotifyTimeout     time.Duration `env:"XELWATCH_NOTIFY_TIMEOUT,default=10s"`
+	// Notify: XELWATCH_WEBHOOK_URL, XELWATCH_WEBHOOK_SECRET,
+	// XELWATCH_TEAMS_WEBHOOK_URL, XELWATCH_SLACK_WEBHOOK_URL,
+	// XELWATCH_NOTIFY_MIN_SEVERITY (low), XELWATCH_NOTIFY_TIMEOUT (10s).
+	Notify notify.Config
 }
 
 // MinBytesPerRun is the smallest accepted XELWATCH_MAX_BYTES_PER_RUN: one
@@ -122,13 +121,21 @@ func Load(ctx context.Context, l envconfig.Lookuper) (*Config, error) {
 // settingOf names the environment variable behind a go-envconfig error,
 // which names only the Go field ("IdleClose: time: invalid duration").
 func settingOf(err error) string {
-	msg := err.Error()
-	t := reflect.TypeFor[Config]()
+	return settingIn(reflect.TypeFor[Config](), err.Error())
+}
+
+func settingIn(t reflect.Type, msg string) string {
 	for i := range t.NumField() {
 		f := t.Field(i)
-		if strings.HasPrefix(msg, f.Name+":") {
-			name, _, _ := strings.Cut(f.Tag.Get("env"), ",")
+		rest, ok := strings.CutPrefix(msg, f.Name+":")
+		if !ok {
+			continue
+		}
+		if name, _, _ := strings.Cut(f.Tag.Get("env"), ","); name != "" {
 			return name
+		}
+		if f.Type.Kind() == reflect.Struct {
+			return settingIn(f.Type, strings.TrimSpace(rest))
 		}
 	}
 	return "settings"
@@ -174,21 +181,13 @@ func (c *Config) Validate() error {
 	if c.MaxBytesPerRun < MinBytesPerRun {
 		errs = append(errs, invalid("XELWATCH_MAX_BYTES_PER_RUN", "%d is below %d (one decoder buffer)", c.MaxBytesPerRun, MinBytesPerRun))
 	}
-	if c.NotifyTimeout <= 0 || c.NotifyTimeout > 5*time.Minute {
-		errs = append(errs, invalid("XELWATCH_NOTIFY_TIMEOUT", "%s is outside (0, 5m]", c.NotifyTimeout))
-	}
-	switch strings.ToLower(strings.TrimSpace(c.NotifyMinSeverity)) {
-	case "low", "medium", "med", "high", "critical":
-	default:
-		errs = append(errs, invalid("XELWATCH_NOTIFY_MIN_SEVERITY", "%q is not low, medium, high or critical", c.NotifyMinSeverity))
+	if _, err := c.Notify.Channels(); err != nil {
+		errs = append(errs, fmt.Errorf("%w: %w", ErrInvalid, err))
 	}
 	for _, u := range []struct {
 		name string
 		v    string
 	}{
-		{"XELWATCH_WEBHOOK_URL", c.WebhookURL.Reveal()},
-		{"XELWATCH_TEAMS_WEBHOOK_URL", c.TeamsWebhookURL.Reveal()},
-		{"XELWATCH_SLACK_WEBHOOK_URL", c.SlackWebhookURL.Reveal()},
 		{"AzureWebJobsStorage__blobServiceUri", c.AppBlobServiceURI},
 		{"AzureWebJobsStorage__queueServiceUri", c.AppQueueServiceURI},
 		{"AzureWebJobsStorage__tableServiceUri", c.AppTableServiceURI},

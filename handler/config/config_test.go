@@ -46,8 +46,8 @@ func TestLoad(t *testing.T) {
 				if got, want := c.LogLevel, slog.LevelInfo; got != want {
 					t.Errorf("LogLevel = %v, want %v", got, want)
 				}
-				if got, want := c.NotifyTimeout, 10*time.Second; got != want {
-					t.Errorf("NotifyTimeout = %v, want %v", got, want)
+				if got, want := c.Notify.Timeout, 10*time.Second; got != want {
+					t.Errorf("Notify.Timeout = %v, want %v", got, want)
 				}
 			},
 		},
@@ -137,8 +137,8 @@ func TestSecretRedaction(t *testing.T) {
 	}
 	var buf bytes.Buffer
 	l := slog.New(slog.NewJSONHandler(&buf, nil))
-	l.Info("config", "storage", c.AppStorage(), "webhook", c.WebhookURL, "raw", c.AppConnectionString)
-	out := buf.String() + fmt.Sprint(c.WebhookURL) + fmt.Sprintf("%v %s", c.AppConnectionString, c.AppConnectionString)
+	l.Info("config", "storage", c.AppStorage(), "webhook", c.Notify.WebhookURL, "raw", c.AppConnectionString)
+	out := buf.String() + fmt.Sprint(c.Notify.WebhookURL) + fmt.Sprintf("%v %s", c.AppConnectionString, c.AppConnectionString)
 	for _, leak := range []string{"supersecretkey", "s3cret"} {
 		if strings.Contains(out, leak) {
 			t.Errorf("output leaks %q: %s", leak, out)

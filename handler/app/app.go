@@ -1,0 +1,140 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue/queueerror"
+	"github.com/xelwatch/xelwatch/detect"
+	"github.com/xelwatch/xelwatch/handler/config"
+	"github.com/xelwatch/xelwatch/handler/ingest"
+	"github.com/xelwatch/xelwatch/handler/notify"
+	"github.com/xelwatch/xelwatch/handler/queuemsg"
+	"github.com/xelwatch/xelwatch/handler/store"
+	"github.com/xelwatch/xelwatch/xel/audit"
+)
+
+// App holds the shared clients and components.
+type App struct {
+	Cfg      *config.Config
+	Log      *slog.Logger
+	Store    *store.Store
+	Blob     *azblob.Client // audit account
+	Blobs    *ingest.AzureBlobs
+	Queues   *azqueue.ServiceClient // app account
+	Queue    *azqueue.QueueClient   // detections queue
+	Poison   *azqueue.QueueClient   // detections-poison
+	Pipeline *ingest.Pipeline
+	Notifier *notify.Notifier
+}
+
+// Evaluator builds the detection engine; nil means "no detections" (the
+// engine arrives with package detect). Tests and the CLI may replace it.
+type Evaluator interface {
+	Evaluate(ctx context.Context, rec *audit.Record) ([]detect.Finding, error)
+}
+
+// Options of Build.
+type Options struct {
+	// Eval overrides the detection engine (nil: NewEngine from config).
+	Eval Evaluator
+	// Channels overrides the notification channels (nil: from config).
+	Channels []notify.Channel
+	Now      func() time.Time
+}
+
+// Build creates the clients from cfg. It does no I/O: Ensure creates the
+// tables, queues and container when they are missing.
+func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options) (*App, error) {
+	if err := cfg.RequireAppStorage(); err != nil {
+		return nil, err
+	}
+	if err := cfg.RequireAuditStorage(); err != nil {
+		return nil, err
+	}
+	a := &App{Cfg: cfg, Log: log}
+	appAcct := cfg.AppStorage()
+	tsvc, err := appAcct.TableServiceClient()
+	if err != nil {
+		return nil, err
+	}
+	a.Store = store.New(tsvc, store.Names{Events: cfg.EventsTable, Cursors: cfg.CursorsTable, Detections: cfg.DetectionsTable})
+	if a.Queues, err = appAcct.QueueServiceClient(); err != nil {
+		return nil, err
+	}
+	a.Queue = a.Queues.NewQueueClient(cfg.DetectionsQueue)
+	a.Poison = a.Queues.NewQueueClient(cfg.DetectionsQueue + "-poison")
+	if a.Blob, err = cfg.AuditStorageAccount().BlobClient(); err != nil {
+		return nil, err
+	}
+	a.Blobs = ingest.NewAzureBlobs(a.Blob, cfg.AuditContainer)
+
+	eval := o.Eval
+	if eval == nil {
+		if eval, err = newEngine(ctx, cfg, a); err != nil {
+			return nil, err
+		}
+	}
+	a.Pipeline = ingest.New(a.Blobs, cursors{st: a.Store, container: cfg.AuditContainer}, rows{st: a.Store},
+		eval, ingest.XEL{}, log, ingest.Options{MaxBytesPerRun: cfg.MaxBytesPerRun, Now: o.Now})
+
+	chans := o.Channels
+	if chans == nil {
+		if chans, err = cfg.Notify.Channels(); err != nil {
+			return nil, err
+		}
+	}
+	a.Notifier = notify.New(a.Store, chans, notify.Options{MinSeverity: cfg.Notify.MinSeverity, Logger: log})
+	return a, nil
+}
+
+// SweepOptions are the sweep settings of cfg.
+func (a *App) SweepOptions() ingest.SweepOptions {
+	return ingest.SweepOptions{Days: a.Cfg.SweepDays, IdleClose: a.Cfg.IdleClose}
+}
+
+// Ensure creates what is missing: tables, the detections queue and its
+// poison queue, the audit container. In Azure the infrastructure creates
+// them; locally (Azurite) this makes a first run work.
+func (a *App) Ensure(ctx context.Context) error {
+	if err := a.Store.EnsureTables(ctx); err != nil {
+		return fmt.Errorf("app: tables: %w", err)
+	}
+	for _, q := range []*azqueue.QueueClient{a.Queue, a.Poison} {
+		if _, err := q.Create(ctx, nil); err != nil && !isExists(err) {
+			return fmt.Errorf("app: create queue: %w", err)
+		}
+	}
+	if _, err := a.Blobs.Container().Create(ctx, nil); err != nil && !bloberror.HasCode(err, bloberror.ContainerAlreadyExists) {
+		return fmt.Errorf("app: create container %s: %w", a.Cfg.AuditContainer, err)
+	}
+	return nil
+}
+
+func isExists(err error) bool { return queueerror.HasCode(err, queueerror.QueueAlreadyExists) }
+
+// Enqueue puts findings on the detections queue the way the host's queue
+// binding expects them (base64 text of {"detection":…}).
+func (a *App) Enqueue(ctx context.Context, fs []detect.Finding) error {
+	for _, f := range fs {
+		b, err := queuemsg.Marshal(f)
+		if err != nil {
+			return err
+		}
+		if _, err := a.Queue.EnqueueMessage(ctx, queuemsg.EncodeQueueText(b), nil); err != nil {
+			return fmt.Errorf("app: enqueue %s: %w", f.DetectionID, err)
+		}
+	}
+	return nil
+}
+
+// NotifyAdapter makes the notifier fit handler.Notifier.
+type NotifyAdapter struct{ N *notify.Notifier }
+
+// Notify implements handler.Notifier.
+func (n NotifyAdapter) Notify(ctx context.Context, f detect.Finding) error { return n.N.Notify(ctx, f) }
