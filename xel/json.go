@@ -1,6 +1,7 @@
 package xel
 
 import (
+	"encoding/binary"
 	"slices"
 	"strconv"
 	"unicode/utf8"
@@ -90,6 +91,17 @@ func appendJSONUTF16(dst []byte, b []byte) []byte {
 		dst = slices.Grow(dst, (n-i)/2+1)
 		out := dst[len(dst):cap(dst)]
 		j := 0
+		// Four code units at a time while all are printable ASCII other
+		// than '"' and '\\' (SWAR on 16-bit lanes).
+		for i+8 <= n && j+4 <= len(out) {
+			x := binary.LittleEndian.Uint64(b[i:])
+			if !plainASCII4(x) {
+				break
+			}
+			out[j], out[j+1], out[j+2], out[j+3] = byte(x), byte(x>>16), byte(x>>32), byte(x>>48)
+			j += 4
+			i += 8
+		}
 		for i < n && j < len(out) {
 			lo := b[i]
 			if b[i+1] != 0 || !jsonSafe[lo&0x7F] || lo >= utf8.RuneSelf {
@@ -127,6 +139,25 @@ func appendJSONUTF16(dst []byte, b []byte) []byte {
 		i += 2
 	}
 	return append(dst, '"')
+}
+
+const (
+	lanes01 = 0x0001000100010001
+	lanes80 = 0x8000800080008000
+)
+
+// plainASCII4 reports whether the four UTF-16 code units in x are all in
+// 0x20..0x7F and none is '"' or '\\'.
+func plainASCII4(x uint64) bool {
+	if x&0xFF80FF80FF80FF80 != 0 { // a unit >= 0x80
+		return false
+	}
+	if (x-0x20*lanes01)&lanes80 != 0 { // a unit < 0x20
+		return false
+	}
+	q := x ^ '"'*lanes01
+	bs := x ^ '\\'*lanes01
+	return ((q-lanes01)|(bs-lanes01))&lanes80 == 0
 }
 
 // appendJSONLatin1 appends Latin-1 bytes as a quoted JSON string.

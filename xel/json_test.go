@@ -133,3 +133,20 @@ func TestEventJSONWithoutReader(t *testing.T) {
 		t.Errorf("got  %s\nwant %s", got, want)
 	}
 }
+
+func TestPlainASCII4(t *testing.T) {
+	plain := func(u uint16) bool { return u >= 0x20 && u < 0x80 && u != '"' && u != '\\' }
+	for lane := 0; lane < 4; lane++ {
+		for u := 0; u <= 0xFFFF; u++ {
+			units := [4]uint16{'a', 'b', 'c', 'd'}
+			units[lane] = uint16(u)
+			var x uint64
+			for i, v := range units {
+				x |= uint64(v) << (16 * i)
+			}
+			if got, want := plainASCII4(x), plain(uint16(u)); got != want {
+				t.Fatalf("lane %d unit %#04x: got %v, want %v", lane, u, got, want)
+			}
+		}
+	}
+}
