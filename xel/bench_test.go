@@ -18,8 +18,8 @@ import (
 	"fmt"
 	"runtime"
 	"syscall"
-	"time"
 	"testing"
+	"time"
 
 	"github.com/xelwatch/xelwatch/xel/internal/fixtures"
 )
