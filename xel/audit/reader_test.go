@@ -27,7 +27,7 @@ func stmtOf(tag string, n int) string {
 
 func batch(session int16, at time.Time, stmt string) xeltest.AuditEvent {
 	return xeltest.AuditEvent{
-		EventTime: at, ActionID: "BCM", ClassType: "BA", SessionID: session, Statement: stmt,
+		EventTime: at, ActionID: "BCM", ClassType: "DB", SessionID: session, Statement: stmt,
 		ServerPrincipalName: "app", DatabaseName: "db", Succeeded: true,
 		SequenceGroupID: []byte{byte(session), 0xAB},
 	}

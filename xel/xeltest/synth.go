@@ -88,7 +88,7 @@ func (g *synth) next() AuditEvent {
 	e := AuditEvent{
 		EventTime:             g.t,
 		ActionID:              "BCM",
-		ClassType:             "BA",
+		ClassType:             "DB",
 		Succeeded:             true,
 		SessionID:             sess,
 		ServerPrincipalID:     int32(1 + g.rnd.IntN(300)),
