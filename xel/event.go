@@ -1,5 +1,7 @@
 package xel
 
+import "slices"
+
 // Field returns the value of the data field called name.
 func (e *Event) Field(name string) (Value, bool) {
 	for i := range e.Fields {
@@ -91,12 +93,27 @@ func appendObject(dst []byte, fs []Field, order []uint16) []byte {
 }
 
 // sortedOrder appends to order the indexes of fs sorted by name (UTF-16
-// ordinal; stable). Insertion sort: the lists are short.
+// ordinal; stable): insertion sort for the usual short lists, a merge
+// sort beyond, so that hostile inputs with thousands of actions cannot
+// make it quadratic.
 func sortedOrder(order []uint16, fs []Field) []uint16 {
-	for i := range fs {
-		if i > 0xFFFF {
-			break
+	n := min(len(fs), 0x10000)
+	if n > 24 {
+		for i := range n {
+			order = append(order, uint16(i))
 		}
+		slices.SortStableFunc(order, func(a, b uint16) int {
+			switch {
+			case lessUTF16(fs[a].Name, fs[b].Name):
+				return -1
+			case lessUTF16(fs[b].Name, fs[a].Name):
+				return 1
+			}
+			return 0
+		})
+		return order
+	}
+	for i := range n {
 		order = append(order, uint16(i))
 		for j := len(order) - 1; j > 0 && lessUTF16(fs[order[j]].Name, fs[order[j-1]].Name); j-- {
 			order[j], order[j-1] = order[j-1], order[j]

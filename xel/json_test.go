@@ -150,3 +150,33 @@ func TestPlainASCII4(t *testing.T) {
 		}
 	}
 }
+
+func TestSortedOrderLong(t *testing.T) {
+	// Beyond the insertion-sort size the order must be the same: stable,
+	// UTF-16 ordinal.
+	names := []string{"b", "a", "\uE000", "\U0001F600", "a", "c"}
+	var fs []Field
+	for i := range 60 {
+		fs = append(fs, Field{Name: names[i%len(names)]})
+	}
+	got := sortedOrder(nil, fs)
+	for i := 1; i < len(got); i++ {
+		a, b := fs[got[i-1]].Name, fs[got[i]].Name
+		if lessUTF16(b, a) || (a == b && got[i-1] > got[i]) {
+			t.Fatalf("order %v not sorted stably at %d (%q, %q)", got, i, a, b)
+		}
+	}
+	if len(got) != 60 {
+		t.Fatalf("got %d indexes, want 60", len(got))
+	}
+}
+
+func TestMapDuplicateKeys(t *testing.T) {
+	m := &xmap{keys: []uint32{5, 1, 5, 0}, texts: []string{"five", "one", "FIVE", "zero"}}
+	m.sortEntries()
+	for k, want := range map[uint64]string{5: "five", 1: "one", 0: "zero"} {
+		if got, ok := m.lookup(k); !ok || got != want {
+			t.Errorf("lookup(%d) = %q, %v; want %q", k, got, ok, want)
+		}
+	}
+}

@@ -1,7 +1,9 @@
 package xel
 
 import (
+	"cmp"
 	"encoding/binary"
+	"slices"
 	"unicode/utf16"
 )
 
@@ -417,15 +419,20 @@ func (md *metadata) readMap(c *cursor) {
 	md.maps[ridKey(oh.rid)] = m
 }
 
-// sortEntries sorts by key (stable: for a duplicated key the first entry
-// wins in lookup).
+// sortEntries sorts by key, stably: for a duplicated key the first entry
+// wins in lookup.
 func (m *xmap) sortEntries() {
-	for i := 1; i < len(m.keys); i++ {
-		for j := i; j > 0 && m.keys[j] < m.keys[j-1]; j-- {
-			m.keys[j], m.keys[j-1] = m.keys[j-1], m.keys[j]
-			m.texts[j], m.texts[j-1] = m.texts[j-1], m.texts[j]
-		}
+	idx := make([]int, len(m.keys))
+	for i := range idx {
+		idx[i] = i
 	}
+	slices.SortStableFunc(idx, func(a, b int) int { return cmp.Compare(m.keys[a], m.keys[b]) })
+	keys := make([]uint32, len(idx))
+	texts := make([]string, len(idx))
+	for i, j := range idx {
+		keys[i], texts[i] = m.keys[j], m.texts[j]
+	}
+	m.keys, m.texts = keys, texts
 }
 
 // resolve builds the decoding plan of an event type against the current
