@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"time"
 	"unicode/utf16"
 )
@@ -200,6 +201,7 @@ func (w *Writer) definePackages() error {
 			p.Index = nextIdx
 			used[nextIdx] = true
 		}
+		p.Maps = slices.Clone(p.Maps) // sizes are defaulted below
 		w.pkgs = append(w.pkgs, &pkgState{Package: p})
 	}
 	for _, p := range w.pkgs {
