@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
@@ -105,7 +107,8 @@ func BuildEntities(server, database, blob string, ingestedAt time.Time, recs []*
 // database come from the blob path (the record's columns are the fallback
 // when empty); blob is recorded with each row. Replaying the same records
 // writes the same keys: the operation is idempotent. On error, the count
-// says how many rows were stored before it; run it again to finish.
+// says how many rows were stored (in whole transactions); run it again to
+// finish.
 func (s *Store) UpsertRecords(ctx context.Context, server, database, blob string, recs []*audit.Record) (int, error) {
 	entities, err := BuildEntities(server, database, blob, s.now(), recs)
 	if err != nil {
@@ -114,20 +117,73 @@ func (s *Store) UpsertRecords(ctx context.Context, server, database, blob string
 	return s.UpsertEntities(ctx, entities)
 }
 
+// DefaultParallelism is how many transactions UpsertRecords keeps in
+// flight at once.
+const DefaultParallelism = 4
+
+// SetParallelism sets how many transactions UpsertRecords and
+// UpsertEntities keep in flight (n < 1 means 1). Call it before the Store
+// is shared.
+func (s *Store) SetParallelism(n int) {
+	s.parallel = max(n, 1)
+}
+
 // UpsertEntities writes prepared entities with InsertReplace transactions
-// (see Batches) and returns how many were written.
+// (see Batches), up to the Store's parallelism at a time, and returns how
+// many were written. The batches are disjoint, so their order does not
+// matter; the first failure cancels the batches not yet sent.
 func (s *Store) UpsertEntities(ctx context.Context, entities []Entity) (int, error) {
-	written := 0
-	actions := make([]aztables.TransactionAction, 0, MaxBatchOps)
-	for _, batch := range Batches(entities) {
-		actions = actions[:0]
-		for _, e := range batch {
-			actions = append(actions, aztables.TransactionAction{ActionType: aztables.TransactionTypeInsertReplace, Entity: e.JSON})
-		}
-		if _, err := s.events.SubmitTransaction(ctx, actions, nil); err != nil {
-			return written, fmt.Errorf("store: upsert %d rows in partition %s: %w", len(batch), batch[0].PartitionKey, classify(err))
-		}
-		written += len(batch)
+	batches := Batches(entities)
+	if len(batches) == 0 {
+		return 0, nil
 	}
-	return written, nil
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		written  atomic.Int64
+		wg       sync.WaitGroup
+		once     sync.Once
+		firstErr error
+	)
+	fail := func(err error) {
+		once.Do(func() {
+			firstErr = err
+			cancel()
+		})
+	}
+	sem := make(chan struct{}, max(s.parallel, 1))
+loop:
+	for _, batch := range batches {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			break loop
+		}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			if err := s.submit(ctx, batch); err != nil {
+				fail(err)
+				return
+			}
+			written.Add(int64(len(batch)))
+		})
+	}
+	wg.Wait()
+	if firstErr == nil && ctx.Err() != nil {
+		// The caller's context ended before every batch was sent.
+		firstErr = fmt.Errorf("store: upsert rows: %w", context.Cause(ctx))
+	}
+	return int(written.Load()), firstErr
+}
+
+// submit sends one batch as an InsertReplace transaction.
+func (s *Store) submit(ctx context.Context, batch []Entity) error {
+	actions := make([]aztables.TransactionAction, len(batch))
+	for i, e := range batch {
+		actions[i] = aztables.TransactionAction{ActionType: aztables.TransactionTypeInsertReplace, Entity: e.JSON}
+	}
+	if _, err := s.events.SubmitTransaction(ctx, actions, nil); err != nil {
+		return fmt.Errorf("store: upsert %d rows in partition %s: %w", len(batch), batch[0].PartitionKey, classify(err))
+	}
+	return nil
 }

@@ -1,9 +1,12 @@
 package store
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestBatches(t *testing.T) {
@@ -85,4 +88,36 @@ func interleave(a, b []Entity) []Entity {
 		}
 	}
 	return out
+}
+
+func TestUpsertEntitiesCanceled(t *testing.T) {
+	// No server behind the endpoint: a canceled context must fail fast
+	// without sending and report no rows.
+	svc, err := NewServiceClientFromConnectionString("DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;" +
+		"AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;" +
+		"TableEndpoint=http://127.0.0.1:1/devstoreaccount1;")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := New(svc, Names{})
+	ents, err := BuildEntities("s", "d", "b", time.Now(), testRecords("f", time.Unix(1e9, 0), 350))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	start := time.Now()
+	n, err := s.UpsertEntities(ctx, ents)
+	if !errors.Is(err, context.Canceled) || n != 0 {
+		t.Fatalf("UpsertEntities = %d, %v; want 0, context.Canceled", n, err)
+	}
+	if IsTransient(err) {
+		t.Fatalf("cancellation reported as transient")
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("took %s", d)
+	}
+	if n, err := s.UpsertEntities(context.Background(), nil); n != 0 || err != nil {
+		t.Fatalf("empty upsert = %d, %v", n, err)
+	}
 }

@@ -33,6 +33,7 @@ type Store struct {
 	cursors    *aztables.Client
 	detections *aztables.Client
 	now        func() time.Time
+	parallel   int
 }
 
 // New returns a Store over svc. Empty names take their defaults.
@@ -53,6 +54,7 @@ func New(svc *aztables.ServiceClient, names Names) *Store {
 		events:     svc.NewClient(names.Events),
 		cursors:    svc.NewClient(names.Cursors),
 		detections: svc.NewClient(names.Detections),
+		parallel:   DefaultParallelism,
 		now:        func() time.Time { return time.Now().UTC().Truncate(100 * time.Nanosecond) }, // Edm.DateTime precision
 	}
 }

@@ -18,7 +18,7 @@ import (
 )
 
 // newTestStore returns a Store over fresh tables in Azurite.
-func newTestStore(t *testing.T) *Store {
+func newTestStore(t testing.TB) *Store {
 	t.Helper()
 	conn := azuritetest.ConnString(t)
 	svc, err := NewServiceClientFromConnectionString(conn)
