@@ -1,0 +1,19 @@
+// Package tablestate stores the windowed detection state (detect.State)
+// in Azure Table Storage, so that correlations work across files,
+// invocations and function instances.
+//
+// One entity per state key: PartitionKey is the key's first segment (the
+// kind of state, e.g. "fail", "tamper", "fired"), RowKey a SHA-256 of the
+// whole key (keys hold principals and addresses, which may contain
+// characters Table Storage forbids in keys). The entries are JSON, split
+// over properties E0..En of at most 30000 bytes (a string property holds
+// 32K UTF-16 characters) and bounded in count (MaxEntries) and total size
+// (MaxEntityBytes, under the 1 MiB entity limit).
+//
+// Update is a read-modify-write under optimistic concurrency: the entity
+// is replaced only if its ETag is unchanged (If-Match), a new one is
+// inserted only if absent, and a 412/409 answer retries with a fresh read
+// and jittered backoff. Entities carry Expires (event time plus the
+// rule's window); Prune deletes expired entities, conditionally on their
+// ETag.
+package tablestate

@@ -1,0 +1,133 @@
+package tablestate
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
+	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
+)
+
+// fakeTable is an in-memory table with ETags. conflicts makes the next n
+// conditional writes fail with 412 as if another writer had won.
+type fakeTable struct {
+	mu        sync.Mutex
+	rows      map[[2]string]fakeRow
+	seq       int
+	conflicts int
+	calls     map[string]int
+}
+
+type fakeRow struct {
+	etag string
+	body []byte
+}
+
+func newFakeTable() *fakeTable {
+	return &fakeTable{rows: map[[2]string]fakeRow{}, calls: map[string]int{}}
+}
+
+func respErr(status int, code string) error {
+	return &azcore.ResponseError{StatusCode: status, ErrorCode: code, RawResponse: &http.Response{StatusCode: status}}
+}
+
+func (f *fakeTable) GetEntity(_ context.Context, pk, rk string, _ *aztables.GetEntityOptions) (aztables.GetEntityResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls["get"]++
+	r, ok := f.rows[[2]string{pk, rk}]
+	if !ok {
+		return aztables.GetEntityResponse{}, respErr(404, string(aztables.ResourceNotFound))
+	}
+	return aztables.GetEntityResponse{ETag: azcore.ETag(r.etag), Value: r.body}, nil
+}
+
+func keyOf(body []byte) [2]string {
+	var e struct{ PartitionKey, RowKey string }
+	_ = json.Unmarshal(body, &e)
+	return [2]string{e.PartitionKey, e.RowKey}
+}
+
+func (f *fakeTable) AddEntity(_ context.Context, body []byte, _ *aztables.AddEntityOptions) (aztables.AddEntityResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls["add"]++
+	k := keyOf(body)
+	if _, ok := f.rows[k]; ok {
+		return aztables.AddEntityResponse{}, respErr(409, string(aztables.EntityAlreadyExists))
+	}
+	f.seq++
+	f.rows[k] = fakeRow{etag: fmt.Sprintf("W/\"%d\"", f.seq), body: body}
+	return aztables.AddEntityResponse{}, nil
+}
+
+func (f *fakeTable) UpdateEntity(_ context.Context, body []byte, o *aztables.UpdateEntityOptions) (aztables.UpdateEntityResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls["update"]++
+	k := keyOf(body)
+	r, ok := f.rows[k]
+	if !ok {
+		return aztables.UpdateEntityResponse{}, respErr(404, string(aztables.ResourceNotFound))
+	}
+	if f.conflicts > 0 {
+		f.conflicts--
+		return aztables.UpdateEntityResponse{}, respErr(412, string(aztables.UpdateConditionNotSatisfied))
+	}
+	if o == nil || o.IfMatch == nil || string(*o.IfMatch) != r.etag {
+		return aztables.UpdateEntityResponse{}, respErr(412, string(aztables.UpdateConditionNotSatisfied))
+	}
+	f.seq++
+	f.rows[k] = fakeRow{etag: fmt.Sprintf("W/\"%d\"", f.seq), body: body}
+	return aztables.UpdateEntityResponse{}, nil
+}
+
+func (f *fakeTable) DeleteEntity(_ context.Context, pk, rk string, o *aztables.DeleteEntityOptions) (aztables.DeleteEntityResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	k := [2]string{pk, rk}
+	r, ok := f.rows[k]
+	if !ok {
+		return aztables.DeleteEntityResponse{}, respErr(404, string(aztables.ResourceNotFound))
+	}
+	if o != nil && o.IfMatch != nil && string(*o.IfMatch) != r.etag {
+		return aztables.DeleteEntityResponse{}, respErr(412, string(aztables.UpdateConditionNotSatisfied))
+	}
+	delete(f.rows, k)
+	return aztables.DeleteEntityResponse{}, nil
+}
+
+// NewListEntitiesPager supports the one filter Prune uses:
+// "Expires lt datetime'T'".
+func (f *fakeTable) NewListEntitiesPager(o *aztables.ListEntitiesOptions) *runtime.Pager[aztables.ListEntitiesResponse] {
+	done := false
+	return runtime.NewPager(runtime.PagingHandler[aztables.ListEntitiesResponse]{
+		More: func(aztables.ListEntitiesResponse) bool { return !done },
+		Fetcher: func(context.Context, *aztables.ListEntitiesResponse) (aztables.ListEntitiesResponse, error) {
+			done = true
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			before := ""
+			if o != nil && o.Filter != nil {
+				_, v, _ := strings.Cut(*o.Filter, "datetime'")
+				before = strings.TrimSuffix(v, "'")
+			}
+			var out aztables.ListEntitiesResponse
+			for k, r := range f.rows {
+				var e struct{ Expires string }
+				_ = json.Unmarshal(r.body, &e)
+				if before != "" && !(e.Expires < before) {
+					continue
+				}
+				b, _ := json.Marshal(map[string]string{"PartitionKey": k[0], "RowKey": k[1], "odata.etag": r.etag})
+				out.Entities = append(out.Entities, b)
+			}
+			return out, nil
+		},
+	})
+}

@@ -1,0 +1,361 @@
+package tablestate
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
+	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
+
+	"github.com/xelwatch/xelwatch/detect"
+)
+
+// Bounds of one state entity.
+const (
+	MaxEntries     = 256       // entries kept per key (the newest)
+	MaxEntityBytes = 900 << 10 // JSON bytes of the entries (entity limit 1 MiB)
+	chunkBytes     = 30000     // bytes per string property (≤ 32K UTF-16 chars)
+	maxKeyProperty = 512       // bytes of the readable key kept for operators
+)
+
+// ErrContention is returned when Update lost the optimistic-concurrency
+// race more times than Options.MaxAttempts.
+var ErrContention = errors.New("tablestate: too many concurrent updates")
+
+// Client is the part of *aztables.Client the store uses.
+type Client interface {
+	GetEntity(ctx context.Context, partitionKey, rowKey string, options *aztables.GetEntityOptions) (aztables.GetEntityResponse, error)
+	AddEntity(ctx context.Context, entity []byte, options *aztables.AddEntityOptions) (aztables.AddEntityResponse, error)
+	UpdateEntity(ctx context.Context, entity []byte, options *aztables.UpdateEntityOptions) (aztables.UpdateEntityResponse, error)
+	DeleteEntity(ctx context.Context, partitionKey, rowKey string, options *aztables.DeleteEntityOptions) (aztables.DeleteEntityResponse, error)
+	NewListEntitiesPager(options *aztables.ListEntitiesOptions) *runtime.Pager[aztables.ListEntitiesResponse]
+}
+
+// Options tune a State; nil means defaults.
+type Options struct {
+	// MaxAttempts bounds the read-modify-write attempts of one Update
+	// (default 30).
+	MaxAttempts int
+}
+
+// State implements detect.State on a table.
+type State struct {
+	c           Client
+	maxAttempts int
+}
+
+var _ detect.State = (*State)(nil)
+
+// New returns a State on the table client c (the table must exist; see
+// EnsureTable).
+func New(c Client, opts *Options) *State {
+	s := &State{c: c, maxAttempts: 30}
+	if opts != nil && opts.MaxAttempts > 0 {
+		s.maxAttempts = opts.MaxAttempts
+	}
+	return s
+}
+
+// EnsureTable creates the table unless it exists.
+func EnsureTable(ctx context.Context, c *aztables.Client) error {
+	_, err := c.CreateTable(ctx, nil)
+	if err != nil && !hasCode(err, aztables.TableAlreadyExists) {
+		return fmt.Errorf("tablestate: create table: %w", describe(err))
+	}
+	return nil
+}
+
+// keys maps a state key to PartitionKey and RowKey.
+func keys(key string) (pk, rk string) {
+	kind, _, _ := strings.Cut(key, "|")
+	pk = sanitize(kind)
+	if pk == "" {
+		pk = "state"
+	}
+	sum := sha256.Sum256([]byte(key))
+	return pk, hex.EncodeToString(sum[:20])
+}
+
+// sanitize keeps [a-z0-9-_] of s, at most 64 bytes.
+func sanitize(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s) && b.Len() < 64; i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '-', c == '_':
+			b.WriteByte(c)
+		case c >= 'A' && c <= 'Z':
+			b.WriteByte(c + 'a' - 'A')
+		}
+	}
+	return b.String()
+}
+
+type stored struct {
+	etag    azcore.ETag
+	expires time.Time
+	entries []detect.Entry
+}
+
+// Get implements detect.State.
+func (s *State) Get(ctx context.Context, key string) ([]detect.Entry, error) {
+	pk, rk := keys(key)
+	st, found, err := s.read(ctx, pk, rk)
+	if err != nil || !found {
+		return nil, err
+	}
+	return st.entries, nil
+}
+
+func (s *State) read(ctx context.Context, pk, rk string) (stored, bool, error) {
+	resp, err := s.c.GetEntity(ctx, pk, rk, nil)
+	if err != nil {
+		if hasCode(err, aztables.EntityNotFound) || hasCode(err, aztables.ResourceNotFound) || statusOf(err) == 404 {
+			return stored{}, false, nil
+		}
+		return stored{}, false, fmt.Errorf("tablestate: get %s/%s: %w", pk, rk, describe(err))
+	}
+	st, err := decode(resp.Value)
+	if err != nil {
+		return stored{}, false, fmt.Errorf("tablestate: entity %s/%s: %w", pk, rk, err)
+	}
+	st.etag = resp.ETag
+	return st, true, nil
+}
+
+// Update implements detect.State: read, apply fn, write back under the
+// ETag (insert when absent); retry on 412/409.
+func (s *State) Update(ctx context.Context, key string, expires time.Time, fn func([]detect.Entry) []detect.Entry) ([]detect.Entry, error) {
+	pk, rk := keys(key)
+	for attempt := 0; attempt < s.maxAttempts; attempt++ {
+		if attempt > 0 {
+			if err := backoff(ctx, attempt); err != nil {
+				return nil, err
+			}
+		}
+		cur, found, err := s.read(ctx, pk, rk)
+		if err != nil {
+			return nil, err
+		}
+		next := bound(fn(cur.entries))
+		exp := expires
+		if cur.expires.After(exp) {
+			exp = cur.expires
+		}
+		body, err := encode(pk, rk, key, exp, next)
+		if err != nil {
+			return nil, err
+		}
+		if !found {
+			_, err = s.c.AddEntity(ctx, body, nil)
+			if err == nil {
+				return next, nil
+			}
+			if hasCode(err, aztables.EntityAlreadyExists) || statusOf(err) == 409 {
+				continue // another writer inserted it first
+			}
+			return nil, fmt.Errorf("tablestate: add %s/%s: %w", pk, rk, describe(err))
+		}
+		etag := cur.etag
+		_, err = s.c.UpdateEntity(ctx, body, &aztables.UpdateEntityOptions{IfMatch: &etag, UpdateMode: aztables.UpdateModeReplace})
+		if err == nil {
+			return next, nil
+		}
+		if statusOf(err) == 412 || hasCode(err, aztables.UpdateConditionNotSatisfied) {
+			continue // changed since we read it
+		}
+		if statusOf(err) == 404 {
+			continue // pruned since we read it
+		}
+		return nil, fmt.Errorf("tablestate: update %s/%s: %w", pk, rk, describe(err))
+	}
+	return nil, fmt.Errorf("tablestate: update %s/%s: %w", pk, rk, ErrContention)
+}
+
+func backoff(ctx context.Context, attempt int) error {
+	d := time.Duration(min(attempt, 6)) * 10 * time.Millisecond
+	d += time.Duration(rand.Int64N(int64(10 * time.Millisecond)))
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	case <-t.C:
+		return nil
+	}
+}
+
+// bound keeps the newest entries that fit MaxEntries and MaxEntityBytes.
+func bound(es []detect.Entry) []detect.Entry {
+	if len(es) > MaxEntries {
+		es = es[len(es)-MaxEntries:]
+	}
+	for len(es) > 0 {
+		b, err := json.Marshal(es)
+		if err != nil || len(b) <= MaxEntityBytes {
+			return es
+		}
+		es = es[max(1, len(es)/4):]
+	}
+	return es
+}
+
+// encode builds the entity JSON.
+func encode(pk, rk, key string, expires time.Time, es []detect.Entry) ([]byte, error) {
+	data, err := json.Marshal(es)
+	if err != nil {
+		return nil, fmt.Errorf("tablestate: encode entries: %w", err)
+	}
+	ent := map[string]any{
+		"PartitionKey":       pk,
+		"RowKey":             rk,
+		"Key":                cutUTF8(key, maxKeyProperty),
+		"Expires":            expires.UTC().Format(time.RFC3339Nano),
+		"Expires@odata.type": "Edm.DateTime",
+		"Count":              int32(len(es)),
+	}
+	chunks := 0
+	for len(data) > 0 {
+		n := min(chunkBytes, len(data))
+		for n < len(data) && n > 0 && data[n]&0xC0 == 0x80 {
+			n-- // never split a UTF-8 sequence
+		}
+		ent["E"+strconv.Itoa(chunks)] = string(data[:n])
+		data = data[n:]
+		chunks++
+	}
+	ent["Chunks"] = int32(chunks)
+	return json.Marshal(ent)
+}
+
+func cutUTF8(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && s[n]&0xC0 == 0x80 {
+		n--
+	}
+	return s[:n]
+}
+
+// decode reads an entity written by encode.
+func decode(b []byte) (stored, error) {
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return stored{}, err
+	}
+	var st stored
+	if v, ok := raw["Expires"]; ok {
+		var s string
+		if err := json.Unmarshal(v, &s); err == nil {
+			st.expires, _ = time.Parse(time.RFC3339Nano, s)
+		}
+	}
+	var chunks int
+	if v, ok := raw["Chunks"]; ok {
+		if err := json.Unmarshal(v, &chunks); err != nil {
+			return stored{}, fmt.Errorf("chunks: %w", err)
+		}
+	}
+	if chunks < 0 || chunks > MaxEntityBytes/chunkBytes+2 {
+		return stored{}, fmt.Errorf("implausible chunk count %d", chunks)
+	}
+	var data strings.Builder
+	for i := range chunks {
+		var s string
+		if err := json.Unmarshal(raw["E"+strconv.Itoa(i)], &s); err != nil {
+			return stored{}, fmt.Errorf("chunk %d: %w", i, err)
+		}
+		data.WriteString(s)
+	}
+	if data.Len() > 0 {
+		if err := json.Unmarshal([]byte(data.String()), &st.entries); err != nil {
+			return stored{}, fmt.Errorf("entries: %w", err)
+		}
+	}
+	return st, nil
+}
+
+// Prune deletes the entities that expired before t (use the wall clock
+// minus a grace period longer than the latest expected file), each under
+// its ETag so a concurrent update wins. It returns how many it deleted.
+func (s *State) Prune(ctx context.Context, t time.Time) (int, error) {
+	filter := fmt.Sprintf("Expires lt datetime'%s'", t.UTC().Format("2006-01-02T15:04:05Z"))
+	sel := "PartitionKey,RowKey,Expires"
+	pager := s.c.NewListEntitiesPager(&aztables.ListEntitiesOptions{Filter: &filter, Select: &sel})
+	n := 0
+	for pager.More() {
+		page, err := pager.NextPage(ctx)
+		if err != nil {
+			return n, fmt.Errorf("tablestate: list expired: %w", describe(err))
+		}
+		for _, b := range page.Entities {
+			var e struct {
+				PartitionKey, RowKey string
+				ETag                 string `json:"odata.etag"`
+			}
+			if err := json.Unmarshal(b, &e); err != nil {
+				return n, fmt.Errorf("tablestate: list expired: %w", err)
+			}
+			etag := azcore.ETag(e.ETag)
+			opts := &aztables.DeleteEntityOptions{IfMatch: &etag}
+			if e.ETag == "" {
+				opts = nil
+			}
+			_, err := s.c.DeleteEntity(ctx, e.PartitionKey, e.RowKey, opts)
+			if err != nil && statusOf(err) != 412 && statusOf(err) != 404 {
+				return n, fmt.Errorf("tablestate: delete %s/%s: %w", e.PartitionKey, e.RowKey, describe(err))
+			}
+			if err == nil {
+				n++
+			}
+		}
+	}
+	return n, nil
+}
+
+func hasCode(err error, code aztables.TableErrorCode) bool {
+	var re *azcore.ResponseError
+	return errors.As(err, &re) && re.ErrorCode == string(code)
+}
+
+func statusOf(err error) int {
+	var re *azcore.ResponseError
+	if errors.As(err, &re) {
+		return re.StatusCode
+	}
+	return 0
+}
+
+// describe shortens *azcore.ResponseError to status and code (its Error()
+// is a multi-line dump that must not reach the logs).
+func describe(err error) error {
+	var re *azcore.ResponseError
+	if errors.As(err, &re) {
+		return &ServiceError{StatusCode: re.StatusCode, ErrorCode: re.ErrorCode, err: err}
+	}
+	return err
+}
+
+// ServiceError is a Table Storage error reduced to what logs need.
+type ServiceError struct {
+	StatusCode int
+	ErrorCode  string
+	err        error
+}
+
+func (e *ServiceError) Error() string {
+	return fmt.Sprintf("table service: status %d, code %s", e.StatusCode, e.ErrorCode)
+}
+
+// Unwrap gives errors.As access to the *azcore.ResponseError.
+func (e *ServiceError) Unwrap() error { return e.err }
