@@ -54,8 +54,9 @@ type Value struct {
 	m       *xmap  // KindMap: the map that gives the text
 }
 
-// Int returns the value of a KindInt; KindUint, KindBool and KindMap (the
-// stored key) values are converted; other kinds return 0.
+// Int returns the value of a KindInt; KindUint (two's complement),
+// KindBool, KindMap (the stored key) and KindPointer values are converted,
+// floats truncated toward zero; other kinds return 0.
 func (v Value) Int() int64 {
 	switch v.Kind {
 	case KindInt, KindUint, KindBool, KindMap, KindPointer:
