@@ -232,3 +232,28 @@ func cpuTime() time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+func TestSteadyStateAllocs(t *testing.T) {
+	// After the metadata and the first buffer, decoding and writing JSON
+	// allocate nothing: the buffer, the Event and the output are reused.
+	f := auditLikeFile(2000)
+	r, err := NewReaderAt(bytes.NewReader(f), int64(len(f)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []byte
+	step := func() {
+		ev, err := r.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = ev.AppendJSON(out[:0])
+	}
+	for range 200 {
+		step()
+	}
+	allocs := testing.AllocsPerRun(1000, step)
+	if allocs != 0 {
+		t.Errorf("%.3f allocations per event in steady state, want 0", allocs)
+	}
+}
