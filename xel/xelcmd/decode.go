@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -44,11 +45,11 @@ const (
 
 // Decode runs the decode subcommand.
 func Decode(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("decode", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	auditMode := fs.Bool("audit", false, "")
-	format := fs.String("format", "jsonl", "")
-	if err := fs.Parse(args); err != nil {
+	flags := flag.NewFlagSet("decode", flag.ContinueOnError)
+	flags.SetOutput(io.Discard)
+	auditMode := flags.Bool("audit", false, "")
+	format := flags.String("format", "jsonl", "")
+	if err := flags.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			io.WriteString(stdout, usage)
 			return exitOK
@@ -60,7 +61,7 @@ func Decode(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		fmt.Fprintf(stderr, "xelwatch decode: unknown format %q (want jsonl or csv)\n%s", *format, usage)
 		return exitUsage
 	}
-	if fs.NArg() == 0 {
+	if flags.NArg() == 0 {
 		fmt.Fprintf(stderr, "xelwatch decode: no PATH given\n%s", usage)
 		return exitUsage
 	}
@@ -68,7 +69,7 @@ func Decode(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	bw := bufio.NewWriterSize(stdout, 256<<10)
 	out := newWriter(bw, *format == "csv", *auditMode)
 	status := exitOK
-	for _, arg := range fs.Args() {
+	for _, arg := range flags.Args() {
 		names, err := expand(arg)
 		if err != nil {
 			fmt.Fprintf(stderr, "xelwatch decode: %s: %v\n", arg, err)
@@ -115,9 +116,18 @@ func expand(arg string) ([]string, error) {
 	var names []string
 	for _, e := range entries {
 		ext := strings.ToLower(filepath.Ext(e.Name()))
-		if e.Type().IsRegular() && (ext == ".xel" || ext == ".sqlaudit") {
-			names = append(names, filepath.Join(arg, e.Name()))
+		if ext != ".xel" && ext != ".sqlaudit" {
+			continue
 		}
+		path := filepath.Join(arg, e.Name())
+		if e.Type()&fs.ModeSymlink != 0 {
+			if fi, err := os.Stat(path); err != nil || !fi.Mode().IsRegular() {
+				continue
+			}
+		} else if !e.Type().IsRegular() {
+			continue
+		}
+		names = append(names, path)
 	}
 	return names, nil
 }

@@ -88,6 +88,12 @@ func TestDecode(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("not xel"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	if err := os.Mkdir(filepath.Join(dir, "sub.xel"), 0o755); err != nil { // a directory is skipped
+		t.Fatal(err)
+	}
+	if err := os.Symlink(b, filepath.Join(dir, "c.xel")); err != nil { // a link to a file is followed
+		t.Fatal(err)
+	}
 	empty := t.TempDir()
 	bad := filepath.Join(t.TempDir(), "bad.xel")
 	if err := os.WriteFile(bad, []byte("PK\x03\x04 this is a zip file, not xel"), 0o644); err != nil {
@@ -116,7 +122,7 @@ func TestDecode(t *testing.T) {
 		{name: "missing file", args: []string{filepath.Join(dir, "nope.xel")}, wantCode: 1, stderrHas: "xelwatch decode: " + filepath.Join(dir, "nope.xel") + ": "},
 		{name: "file", args: []string{a}, wantCode: 0, wantStdout: aLines, stderrNone: true},
 		{name: "two files", args: []string{b, a}, wantCode: 0, wantStdout: append(slices.Clone(bLines), aLines...), stderrNone: true},
-		{name: "directory in name order", args: []string{dir}, wantCode: 0, wantStdout: append(slices.Clone(aLines), bLines...), stderrNone: true},
+		{name: "directory in name order", args: []string{dir}, wantCode: 0, wantStdout: slices.Concat(aLines, bLines, bLines), stderrNone: true},
 		{name: "empty directory", args: []string{empty}, wantCode: 0, wantStdout: nil, stderrNone: true},
 		{name: "stdin", args: []string{"-"}, stdin: aBytes, wantCode: 0, wantStdout: aLines, stderrNone: true},
 		{name: "not xel", args: []string{bad}, wantCode: 1, stderrHas: "xelwatch decode: " + bad + ": xel: bad magic at offset 0"},
