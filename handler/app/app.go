@@ -6,11 +6,13 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue/queueerror"
 	"github.com/xelwatch/xelwatch/detect"
+	"github.com/xelwatch/xelwatch/detect/tablestate"
 	"github.com/xelwatch/xelwatch/handler/config"
 	"github.com/xelwatch/xelwatch/handler/ingest"
 	"github.com/xelwatch/xelwatch/handler/notify"
@@ -31,6 +33,9 @@ type App struct {
 	Poison   *azqueue.QueueClient   // detections-poison
 	Pipeline *ingest.Pipeline
 	Notifier *notify.Notifier
+
+	stateTable *aztables.Client // detection state (nil when Eval was injected)
+	localSrc   bool             // audit source is a local folder
 }
 
 // Evaluator builds the detection engine; nil means "no detections" (the
@@ -45,6 +50,8 @@ type Options struct {
 	Eval Evaluator
 	// Channels overrides the notification channels (nil: from config).
 	Channels []notify.Channel
+	// Blobs overrides the audit source (a local folder for watch --dir).
+	Blobs ingest.Blobs
 	Now      func() time.Time
 }
 
@@ -80,7 +87,11 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options)
 			return nil, err
 		}
 	}
-	a.Pipeline = ingest.New(a.Blobs, cursors{st: a.Store, container: cfg.AuditContainer}, rows{st: a.Store},
+	var src ingest.Blobs = a.Blobs
+	if o.Blobs != nil {
+		src, a.localSrc = o.Blobs, true
+	}
+	a.Pipeline = ingest.New(src, cursors{st: a.Store, container: cfg.AuditContainer}, rows{st: a.Store},
 		eval, ingest.XEL{}, log, ingest.Options{MaxBytesPerRun: cfg.MaxBytesPerRun, Now: o.Now})
 
 	chans := o.Channels
@@ -105,10 +116,18 @@ func (a *App) Ensure(ctx context.Context) error {
 	if err := a.Store.EnsureTables(ctx); err != nil {
 		return fmt.Errorf("app: tables: %w", err)
 	}
+	if a.stateTable != nil {
+		if err := tablestate.EnsureTable(ctx, a.stateTable); err != nil {
+			return fmt.Errorf("app: state table: %w", err)
+		}
+	}
 	for _, q := range []*azqueue.QueueClient{a.Queue, a.Poison} {
 		if _, err := q.Create(ctx, nil); err != nil && !isExists(err) {
 			return fmt.Errorf("app: create queue: %w", err)
 		}
+	}
+	if a.localSrc {
+		return nil
 	}
 	if _, err := a.Blobs.Container().Create(ctx, nil); err != nil && !bloberror.HasCode(err, bloberror.ContainerAlreadyExists) {
 		return fmt.Errorf("app: create container %s: %w", a.Cfg.AuditContainer, err)

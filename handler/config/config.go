@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sethvargo/go-envconfig"
+	"github.com/xelwatch/xelwatch/detect"
 	"github.com/xelwatch/xelwatch/handler/notify"
 )
 
@@ -96,7 +97,14 @@ type Config struct {
 	// XELWATCH_TEAMS_WEBHOOK_URL, XELWATCH_SLACK_WEBHOOK_URL,
 	// XELWATCH_NOTIFY_MIN_SEVERITY (low), XELWATCH_NOTIFY_TIMEOUT (10s).
 	Notify notify.Config
+
+	// detect is read by detect.LoadConfig (XELWATCH_ALLOWED_*, rules
+	// file, …) from the same environment.
+	detect detect.Config
 }
+
+// Detect returns the detection settings.
+func (c *Config) Detect() detect.Config { return c.detect }
 
 // MinBytesPerRun is the smallest accepted XELWATCH_MAX_BYTES_PER_RUN: one
 // run must be able to hold the largest buffer the decoder accepts (16 MiB).
@@ -115,6 +123,11 @@ func Load(ctx context.Context, l envconfig.Lookuper) (*Config, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
+	dc, err := detect.LoadConfig(ctx, l)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	c.detect = dc
 	return &c, nil
 }
 

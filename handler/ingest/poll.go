@@ -1,0 +1,64 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"path"
+	"time"
+)
+
+// Poll is the sweep for a flat source (a local folder of on-prem audit
+// files, which has no date folders): it lists every audit file (at most
+// MaxList), continues each from its cursor, and closes every file but the
+// newest of its folder (SQL Server rolls files over) and files idle for
+// IdleClose. Closed and failed files cost one cursor read per poll.
+func (p *Pipeline) Poll(ctx context.Context, so SweepOptions) (SweepResult, error) {
+	if so.MaxList <= 0 {
+		so.MaxList = 10000
+	}
+	if so.IdleClose <= 0 {
+		so.IdleClose = 2 * time.Hour
+	}
+	var out SweepResult
+	items, err := p.blobs.List(ctx, "", so.MaxList)
+	if err != nil {
+		return out, err
+	}
+	newest := map[string]BlobItem{}
+	for _, it := range items {
+		dir := path.Dir(it.Name)
+		if n, ok := newest[dir]; !ok || it.LastModified.After(n.LastModified) ||
+			(it.LastModified.Equal(n.LastModified) && compareFileNames(it.Name, n.Name) > 0) {
+			newest[dir] = it
+		}
+	}
+	now := p.opt.Now().UTC()
+	budget := p.opt.MaxBytesPerRun
+	var errs []error
+	for _, it := range items {
+		if budget <= 0 {
+			out.Budget = true
+			break
+		}
+		final := newest[path.Dir(it.Name)].Name != it.Name || now.Sub(it.LastModified) > so.IdleClose
+		r, err := p.Ingest(ctx, it.Name, RunOptions{Owner: so.Owner, Final: final, Budget: budget, FindingSink: so.FindingSink})
+		if err != nil {
+			errs = append(errs, err)
+			if ctx.Err() != nil {
+				break
+			}
+			continue
+		}
+		budget -= r.Bytes
+		if r.Outcome == OutcomeMore {
+			out.Budget = true
+		}
+		if final && r.Outcome == OutcomeClosed && r.Bytes > 0 {
+			out.Closed++
+		}
+		if r.Outcome != OutcomeUpToDate && r.Outcome != OutcomeClosed && r.Outcome != OutcomeFailed || r.Rows > 0 {
+			out.Results = append(out.Results, r)
+		}
+	}
+	return out, errors.Join(errs...)
+}
