@@ -52,7 +52,7 @@ type Options struct {
 	Channels []notify.Channel
 	// Blobs overrides the audit source (a local folder for watch --dir).
 	Blobs ingest.Blobs
-	Now      func() time.Time
+	Now   func() time.Time
 }
 
 // Build creates the clients from cfg. It does no I/O: Ensure creates the
