@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
@@ -388,5 +389,44 @@ func TestResumeSkipsLeadingMetadataOnly(t *testing.T) {
 	}
 	if offs, want := r.MetadataOffsets(), []int64{bufs[0], bufs[1], bufs[4]}; !slices.Equal(offs, want) {
 		t.Errorf("MetadataOffsets() = %v, want %v", offs, want)
+	}
+}
+
+// TestMutatedFixtures corrupts real files in memory (never on disk) in
+// deterministic ways — flipped bytes, absurd 32-bit lengths, cuts — and
+// checks what FuzzReader checks: no panic, typed errors, the stream and
+// ReaderAt paths agree.
+func TestMutatedFixtures(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow")
+	}
+	rnd := rand.New(rand.NewPCG(1, 2))
+	for _, f := range fixtures.Files(t) {
+		if f.Bytes > 256<<10 {
+			continue
+		}
+		orig := readFixture(t, f)
+		t.Run(strings.TrimPrefix(f.Rel, "files/"), func(t *testing.T) {
+			for i := range 120 {
+				b := slices.Clone(orig)
+				switch i % 3 {
+				case 0:
+					for range 1 + rnd.IntN(4) {
+						b[rnd.IntN(len(b))] ^= byte(1 + rnd.IntN(255))
+					}
+				case 1:
+					off := rnd.IntN(len(b) - 4)
+					putU32(b, int64(off), []uint32{0, 0xFFFFFFFF, 0x7FFFFFFF, 1 << 20, uint32(rnd.Uint32())}[rnd.IntN(5)])
+				case 2:
+					b = b[:rnd.IntN(len(b))]
+				}
+				stream, errS, endS, _ := fuzzDecode(t, func() (*Reader, error) { return NewReader(bytes.NewReader(b), nil) })
+				at, errA, endA, _ := fuzzDecode(t, func() (*Reader, error) { return NewReaderAt(bytes.NewReader(b), int64(len(b)), nil) })
+				if !slices.Equal(stream, at) || sentinel(errS) != sentinel(errA) || endS != endA {
+					t.Fatalf("mutation %d: stream (%d events, %v, end %d) and ReaderAt (%d events, %v, end %d) disagree",
+						i, len(stream), errS, endS, len(at), errA, endA)
+				}
+			}
+		})
 	}
 }
