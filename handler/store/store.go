@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -22,6 +23,37 @@ type Names struct {
 // DefaultNames returns AuditEvents, AuditCursors and Detections.
 func DefaultNames() Names {
 	return Names{Events: "AuditEvents", Cursors: "AuditCursors", Detections: "Detections"}
+}
+
+// Validate checks the names against the service's rule for table names:
+// 3 to 63 letters and digits, starting with a letter, not "tables".
+func (n Names) Validate() error {
+	for _, t := range []struct{ setting, name string }{
+		{"XELWATCH_EVENTS_TABLE", n.Events},
+		{"XELWATCH_CURSORS_TABLE", n.Cursors},
+		{"XELWATCH_DETECTIONS_TABLE", n.Detections},
+	} {
+		if !validTableName(t.name) {
+			return fmt.Errorf("store: %s=%q: a table name is 3 to 63 letters and digits starting with a letter", t.setting, t.name)
+		}
+	}
+	if n.Events == n.Cursors || n.Events == n.Detections || n.Cursors == n.Detections {
+		return fmt.Errorf("store: table names must differ (%s, %s, %s)", n.Events, n.Cursors, n.Detections)
+	}
+	return nil
+}
+
+func validTableName(s string) bool {
+	if len(s) < 3 || len(s) > 63 || strings.EqualFold(s, "tables") {
+		return false
+	}
+	for i, c := range []byte(s) {
+		letter := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+		if !letter && (i == 0 || c < '0' || c > '9') {
+			return false
+		}
+	}
+	return true
 }
 
 // Store is the Table Storage state of xelwatch. It is safe for concurrent
@@ -66,8 +98,12 @@ func (s *Store) Names() Names { return s.names }
 // benchmarks that compare UpsertRecords with raw transactions.
 func (s *Store) EventsClient() *aztables.Client { return s.events }
 
-// EnsureTables creates the tables that do not exist yet.
+// EnsureTables checks the table names and creates the tables that do not
+// exist yet.
 func (s *Store) EnsureTables(ctx context.Context) error {
+	if err := s.names.Validate(); err != nil {
+		return err
+	}
 	for _, name := range []string{s.names.Events, s.names.Cursors, s.names.Detections} {
 		_, err := s.svc.CreateTable(ctx, name, nil)
 		if err = classify(err); err != nil && !errors.Is(err, ErrConflict) {

@@ -185,6 +185,7 @@ func TestAzuriteQuery(t *testing.T) {
 		{"srv1", "db2", testRecords("b.xel", start, 60)},
 		{"srv1x", "db1", testRecords("c.xel", start, 30)},
 		{"srv/1", "d'b", testRecords("d.xel", start, 30)},
+		{"srv2", "Überprüfung_日本😀", testRecords("e.xel", start, 20)},
 	}
 	for _, f := range sets {
 		if _, err := s.UpsertRecords(ctx, f.server, f.database, "blob", f.recs); err != nil {
@@ -202,6 +203,8 @@ func TestAzuriteQuery(t *testing.T) {
 		{"server and database", EventQuery{Server: "srv1", Database: "db1"}, []int{0}, nil},
 		{"whole server", EventQuery{Server: "srv1"}, []int{0, 1}, nil},
 		{"escaped names", EventQuery{Server: "srv/1", Database: "d'b"}, []int{3}, nil},
+		{"unicode names", EventQuery{Server: "srv2", Database: "Überprüfung_日本😀", From: from}, []int{4},
+			func(r *audit.Record) bool { return !r.EventTime.Before(from) }},
 		{"time range across the hour", EventQuery{Server: "srv1", Database: "db1", From: from, To: to}, []int{0},
 			func(r *audit.Record) bool { return !r.EventTime.Before(from) && r.EventTime.Before(to) }},
 		{"from only", EventQuery{Server: "srv1", Database: "db2", From: from}, []int{1},
