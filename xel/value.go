@@ -11,33 +11,35 @@ import (
 
 // Base type codes of package0 (§6 of the format notes).
 const (
-	TypeInt8              BaseType = 1
-	TypeInt16             BaseType = 2
-	TypeInt32             BaseType = 3
-	TypeInt64             BaseType = 4
-	TypeUint8             BaseType = 5
-	TypeUint16            BaseType = 6
-	TypeUint32            BaseType = 7
-	TypeUint64            BaseType = 8
-	TypeFloat32           BaseType = 9
-	TypeFloat64           BaseType = 10
-	TypeCPUCycle          BaseType = 11
-	TypeFiletime          BaseType = 12
-	TypePtr               BaseType = 13
-	TypeWString           BaseType = 15 // metadata statics only
-	TypeGUIDPtr           BaseType = 16 // metadata statics only
-	TypeAnsiString        BaseType = 19
-	TypeUnicodeString     BaseType = 20
-	TypeGUID              BaseType = 21
-	TypeBinary            BaseType = 22
-	TypeCallstack         BaseType = 23
-	TypeActivityID        BaseType = 24
-	TypeActivityIDXfer    BaseType = 25
-	TypeBoolean           BaseType = 26
-	TypeXML               BaseType = 27
-	maxBaseType           BaseType = 27
-	activityIDSize                 = 20
-	filetimeUnixEpochDiff          = 11644473600 // seconds from 1601-01-01 to 1970-01-01
+	TypeInt8           BaseType = 1
+	TypeInt16          BaseType = 2
+	TypeInt32          BaseType = 3
+	TypeInt64          BaseType = 4
+	TypeUint8          BaseType = 5
+	TypeUint16         BaseType = 6
+	TypeUint32         BaseType = 7
+	TypeUint64         BaseType = 8
+	TypeFloat32        BaseType = 9
+	TypeFloat64        BaseType = 10
+	TypeCPUCycle       BaseType = 11
+	TypeFiletime       BaseType = 12
+	TypePtr            BaseType = 13
+	TypeWString        BaseType = 15 // metadata statics only
+	TypeGUIDPtr        BaseType = 16 // metadata statics only
+	TypeAnsiString     BaseType = 19
+	TypeUnicodeString  BaseType = 20
+	TypeGUID           BaseType = 21
+	TypeBinary         BaseType = 22
+	TypeCallstack      BaseType = 23
+	TypeActivityID     BaseType = 24
+	TypeActivityIDXfer BaseType = 25
+	TypeBoolean        BaseType = 26
+	TypeXML            BaseType = 27
+)
+
+const (
+	activityIDSize        = 20          // GUID + u32 sequence
+	filetimeUnixEpochDiff = 11644473600 // seconds from 1601-01-01 to 1970-01-01
 )
 
 // Value is one decoded field or action value. Its zero value is a null
