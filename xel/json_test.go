@@ -180,3 +180,11 @@ func TestMapDuplicateKeys(t *testing.T) {
 		}
 	}
 }
+
+func TestKindString(t *testing.T) {
+	for k, want := range map[Kind]string{KindNull: "null", KindMap: "map", KindActivityID: "activity_id", 99: "kind(99)"} {
+		if got := k.String(); got != want {
+			t.Errorf("Kind(%d).String() = %q, want %q", k, got, want)
+		}
+	}
+}

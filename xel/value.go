@@ -441,3 +441,14 @@ func utf16ToString(b []byte) string {
 	}
 	return string(out)
 }
+
+var kindNames = [...]string{"null", "int", "uint", "float32", "float64", "bool", "string", "binary",
+	"guid", "time", "pointer", "activity_id", "callstack", "map"}
+
+// String returns the kind's name, e.g. "int" or "map".
+func (k Kind) String() string {
+	if int(k) < len(kindNames) {
+		return kindNames[k]
+	}
+	return "kind(" + itoa(int64(k)) + ")"
+}
