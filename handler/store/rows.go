@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -106,16 +107,60 @@ func BuildEntities(server, database, blob string, ingestedAt time.Time, recs []*
 // the same keys, and returns how many rows were written. server and
 // database come from the blob path (the record's columns are the fallback
 // when empty); blob is recorded with each row. Replaying the same records
-// writes the same keys: the operation is idempotent. On error, the count
-// says how many rows were stored (in whole transactions); run it again to
-// finish.
+// writes the same keys: the operation is idempotent.
+//
+// A record that cannot fit one entity (a reassembled statement of more
+// than about 500,000 characters) is not cut: the other records are stored
+// and the error then wraps ErrTooLarge and one *RecordError per such
+// record, so the caller can mark the blob failed at that record's offset.
+// On any other error the count says how many rows were stored (in whole
+// transactions); run it again to finish.
 func (s *Store) UpsertRecords(ctx context.Context, server, database, blob string, recs []*audit.Record) (int, error) {
-	entities, err := BuildEntities(server, database, blob, s.now(), recs)
-	if err != nil {
-		return 0, err
+	now := s.now()
+	entities := make([]Entity, 0, len(recs))
+	var tooLarge []error
+	var lastFile, lastHash string
+	for _, rec := range recs {
+		if rec == nil {
+			continue
+		}
+		file := rec.FileName
+		if file == "" {
+			file = blob
+		}
+		if file != lastFile || lastHash == "" {
+			lastFile, lastHash = file, FileHash(file)
+		}
+		e, err := buildEntity(server, database, blob, lastHash, now, rec, nil)
+		if err != nil {
+			tooLarge = append(tooLarge, &RecordError{FileName: file, AuditFileOffset: rec.AuditFileOffset, EventIndex: rec.EventIndex, Err: err})
+			continue
+		}
+		entities = append(entities, e)
 	}
-	return s.UpsertEntities(ctx, entities)
+	n, err := s.UpsertEntities(ctx, entities)
+	if err != nil {
+		return n, err
+	}
+	if len(tooLarge) > 0 {
+		return n, fmt.Errorf("store: upsert rows: %d of %d records too large to store: %w", len(tooLarge), len(recs), errors.Join(tooLarge...))
+	}
+	return n, nil
 }
+
+// RecordError is a record UpsertRecords could not store.
+type RecordError struct {
+	FileName        string
+	AuditFileOffset int64
+	EventIndex      int
+	Err             error
+}
+
+func (e *RecordError) Error() string {
+	return fmt.Sprintf("record at %s offset %d index %d: %v", e.FileName, e.AuditFileOffset, e.EventIndex, e.Err)
+}
+
+func (e *RecordError) Unwrap() error { return e.Err }
 
 // DefaultParallelism is how many transactions UpsertRecords keeps in
 // flight at once.

@@ -522,3 +522,27 @@ func TestAzuriteClaimRace(t *testing.T) {
 		}
 	}
 }
+
+// TestAzuriteTooLargeRecord: a record that cannot fit one entity is
+// reported, never cut, and does not keep the others from being stored.
+func TestAzuriteTooLargeRecord(t *testing.T) {
+	s := newTestStore(t)
+	ctx := context.Background()
+	recs := testRecords("f.xel", time.Date(2026, 11, 21, 3, 0, 0, 0, time.UTC), 3)
+	recs[1].Statement = strings.Repeat("x", 600_000)
+	n, err := s.UpsertRecords(ctx, "srv1", "db1", "b", recs)
+	if n != 2 || !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("UpsertRecords = %d, %v; want 2 rows and ErrTooLarge", n, err)
+	}
+	var re *RecordError
+	if !errors.As(err, &re) || re.AuditFileOffset != recs[1].AuditFileOffset || re.EventIndex != recs[1].EventIndex || re.FileName != "f.xel" {
+		t.Fatalf("RecordError = %+v", re)
+	}
+	if IsTransient(err) {
+		t.Fatal("too large reported as transient")
+	}
+	got := collectRows(t, s, EventQuery{Server: "srv1", Database: "db1"})
+	if len(got) != 2 || got[0].Record.EventIndex != recs[0].EventIndex || got[1].Record.EventIndex != recs[2].EventIndex {
+		t.Fatalf("stored %d rows", len(got))
+	}
+}
