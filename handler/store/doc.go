@@ -27,6 +27,36 @@
 // AuditCursors: PartitionKey = container, RowKey = blob name.
 // Detections: PartitionKey = detection id, RowKey = "detection".
 //
+// # Properties
+//
+// An AuditEvents row has one typed property per fn_get_audit_file column,
+// named like the column (event_time Edm.DateTime; sequence_number,
+// session_id, *_principal_id, object_id, user_defined_event_id,
+// audit_schema_version Int32; transaction_id, audit_file_offset,
+// duration_milliseconds, response_rows, affected_rows, client_tls_version,
+// database_transaction_id, ledger_start_sequence_number Edm.Int64;
+// succeeded, is_column_permission, is_local_secondary_replica Boolean;
+// permission_bitmask, *_sid, sequence_group_id Edm.Binary; the rest
+// String), plus action_name, class_type_desc, event_index, split_parts
+// (raw records a split record was reassembled from), xw_server,
+// xw_database, xw_blob and xw_ingested_at. Every row has every property,
+// so a column can be filtered on without knowing which engine wrote it. A
+// zero time is stored as 1601-01-01, the Edm.DateTime minimum, and reads
+// back as zero.
+//
+// A Detections row holds detection_id, rule, title, severity,
+// severity_level, server, database, principal, time, recorded_at, the
+// finding as JSON in finding (split like any long string), and per
+// channel ch_<channel>_state (claimed, delivered, failed), _token,
+// _claimed_at, _delivered_at, _attempts and _error.
+//
+// # Queries
+//
+// QueryEvents sends one filter: a PartitionKey range over the hour
+// partitions of the server (and database) and a RowKey range over the
+// time prefix, which is exact in every partition because row keys start
+// with the event time; action and principal are column conditions.
+//
 // # Key sanitizing
 //
 // Every user-supplied key component (server, database, container, blob
