@@ -1,0 +1,106 @@
+// Command xelwatch is the Azure Functions custom handler of xelwatch
+// (xelwatch serve, started by the Functions host) and its command line:
+// decode audit files, scan them offline, list the rules, query stored rows
+// and detections, watch a container or folder without the Functions host,
+// and a self-contained demo.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/sethvargo/go-envconfig"
+	"github.com/xelwatch/xelwatch/detect/detectcmd"
+	"github.com/xelwatch/xelwatch/handler/cli"
+	"github.com/xelwatch/xelwatch/handler/demo"
+	"github.com/xelwatch/xelwatch/handler/watch"
+	"github.com/xelwatch/xelwatch/xel/xelcmd"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], envconfig.OsLookuper(), os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		if code, ok := err.(exitCode); ok {
+			os.Exit(int(code))
+		}
+		fmt.Fprintln(os.Stderr, "xelwatch:", err)
+		os.Exit(1)
+	}
+}
+
+// exitCode is a subcommand's non-zero exit status (it printed why).
+type exitCode int
+
+func (e exitCode) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
+// command is one subcommand.
+type command struct {
+	name, summary string
+	run           func(ctx context.Context, args []string, env envconfig.Lookuper, stdin io.Reader, stdout, stderr io.Writer) int
+}
+
+func std(f func(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int) func(context.Context, []string, envconfig.Lookuper, io.Reader, io.Writer, io.Writer) int {
+	return func(ctx context.Context, args []string, _ envconfig.Lookuper, stdin io.Reader, stdout, stderr io.Writer) int {
+		return f(ctx, args, stdin, stdout, stderr)
+	}
+}
+
+func withEnv(f func(ctx context.Context, args []string, env envconfig.Lookuper, stdout, stderr io.Writer) int) func(context.Context, []string, envconfig.Lookuper, io.Reader, io.Writer, io.Writer) int {
+	return func(ctx context.Context, args []string, env envconfig.Lookuper, _ io.Reader, stdout, stderr io.Writer) int {
+		return f(ctx, args, env, stdout, stderr)
+	}
+}
+
+var commands = []command{
+	{"serve", "run the Azure Functions custom handler (default when FUNCTIONS_CUSTOMHANDLER_PORT is set)", withEnv(cli.Serve)},
+	{"decode", "decode .xel/.sqlaudit files to JSON lines or CSV", std(xelcmd.Decode)},
+	{"scan", "run the detection rules over audit files offline", std(detectcmd.Scan)},
+	{"rules", "list the detection rules", std(detectcmd.Rules)},
+	{"query", "print stored audit rows of a server/database and time range", withEnv(cli.Query)},
+	{"detections", "print recorded detections and their delivery status", withEnv(cli.Detections)},
+	{"watch", "ingest a container or local folder and notify, without the Functions host", withEnv(watch.Run)},
+	{"demo", "append a sample audit file to Azurite and show rows and detections", withEnv(demo.Run)},
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "usage: xelwatch <command> [arguments]  (xelwatch <command> --help for details)")
+	fmt.Fprintln(w, "\ncommands:")
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %-11s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w, "\nSettings are environment variables (Azure app settings); see README.md.")
+}
+
+// run dispatches to a subcommand. It is what main and the tests call.
+func run(ctx context.Context, args []string, env envconfig.Lookuper, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		if port, ok := env.Lookup("FUNCTIONS_CUSTOMHANDLER_PORT"); ok && port != "" {
+			args = []string{"serve"}
+		} else {
+			usage(stderr)
+			return exitCode(2)
+		}
+	}
+	switch args[0] {
+	case "-h", "-help", "--help", "help":
+		usage(stdout)
+		return nil
+	}
+	for _, c := range commands {
+		if c.name == args[0] {
+			if code := c.run(ctx, args[1:], env, stdin, stdout, stderr); code != 0 {
+				return exitCode(code)
+			}
+			return nil
+		}
+	}
+	fmt.Fprintf(stderr, "xelwatch: unknown command %q\n", args[0])
+	usage(stderr)
+	return exitCode(2)
+}
