@@ -166,6 +166,14 @@ func (e *RecordError) Unwrap() error { return e.Err }
 // flight at once.
 const DefaultParallelism = 4
 
+// maxInFlight bounds the request bodies of concurrent transactions, so
+// that large rows do not multiply memory by the parallelism; memUnit is
+// the granularity of that bound.
+const (
+	maxInFlight = 8 << 20
+	memUnit     = 64 << 10
+)
+
 // SetParallelism sets how many transactions UpsertRecords and
 // UpsertEntities keep in flight (n < 1 means 1). Call it before the Store
 // is shared.
@@ -196,16 +204,46 @@ func (s *Store) UpsertEntities(ctx context.Context, entities []Entity) (int, err
 			cancel()
 		})
 	}
+	// Two bounds on what is in flight: DefaultParallelism transactions,
+	// and maxInFlight bytes of request bodies (the SDK holds a few copies
+	// of each body), taken in memUnit tokens. Only this loop acquires, so
+	// partial acquisition cannot deadlock.
 	sem := make(chan struct{}, max(s.parallel, 1))
+	mem := make(chan struct{}, maxInFlight/memUnit)
+	acquire := func(n int) bool {
+		for range n {
+			select {
+			case mem <- struct{}{}:
+			case <-ctx.Done():
+				return false
+			}
+		}
+		return true
+	}
 loop:
 	for _, batch := range batches {
+		units := 0
+		for _, e := range batch {
+			units += opSize(e)
+		}
+		units = min(max(units/memUnit, 1), cap(mem))
 		select {
 		case sem <- struct{}{}:
 		case <-ctx.Done():
 			break loop
 		}
+		if !acquire(units) {
+			// Canceled: tokens taken for this batch are simply
+			// dropped with the channels of this call.
+			break loop
+		}
 		wg.Go(func() {
-			defer func() { <-sem }()
+			defer func() {
+				for range units {
+					<-mem
+				}
+				<-sem
+			}()
 			if err := s.submit(ctx, batch); err != nil {
 				fail(err)
 				return
@@ -214,7 +252,11 @@ loop:
 		})
 	}
 	wg.Wait()
-	if firstErr == nil && ctx.Err() != nil {
+	total := 0
+	for _, b := range batches {
+		total += len(b)
+	}
+	if firstErr == nil && int(written.Load()) < total && ctx.Err() != nil {
 		// The caller's context ended before every batch was sent.
 		firstErr = fmt.Errorf("store: upsert rows: %w", context.Cause(ctx))
 	}

@@ -121,3 +121,17 @@ func TestUpsertEntitiesCanceled(t *testing.T) {
 		t.Fatalf("empty upsert = %d, %v", n, err)
 	}
 }
+
+func TestAzuriteUpsertLargeRows(t *testing.T) {
+	// Rows of ~900 KB: the in-flight byte bound must let each batch
+	// through even though one batch exceeds a fair share of it.
+	s := newTestStore(t)
+	recs := testRecords("f.xel", time.Date(2026, 11, 21, 5, 0, 0, 0, time.UTC), 24)
+	for _, r := range recs {
+		r.Statement = strings.Repeat("ab", 225_000)
+	}
+	n, err := s.UpsertRecords(context.Background(), "s", "d", "b", recs)
+	if err != nil || n != len(recs) {
+		t.Fatalf("UpsertRecords = %d, %v; want %d", n, err, len(recs))
+	}
+}
