@@ -120,13 +120,14 @@ func New(cfg Config, st State) (*Engine, error) {
 // findings (nil when none). Errors come from the State; findings produced
 // before an error are returned with it.
 func (e *Engine) Evaluate(ctx context.Context, rec *audit.Record) ([]Finding, error) {
-	rules := e.byAction[upperTrim(rec.ActionID)]
+	action := upperTrim(rec.ActionID)
+	rules := e.byAction[action]
 	if len(rules) == 0 {
 		return nil, nil
 	}
 	sc := scratchPool.Get().(*scratch)
 	defer sc.release()
-	sc.ev = newEvent(rec)
+	sc.ev = Event{rec: rec, action: action, class: upperTrim(rec.ClassType)}
 	sc.ev.buf = &sc.st
 	sc.m = matcher{ctx: ctx, cfg: e.cfg, state: e.state}
 	ev, m := &sc.ev, &sc.m
@@ -359,7 +360,7 @@ func (m *matcher) observe(key string, en Entry, window time.Duration, max int) (
 		if !dup && !en.Time.Before(newest.Add(-window)) {
 			next = append(next, en)
 		}
-		sort.SliceStable(next, func(i, j int) bool { return next[i].Time.Before(next[j].Time) })
+		slices.SortStableFunc(next, byTime)
 		if len(next) > max {
 			next = next[len(next)-max:]
 		}
@@ -412,6 +413,8 @@ func (m *matcher) lookup(key string, from, to time.Time) ([]Entry, error) {
 	}
 	return out, nil
 }
+
+func byTime(a, b Entry) int { return a.Time.Compare(b.Time) }
 
 func evidences(es []Entry) []Evidence {
 	out := make([]Evidence, 0, len(es))

@@ -192,6 +192,21 @@ func TestMemoryStateBounded(t *testing.T) {
 // backups, DMV queries with XML namespaces, temp tables, audit session
 // starts. Deterministic for a seed.
 func benignCorpus(n int, seed uint64) []audit.Record {
+	return corpus(n, seed, testMix)
+}
+
+// mix gives the cumulative percentages (of 1000) of the record kinds.
+type mix struct{ batch, dbauth, logout, failOrRPC, backup, logBackup int }
+
+// testMix is dense in backups to exercise the allow-lists; benchMix is
+// closer to production: batches and logins dominate, a log backup every
+// few thousand records.
+var (
+	testMix  = mix{batch: 700, dbauth: 820, logout: 900, failOrRPC: 940, backup: 970, logBackup: 990}
+	benchMix = mix{batch: 820, dbauth: 920, logout: 975, failOrRPC: 995, backup: 996, logBackup: 998}
+)
+
+func corpus(n int, seed uint64, mx mix) []audit.Record {
 	rng := rand.New(rand.NewPCG(seed, 7))
 	apps := []string{"Core .Net SqlClient Data Provider", "Microsoft SQL Server Management Studio - Query", "SQLAgent - TSQL JobStep (Job 0x2 : Step 1)", "OrdersService", "Microsoft JDBC Driver 12.4"}
 	users := []string{"app_orders", "app_reporting", `CONTOSO\alice`, `CONTOSO\bob`, "etl_loader"}
@@ -226,25 +241,25 @@ func benignCorpus(n int, seed uint64) []audit.Record {
 				AuditFileOffset: int64(i/50) * 8192, EventIndex: i % 50,
 			}
 		}
-		switch k := rng.IntN(100); {
-		case k < 70:
+		switch k := rng.IntN(1000); {
+		case k < mx.batch:
 			out = append(out, base("BCM", "", stmts[rng.IntN(len(stmts))]))
-		case k < 82:
+		case k < mx.dbauth:
 			out = append(out, base("DBAS", "DB", ""))
-		case k < 90:
+		case k < mx.logout:
 			out = append(out, base("LGO", "", ""))
-		case k < 94:
+		case k < mx.failOrRPC:
 			r := base("DBAF", "DB", "")
 			r.Succeeded = false // an occasional typo: well below thresholds
 			if rng.IntN(4) != 0 {
 				r = base("RCM", "", "exec dbo.usp_Heartbeat")
 			}
 			out = append(out, r)
-		case k < 97:
+		case k < mx.backup:
 			r := base("BA", "DB", fmt.Sprintf("BACKUP DATABASE [Sales] TO URL = N'https://backupacct.blob.core.windows.net/sql/sales_%d.bak' WITH COPY_ONLY, COMPRESSION, CHECKSUM", i))
 			svc(&r)
 			out = append(out, r)
-		case k < 99:
+		case k < mx.logBackup:
 			r := base("BAL", "DB", fmt.Sprintf(`BACKUP LOG [Sales] TO DISK = N'\\backupsrv\sql\sales_%d.trn' WITH INIT`, i))
 			svc(&r)
 			out = append(out, r)

@@ -125,17 +125,19 @@ const (
 	hintExecute                    // "execute as", "exec as"
 )
 
-var hintBytes = func() (t [256]bool) {
-	for _, c := range "_:\\cCxXdDtTaAeE" {
-		t[c] = true
+// watchedSP are the sp_ procedures some rule reacts to (after "sp_").
+var watchedSP = []string{"configure", "oa", "add", "procoption", "execute_external", "set_", "delete_"}
+
+// wordByte classifies identifier bytes (ASCII letters, digits, _ # $ @).
+var wordByte = func() (t [256]bool) {
+	for c := 0; c < 256; c++ {
+		t[c] = c == '_' || c == '#' || c == '$' || c == '@' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
 	}
 	return t
 }()
 
-// watchedSP are the sp_ procedures some rule reacts to (after "sp_").
-var watchedSP = []string{"configure", "oa", "add", "procoption", "execute_external", "set_", "delete_"}
-
-// hints scans the raw statement once.
+// hints scans the raw statement once: rare punctuation with IndexByte,
+// keywords word by word.
 func (e *Event) hints() uint16 {
 	if e.hinted {
 		return e.hintBits
@@ -146,72 +148,96 @@ func (e *Event) hints() uint16 {
 		s = s[:tsql.MaxStatement]
 	}
 	var h uint16
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !hintBytes[c] {
+	for i := indexFrom(s, 0, '_'); i >= 0; i = indexFrom(s, i+1, '_') {
+		if i == 0 {
 			continue
 		}
-		// Keywords only start words ("nchar(" counts for "char(").
-		if c|0x20 >= 'a' && c|0x20 <= 'z' && c|0x20 != 'x' && i > 0 && isWordByte(s[i-1]) && !(c|0x20 == 'c' && s[i-1]|0x20 == 'n') {
-			continue
+		p1 := s[i-1] | 0x20
+		var p2 byte
+		if i > 1 {
+			p2 = s[i-2] | 0x20
 		}
-		switch c {
-		case '_':
-			if i == 0 {
-				continue
-			}
-			p1 := s[i-1] | 0x20
-			var p2 byte
-			if i > 1 {
-				p2 = s[i-2] | 0x20
-			}
-			switch {
-			case s[i-1] == '\'' || (p1 == 'p' && (p2 == 'x' || s[i-2] == '\'')):
-				h |= hintProc
-			case p1 == 'p' && p2 == 's':
-				for _, w := range watchedSP {
-					if hasFold(s[i+1:], w) {
-						h |= hintProc
-						break
-					}
+		switch {
+		case s[i-1] == '\'' || (p1 == 'p' && (p2 == 'x' || (i > 1 && s[i-2] == '\''))):
+			h |= hintProc
+		case p1 == 'p' && p2 == 's':
+			for _, w := range watchedSP {
+				if hasFold(s[i+1:], w) {
+					h |= hintProc
+					break
 				}
 			}
-		case ':':
-			if i+2 < len(s) && s[i+1] == '/' && s[i+2] == '/' {
-				h |= hintURL
-			}
-		case '\\':
-			if i+1 < len(s) && s[i+1] == '\\' {
-				h |= hintUNC
-			}
-		case 'c', 'C':
-			if hasFold(s[i:], "char(") {
-				h |= hintChar
-			}
-		case 'x', 'X':
-			if i > 0 && s[i-1] == '0' {
+		}
+		if h&hintProc != 0 {
+			break
+		}
+	}
+	for i := indexFrom(s, 0, ':'); i >= 0; i = indexFrom(s, i+1, ':') {
+		if i+2 < len(s) && s[i+1] == '/' && s[i+2] == '/' {
+			h |= hintURL
+			break
+		}
+	}
+	if strings.Contains(s, `\\`) {
+		h |= hintUNC
+	}
+	for i := indexFrom(s, 0, '('); i >= 0; i = indexFrom(s, i+1, '(') {
+		j := i
+		for j > 0 && (s[j-1] == ' ' || s[j-1] == '\t') {
+			j--
+		}
+		if j >= 4 && hasFold(s[j-4:], "char") {
+			h |= hintChar
+			break
+		}
+	}
+	// Keywords at word starts; words are skipped whole.
+	for i := 0; i < len(s); {
+		if !wordByte[s[i]] {
+			i++
+			continue
+		}
+		j := i + 1
+		for j < len(s) && wordByte[s[j]] {
+			j++
+		}
+		w := s[i:j]
+		switch w[0] | 0x20 {
+		case '0':
+			if len(w) > 2 && w[1]|0x20 == 'x' {
 				h |= hintHex
 			}
-		case 'd', 'D':
-			if hasFold(s[i:], "drop") && followedBy(s[i+4:], "table") {
+		case 'd':
+			if len(w) == 4 && hasFold(w, "drop") && followedBy(s[j:], "table") {
 				h |= hintDrop
 			}
-		case 't', 'T':
-			if hasFold(s[i:], "truncate") && followedBy(s[i+8:], "table") {
+		case 't':
+			if len(w) == 8 && hasFold(w, "truncate") && followedBy(s[j:], "table") {
 				h |= hintDrop
 			}
-		case 'a', 'A':
-			if hasFold(s[i:], "add") && followedBy(s[i+3:], "member") {
+		case 'a':
+			if len(w) == 3 && hasFold(w, "add") && followedBy(s[j:], "member") {
 				h |= hintMember
 			}
-		case 'e', 'E':
-			if hasFold(s[i:], "execute as") || hasFold(s[i:], "exec as") {
+		case 'e':
+			if (len(w) == 7 && hasFold(w, "execute") || len(w) == 4 && hasFold(w, "exec")) && followedBy(s[j:], "as") {
 				h |= hintExecute
 			}
 		}
+		i = j
 	}
 	e.hintBits = h
 	return h
+}
+
+func indexFrom(s string, from int, c byte) int {
+	if from >= len(s) {
+		return -1
+	}
+	if i := strings.IndexByte(s[from:], c); i >= 0 {
+		return from + i
+	}
+	return -1
 }
 
 // followedBy reports whether s continues with white space and the word
@@ -263,8 +289,4 @@ func cut(s string, n int) string {
 		n--
 	}
 	return s[:n] + "…"
-}
-
-func isWordByte(c byte) bool {
-	return c == '_' || c == '#' || c == '$' || c == '@' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
 }

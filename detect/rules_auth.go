@@ -3,6 +3,7 @@ package detect
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -124,7 +125,7 @@ func auth002(m *matcher, ev *Event) ([]hit, error) {
 		if !replaced {
 			next = append(next, en)
 		}
-		sort.SliceStable(next, func(i, j int) bool { return next[i].Time.Before(next[j].Time) })
+		slices.SortStableFunc(next, byTime)
 		if len(next) > c.StateMaxEntries {
 			next = next[len(next)-c.StateMaxEntries:]
 		}

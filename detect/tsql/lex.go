@@ -193,16 +193,61 @@ func isWordByte(c byte) bool {
 	return c == '_' || c == '#' || c == '$' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
 }
 
-// lower lower-cases s, allocating only when s has upper-case letters.
+// lower lower-cases s, allocating only when s has upper-case letters and
+// is not a common keyword (keywords are usually written in upper case).
 func lower(s string) string {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if (c >= 'A' && c <= 'Z') || c >= utf8.RuneSelf {
+			if c < utf8.RuneSelf && len(s) <= maxKeyword {
+				if k, ok := lookupKeyword(s); ok {
+					return k
+				}
+			}
 			return strings.ToLower(s)
 		}
 	}
 	return s
 }
+
+const maxKeyword = 24
+
+// lookupKeyword returns the interned lower-case form of an ASCII word.
+func lookupKeyword(s string) (string, bool) {
+	var buf [maxKeyword]byte
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= utf8.RuneSelf {
+			return "", false
+		}
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		buf[i] = c
+	}
+	k, ok := keywords[string(buf[:len(s)])] // no allocation for the lookup
+	return k, ok
+}
+
+// keywords are interned so that lexing upper-case SQL does not allocate.
+var keywords = func() map[string]string {
+	m := map[string]string{}
+	for _, w := range strings.Fields(`select from where and or not in is null as on join inner left right outer
+		full cross apply insert into values update set delete merge using when matched then exec execute
+		declare begin end if else while return go use create alter drop truncate table view procedure proc
+		function trigger index database log backup restore to url disk tape file with copy_only compression
+		init format replace recovery norecovery stats checksum credential encryption server audit
+		specification state off for add member role login user grant revoke deny control top order by
+		group having distinct union all exists between like case cast convert varchar nvarchar int bigint
+		char nchar sysutcdatetime getdate dateadd count sum min max desc asc dbo sys master msdb tempdb
+		sp_executesql sp_configure reconfigure xp_cmdshell identity secret password transaction commit
+		rollback tran option nolock output print raiserror throw try catch schema authorization impersonate
+		revert asc limit offset fetch next rows only reorganize rebuild statistics dbcc waitfor delay
+		mirror scoped shared access signature`) {
+		m[w] = w
+	}
+	return m
+}()
 
 // Normalize returns s with comments removed, whitespace collapsed to one
 // space, identifier quotes ([x], "x") removed and everything lower-cased
