@@ -62,9 +62,9 @@ func isLeaf(t reflect.Type) bool {
 }
 
 // envSettings collects the env tags reachable from t the way go-envconfig
-// resolves them: nested and embedded structs are walked, a struct field's
-// prefix= option is prepended to the names below it, unexported fields are
-// skipped.
+// resolves them: nested and embedded structs (exported or not) are walked, a
+// struct field's prefix= option is prepended to the names below it,
+// unexported leaf fields are skipped.
 func envSettings(t reflect.Type, prefix string) ([]setting, error) {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
@@ -74,9 +74,6 @@ func envSettings(t reflect.Type, prefix string) ([]setting, error) {
 	}
 	var out []setting
 	for f := range t.Fields() {
-		if !f.IsExported() {
-			continue
-		}
 		ft := f.Type
 		for ft.Kind() == reflect.Pointer {
 			ft = ft.Elem()
@@ -101,7 +98,15 @@ func envSettings(t reflect.Type, prefix string) ([]setting, error) {
 		if name == "-" {
 			continue
 		}
-		if ft.Kind() == reflect.Struct && !isLeaf(ft) && name == "" {
+		nested := ft.Kind() == reflect.Struct && !isLeaf(ft) && name == ""
+		// go-envconfig skips unexported fields, but a config struct held in
+		// one is still reachable and read from the same environment by its
+		// own loader (handler/config keeps detect.Config that way and fills
+		// it with detect.LoadConfig). Unexported leaves are never read.
+		if !f.IsExported() && !nested {
+			continue
+		}
+		if nested {
 			nested, err := envSettings(ft, prefix+pfx)
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", f.Name, err)
@@ -349,10 +354,12 @@ type sample struct {
 	NoTag  string
 	Skip   string `env:"-"`
 	hidden string `env:"HIDDEN"`
+	loaded inner  `env:",prefix=U_"` // filled by its own loader
 }
 
 func TestEnvSettings(t *testing.T) {
 	_ = sample{}.hidden
+	_ = sample{}.loaded
 	got, err := envSettings(reflect.TypeFor[sample](), "")
 	if err != nil {
 		t.Fatal(err)
@@ -361,7 +368,7 @@ func TestEnvSettings(t *testing.T) {
 	for _, s := range got {
 		names = append(names, s.Name+"="+s.Default)
 	}
-	want := []string{"E=", "TOP=", "IN_A=x,y", "IN_B=", "A=x,y", "B=", "P_A=x,y", "P_B=", "LEAF="}
+	want := []string{"E=", "TOP=", "IN_A=x,y", "IN_B=", "A=x,y", "B=", "P_A=x,y", "P_B=", "LEAF=", "U_A=x,y", "U_B="}
 	if !slices.Equal(names, want) {
 		t.Errorf("envSettings(sample)\n got %q\nwant %q", names, want)
 	}

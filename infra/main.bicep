@@ -114,7 +114,39 @@ param notifyMinSeverity string = 'low'
 
 param notifyTimeout string = '10s'
 
-@description('More app settings (e.g. detection allow-lists, XELWATCH_*). Merged last; empty values are dropped.')
+// ---- detection settings (detect.Config; comma-separated lists) ---------------
+// Empty = the app's default (detect.Config; docs/rules.md).
+
+@description('Allowed backup destinations: URL prefixes, storage account names or hosts, path prefixes, device names (EXF-001/006).')
+param allowedBackupDestinations string = ''
+@description('Logins trusted for operational actions (backups, audit and role maintenance).')
+param allowedPrincipals string = ''
+@description('Trusted application names (a trailing * makes a prefix).')
+param allowedApplications string = ''
+@description('Trusted client addresses or CIDR prefixes.')
+param allowedClientIps string = ''
+@description('Maintenance windows, e.g. Sat 01:00-05:00 UTC,daily 02:00-03:00 (UTC unless a zone follows).')
+param maintenanceWindows string = ''
+@description('Impersonation targets PRV-005 watches.')
+param privilegedPrincipals string = 'sa,dbo'
+@description('Extra lower-case substrings of application/host names AUTH-006 reports, added to the built-in list.')
+param attackTools string = ''
+@description('Optional JSON rules file (allow-lists and per-rule settings), a path the app can read.')
+param rulesFile string = ''
+@description('Rule ids to disable, e.g. AUTH-004,EXE-008.')
+param disabledRules string = ''
+@description('Severity overrides, rule id to severity, e.g. EXF-002:medium,AUD-005:high.')
+param severityOverrides string = ''
+param bruteForceThreshold int = 8
+param bruteForceWindow string = '10m'
+param sprayThreshold int = 5
+param sprayWindow string = '30m'
+param successAfterFailuresWindow string = '30m'
+param correlationWindow string = '60m'
+param throttleWindow string = '1h'
+param stateMaxEntries int = 64
+
+@description('More app settings, merged last; empty values are dropped.')
 param extraAppSettings object = {}
 
 // ---- notifier secrets (stored in Key Vault, referenced from app settings) ---
@@ -290,6 +322,24 @@ var xelwatchSettings = {
   XELWATCH_SLACK_WEBHOOK_URL: useSlackWebhookUrl ? '@Microsoft.KeyVault(SecretUri=${secretUriPrefix}${secretNames.XELWATCH_SLACK_WEBHOOK_URL}/)' : ''
   XELWATCH_NOTIFY_MIN_SEVERITY: notifyMinSeverity
   XELWATCH_NOTIFY_TIMEOUT: notifyTimeout
+  XELWATCH_ALLOWED_BACKUP_DESTINATIONS: allowedBackupDestinations
+  XELWATCH_ALLOWED_PRINCIPALS: allowedPrincipals
+  XELWATCH_ALLOWED_APPLICATIONS: allowedApplications
+  XELWATCH_ALLOWED_CLIENT_IPS: allowedClientIps
+  XELWATCH_MAINTENANCE_WINDOWS: maintenanceWindows
+  XELWATCH_PRIVILEGED_PRINCIPALS: privilegedPrincipals
+  XELWATCH_ATTACK_TOOLS: attackTools
+  XELWATCH_RULES_FILE: rulesFile
+  XELWATCH_DISABLED_RULES: disabledRules
+  XELWATCH_SEVERITY_OVERRIDES: severityOverrides
+  XELWATCH_BRUTE_FORCE_THRESHOLD: string(bruteForceThreshold)
+  XELWATCH_BRUTE_FORCE_WINDOW: bruteForceWindow
+  XELWATCH_SPRAY_THRESHOLD: string(sprayThreshold)
+  XELWATCH_SPRAY_WINDOW: sprayWindow
+  XELWATCH_SUCCESS_AFTER_FAILURES_WINDOW: successAfterFailuresWindow
+  XELWATCH_CORRELATION_WINDOW: correlationWindow
+  XELWATCH_THROTTLE_WINDOW: throttleWindow
+  XELWATCH_STATE_MAX_ENTRIES: string(stateMaxEntries)
 }
 // END xelwatch-settings
 
