@@ -159,7 +159,7 @@ func AuditEventType(l AuditLayout) EventType {
 	et := EventType{
 		Name:        AuditEventName,
 		Description: "Audit event",
-		UUID:        MustGUID(AuditEventUUID),
+		UUID:        auditUUID,
 		Version:     1,
 	}
 	for _, f := range auditFields {
@@ -368,11 +368,17 @@ func codeValue(code string, n int, t Type) any {
 	return packCode(code, n)
 }
 
+var auditUUID = MustGUID(AuditEventUUID)
+
 // auditPackage finds the package defining audit_event (by UUID).
 func (w *Writer) auditPackage() (*pkgState, AuditLayout, error) {
+	if w.audit != nil {
+		return w.audit, w.auditLayout, nil
+	}
 	for _, p := range w.pkgs {
-		if i, ok := p.events[AuditEventName]; ok && p.Events[i].UUID == MustGUID(AuditEventUUID) {
-			return p, w.layoutOf(p), nil
+		if i, ok := p.events[AuditEventName]; ok && p.Events[i].UUID == auditUUID {
+			w.audit, w.auditLayout = p, w.layoutOf(p)
+			return p, w.auditLayout, nil
 		}
 	}
 	return nil, AuditLayout{}, fmt.Errorf("xeltest: no package defines %s", AuditEventName)

@@ -128,6 +128,9 @@ type Writer struct {
 
 	scratch []byte
 	varbuf  []byte
+
+	audit       *pkgState // package of audit_event, once looked up
+	auditLayout AuditLayout
 }
 
 type partition struct {
