@@ -214,11 +214,10 @@ func (r *Reader) add(ev *xel.Event) {
 			r.extend(i, rec)
 			return
 		}
-		// A continuation whose first part was never seen.
+		// A continuation whose earlier parts were never seen (evicted,
+		// or before the start of the read): it is incomplete, and it
+		// collects the parts that follow it.
 		rec.Incomplete = true
-		rec.StatementTruncated = r.full(rec)
-		r.out = append(r.out, rec)
-		return
 	}
 	if r.opt.NoSplit || !r.full(rec) {
 		rec.StatementTruncated = r.opt.NoSplit && r.full(rec)

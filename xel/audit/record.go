@@ -73,8 +73,8 @@ type Record struct {
 	// reassembly stopped at ReaderOptions.MaxRecordBytes.
 	StatementTruncated bool
 	// Incomplete reports that parts of a split record are known to be
-	// missing: a continuation (sequence_number > 1) without the earlier
-	// parts, or a gap in sequence numbers.
+	// missing: it starts with a continuation (sequence_number > 1) whose
+	// earlier parts were not seen, or has a gap in sequence numbers.
 	Incomplete bool
 
 	// Parts holds the raw records a split record was reassembled from
