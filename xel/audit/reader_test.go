@@ -464,3 +464,36 @@ func TestUTF16Pieces(t *testing.T) {
 		t.Errorf("first piece has %d UTF-16 units, want 4000", n)
 	}
 }
+
+func TestReaderTruncatedFile(t *testing.T) {
+	var partial int64
+	data, w := newFile(t, &xeltest.Options{BufferSize: 4096}, func(w *xeltest.Writer) error {
+		for i := range 10 {
+			if err := w.WriteAudit(batch(51, t0.Add(time.Duration(i)*time.Second), stmtOf(fmt.Sprint(i), 500))); err != nil {
+				return err
+			}
+		}
+		if err := w.Flush(); err != nil {
+			return err
+		}
+		partial = w.Offset()
+		if err := w.WriteAudit(batch(52, t0, "SELECT 'not yet written'")); err != nil {
+			return err
+		}
+		return w.FlushPartial(600)
+	})
+	_ = w
+	recs, ar, err := readAll(t, data, &audit.ReaderOptions{FlushIncomplete: true})
+	if !errors.Is(err, xel.ErrTruncated) {
+		t.Fatalf("error = %v, want ErrTruncated", err)
+	}
+	if len(recs) != 10 {
+		t.Errorf("got %d records before the error, want 10", len(recs))
+	}
+	if ar.End() != partial {
+		t.Errorf("End() = %d, want the partial buffer's offset %d", ar.End(), partial)
+	}
+	if _, err2 := ar.Next(); !errors.Is(err2, xel.ErrTruncated) {
+		t.Errorf("error not sticky: %v", err2)
+	}
+}
