@@ -467,7 +467,7 @@ func TestUTF16Pieces(t *testing.T) {
 
 func TestReaderTruncatedFile(t *testing.T) {
 	var partial int64
-	data, w := newFile(t, &xeltest.Options{BufferSize: 4096}, func(w *xeltest.Writer) error {
+	data, _ := newFile(t, &xeltest.Options{BufferSize: 4096}, func(w *xeltest.Writer) error {
 		for i := range 10 {
 			if err := w.WriteAudit(batch(51, t0.Add(time.Duration(i)*time.Second), stmtOf(fmt.Sprint(i), 500))); err != nil {
 				return err
@@ -482,7 +482,6 @@ func TestReaderTruncatedFile(t *testing.T) {
 		}
 		return w.FlushPartial(600)
 	})
-	_ = w
 	recs, ar, err := readAll(t, data, &audit.ReaderOptions{FlushIncomplete: true})
 	if !errors.Is(err, xel.ErrTruncated) {
 		t.Fatalf("error = %v, want ErrTruncated", err)
