@@ -34,20 +34,63 @@ func IsAuditEvent(ev *xel.Event) bool { return ev != nil && ev.Name == AuditEven
 // ClassTypeDesc come from the reference tables ("" for unknown codes).
 // FileName is fileName; AuditFileOffset and EventIndex locate the event.
 func FromEvent(ev *xel.Event, fileName string) (Record, bool) {
+	return fromEvent(ev, fileName, nil)
+}
+
+// fieldPlan caches which column each field of an event type fills, so
+// a Reader looks the names up once per event type, not once per event.
+type fieldPlan struct {
+	names []string
+	cols  []*column // nil: the field is not a column
+}
+
+func (p *fieldPlan) matches(fs []xel.Field) bool {
+	if len(fs) != len(p.names) {
+		return false
+	}
+	for i := range fs {
+		if fs[i].Name != p.names[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func (p *fieldPlan) build(fs []xel.Field) {
+	p.names, p.cols = p.names[:0], p.cols[:0]
+	for i := range fs {
+		p.names = append(p.names, fs[i].Name)
+		p.cols = append(p.cols, columnFor(fs[i].Name))
+	}
+}
+
+func columnFor(name string) *column {
+	if c, ok := eventColumns[name]; ok {
+		return c
+	}
+	return eventColumns[strings.ToLower(name)]
+}
+
+func fromEvent(ev *xel.Event, fileName string, p *fieldPlan) (Record, bool) {
 	var r Record
 	if !IsAuditEvent(ev) {
 		return r, false
 	}
-	for i := range ev.Fields {
-		f := &ev.Fields[i]
-		c, ok := eventColumns[f.Name]
-		if !ok {
-			c, ok = eventColumns[strings.ToLower(f.Name)]
-			if !ok {
-				continue
+	if p != nil {
+		if !p.matches(ev.Fields) {
+			p.build(ev.Fields)
+		}
+		for i, c := range p.cols {
+			if c != nil {
+				c.set(&r, ev.Fields[i].Value)
 			}
 		}
-		c.set(&r, f.Value)
+	} else {
+		for i := range ev.Fields {
+			if c := columnFor(ev.Fields[i].Name); c != nil {
+				c.set(&r, ev.Fields[i].Value)
+			}
+		}
 	}
 	if r.EventTime.IsZero() || r.EventTime.Year() <= 1601 {
 		r.EventTime = ev.Timestamp.UTC()

@@ -106,6 +106,7 @@ type Reader struct {
 	pendB   int64     // text bytes held by pending
 	bufNo   int       // event buffers seen
 	lastOff int64
+	plan    fieldPlan
 	err     error
 }
 
@@ -207,7 +208,7 @@ func (r *Reader) add(ev *xel.Event) {
 		r.bufNo++
 		r.expire()
 	}
-	raw, _ := FromEvent(ev, r.fileName)
+	raw, _ := fromEvent(ev, r.fileName, &r.plan)
 	rec := &raw
 	if rec.SequenceNumber > 1 {
 		if i := r.findGroup(rec); i >= 0 {
