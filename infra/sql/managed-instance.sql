@@ -16,6 +16,10 @@
            --scope <audit account resource id (deploy.sh prints it)>
        (MI principal id: az sql mi show -g RG -n MI --query identity.principalId;
         add one with: az sql mi update -g RG -n MI --assign-identity)
+       NOT verified on a live instance: the documented MI audit examples use
+       a SAS credential (B); the managed-identity credential is the form MI
+       accepts for other URL targets. If ALTER SERVER AUDIT ... STATE = ON
+       reports an access error (sys.dm_server_audit_status), use B.
     B. Shared access signature: the SAS must be container-scoped with
        read, write, list and create permissions and no leading '?'. An
        account-key SAS needs shared-key access on the account, which xelwatch's
