@@ -24,8 +24,11 @@ type Config struct {
 // findings are then only recorded). Errors name the setting, never the
 // value.
 func (c Config) Channels() ([]Channel, error) {
-	if c.Timeout < 0 {
-		return nil, errors.New("notify: XELWATCH_NOTIFY_TIMEOUT must not be negative")
+	if c.Timeout < 0 || c.Timeout > DefaultLease/2 {
+		// A send that outlives the delivery claim lease could be
+		// duplicated by a concurrent retry.
+		return nil, fmt.Errorf("notify: XELWATCH_NOTIFY_TIMEOUT=%s: want 0 (default %s) up to %s, half the delivery claim lease",
+			c.Timeout, DefaultTimeout, DefaultLease/2)
 	}
 	var out []Channel
 	var errs []error

@@ -40,6 +40,10 @@ func TestConfig(t *testing.T) {
 		}},
 		{name: "bad url", env: map[string]string{"XELWATCH_SLACK_WEBHOOK_URL": "hooks.slack.com/services/TOPSECRETTOKEN"},
 			wantErr: "XELWATCH_SLACK_WEBHOOK_URL is not an absolute http(s) URL"},
+		{name: "timeout above half the lease", env: map[string]string{"XELWATCH_NOTIFY_TIMEOUT": "5m"},
+			wantErr: "XELWATCH_NOTIFY_TIMEOUT=5m0s"},
+		{name: "negative timeout", env: map[string]string{"XELWATCH_NOTIFY_TIMEOUT": "-1s"},
+			wantErr: "XELWATCH_NOTIFY_TIMEOUT=-1s"},
 		{name: "secret without url", env: map[string]string{"XELWATCH_WEBHOOK_SECRET": "k"},
 			wantErr: "XELWATCH_WEBHOOK_SECRET is set but XELWATCH_WEBHOOK_URL is not"},
 	}
