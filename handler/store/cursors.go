@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"iter"
 	"strconv"
@@ -123,13 +124,36 @@ func (s *Store) UpdateCursor(ctx context.Context, c *Cursor) error {
 // empty), ordered by container and blob key. Iteration stops at the first
 // error, which is yielded.
 func (s *Store) ListCursors(ctx context.Context, state CursorState) iter.Seq2[*Cursor, error] {
-	var filter *string
+	return s.listCursors(ctx, "", state)
+}
+
+// ListContainerCursors is ListCursors for the blobs of one container (a
+// single-partition query).
+func (s *Store) ListContainerCursors(ctx context.Context, container string, state CursorState) iter.Seq2[*Cursor, error] {
+	if container == "" {
+		return func(yield func(*Cursor, error) bool) {
+			yield(nil, errors.New("store: list cursors: empty container name"))
+		}
+	}
+	return s.listCursors(ctx, container, state)
+}
+
+func (s *Store) listCursors(ctx context.Context, container string, state CursorState) iter.Seq2[*Cursor, error] {
+	var conds []string
+	if container != "" {
+		pk, _ := CursorKeys(container, "")
+		conds = append(conds, "PartitionKey eq "+ODataString(pk))
+	}
 	if state != "" {
-		f := "state eq " + ODataString(string(state))
-		filter = &f
+		conds = append(conds, "state eq "+ODataString(string(state)))
+	}
+	var opts aztables.ListEntitiesOptions
+	if len(conds) > 0 {
+		f := strings.Join(conds, " and ")
+		opts.Filter = &f
 	}
 	return func(yield func(*Cursor, error) bool) {
-		pager := s.cursors.NewListEntitiesPager(&aztables.ListEntitiesOptions{Filter: filter})
+		pager := s.cursors.NewListEntitiesPager(&opts)
 		for pager.More() {
 			page, err := pager.NextPage(ctx)
 			if err != nil {

@@ -341,12 +341,27 @@ func TestAzuriteCursor(t *testing.T) {
 	if err := s.CreateCursor(ctx, other); err != nil {
 		t.Fatal(err)
 	}
+	if err := s.CreateCursor(ctx, &Cursor{Container: "othercontainer", Blob: "x.xel", State: CursorOpen}); err != nil {
+		t.Fatal(err)
+	}
 	for _, tt := range []struct {
-		state CursorState
-		want  []string
-	}{{CursorOpen, []string{"other#?.xel"}}, {CursorFailed, []string{blob}}, {"", []string{"other#?.xel", blob}}} {
+		container string
+		state     CursorState
+		want      []string
+	}{
+		{"sqldbauditlogs", CursorOpen, []string{"other#?.xel"}},
+		{"sqldbauditlogs", CursorFailed, []string{blob}},
+		{"sqldbauditlogs", "", []string{"other#?.xel", blob}},
+		{"othercontainer", CursorOpen, []string{"x.xel"}},
+		{"", CursorOpen, []string{"x.xel", "other#?.xel"}},
+		{"", "", []string{"x.xel", "other#?.xel", blob}},
+	} {
+		list := s.ListCursors(ctx, tt.state)
+		if tt.container != "" {
+			list = s.ListContainerCursors(ctx, tt.container, tt.state)
+		}
 		var names []string
-		for c, err := range s.ListCursors(ctx, tt.state) {
+		for c, err := range list {
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -356,7 +371,7 @@ func TestAzuriteCursor(t *testing.T) {
 			names = append(names, c.Blob)
 		}
 		if fmt.Sprint(names) != fmt.Sprint(tt.want) {
-			t.Errorf("ListCursors(%q) = %v, want %v", tt.state, names, tt.want)
+			t.Errorf("list cursors (%q, %q) = %v, want %v", tt.container, tt.state, names, tt.want)
 		}
 	}
 }
