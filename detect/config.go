@@ -274,11 +274,11 @@ func compile(c Config) (*compiled, error) {
 	}{
 		{"XELWATCH_BRUTE_FORCE_THRESHOLD", c.BruteForceThreshold < 2 || c.BruteForceThreshold > 1000},
 		{"XELWATCH_SPRAY_THRESHOLD", c.SprayThreshold < 2 || c.SprayThreshold > 1000},
-		{"XELWATCH_BRUTE_FORCE_WINDOW", c.BruteForceWindow <= 0 || c.BruteForceWindow > 7*24*time.Hour},
-		{"XELWATCH_SPRAY_WINDOW", c.SprayWindow <= 0 || c.SprayWindow > 7*24*time.Hour},
-		{"XELWATCH_SUCCESS_AFTER_FAILURES_WINDOW", c.SuccessAfterFailures <= 0 || c.SuccessAfterFailures > 7*24*time.Hour},
-		{"XELWATCH_CORRELATION_WINDOW", c.CorrelationWindow <= 0 || c.CorrelationWindow > 7*24*time.Hour},
-		{"XELWATCH_THROTTLE_WINDOW", c.ThrottleWindow <= 0 || c.ThrottleWindow > 7*24*time.Hour},
+		{"XELWATCH_BRUTE_FORCE_WINDOW", c.BruteForceWindow <= 0 || c.BruteForceWindow > memoryHorizon},
+		{"XELWATCH_SPRAY_WINDOW", c.SprayWindow <= 0 || c.SprayWindow > memoryHorizon},
+		{"XELWATCH_SUCCESS_AFTER_FAILURES_WINDOW", c.SuccessAfterFailures <= 0 || c.SuccessAfterFailures > memoryHorizon},
+		{"XELWATCH_CORRELATION_WINDOW", c.CorrelationWindow <= 0 || c.CorrelationWindow > memoryHorizon},
+		{"XELWATCH_THROTTLE_WINDOW", c.ThrottleWindow <= 0 || c.ThrottleWindow > memoryHorizon},
 		{"XELWATCH_STATE_MAX_ENTRIES", c.StateMaxEntries < 1 || c.StateMaxEntries > maxStateEntries},
 	}
 	for _, ck := range checks {

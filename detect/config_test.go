@@ -193,3 +193,20 @@ func TestMaintenanceWindow(t *testing.T) {
 		})
 	}
 }
+
+// FuzzRulesFile feeds arbitrary rules files to the merge and validation:
+// errors, never panics.
+func FuzzRulesFile(f *testing.F) {
+	f.Add([]byte(`{"allowed_backup_destinations": ["https://a.blob.core.windows.net/c/", "\\\\h\\s"], "maintenance_windows": ["Sat 01:00-05:00 UTC"], "rules": {"EXF-002": {"severity": "low", "allowed_client_ips": ["10.0.0.0/8"]}}}`))
+	f.Add([]byte(`{"rules": {"AUTH-004": {"enabled": false}}, "severity_overrides": {"AUD-005": "high"}}`))
+	f.Add([]byte(`{"maintenance_windows": ["Mon-Sun 23:00-01:00 Europe/Paris"]}`))
+	f.Fuzz(func(t *testing.T, doc []byte) {
+		c := DefaultConfig()
+		if err := c.MergeRules(doc); err != nil {
+			return
+		}
+		if _, err := New(c, NewMemoryState(1)); err != nil && !strings.HasPrefix(err.Error(), "detect: ") {
+			t.Fatalf("error without package prefix: %v", err)
+		}
+	})
+}

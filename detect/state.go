@@ -11,6 +11,9 @@ import (
 // configuration says.
 const maxStateEntries = 256
 
+// memoryHorizon is the longest window the configuration accepts.
+const memoryHorizon = 7 * 24 * time.Hour
+
 // Entry is one remembered fact of a windowed or correlation rule.
 type Entry struct {
 	// ID identifies the record behind the entry (file, offset, index), so
@@ -38,8 +41,9 @@ type State interface {
 
 // MemoryState is an in-memory State for tests and the CLI. It keeps at
 // most maxKeys keys, evicting the one that expires first, and forgets keys
-// whose expiry is older than the newest expiry seen minus a day (event
-// time only moves forward in practice).
+// whose expiry is more than memoryHorizon older than the newest expiry
+// seen (no configurable window is longer, so only records older than that
+// arriving later could still have used them).
 type MemoryState struct {
 	mu      sync.Mutex
 	maxKeys int
@@ -99,7 +103,7 @@ func (m *MemoryState) Update(ctx context.Context, key string, expires time.Time,
 }
 
 func (m *MemoryState) evict() {
-	horizon := m.latest.Add(-24 * time.Hour)
+	horizon := m.latest.Add(-memoryHorizon)
 	for m.byExp.Len() > 0 {
 		oldest := m.byExp[0]
 		if len(m.keys) <= m.maxKeys && !oldest.expires.Before(horizon) {
