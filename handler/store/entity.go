@@ -181,7 +181,20 @@ func (w *entityWriter) typ(n, edm string) {
 // str writes s whole: as one property when it fits, else split across
 // n, n_1, n_2, … plus n_parts.
 func (w *entityWriter) str(n string, s string) {
+	if len(s) > 2*MaxEntitySize {
+		// At least len/3 UTF-16 code units whatever the text, so more
+		// than MaxEntitySize as the service counts: do not spend time
+		// and memory encoding it.
+		w.size += 2 * len(s) / 3
+		w.props++
+		return
+	}
 	units := utf16Len(s)
+	if 2*units > MaxEntitySize {
+		w.size += 2 * units
+		w.props++
+		return
+	}
 	if units <= MaxPieceUnits {
 		w.name(n, 4+2*units)
 		w.buf = appendJSONString(w.buf, s)

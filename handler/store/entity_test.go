@@ -121,6 +121,8 @@ func TestBuildEntityLongStrings(t *testing.T) {
 		{"32000 exactly", strings.Repeat("x", MaxPieceUnits), 1, false},
 		{"astral 40K", strings.Repeat("😀", 20_000), 2, false},
 		{"over 1 MiB", strings.Repeat("x", 600_000), 0, true},
+		{"one string over 1 MiB", strings.Repeat("x", 1<<20), 0, true},
+		{"huge", strings.Repeat("日", 1<<20), 0, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
