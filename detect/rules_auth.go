@@ -33,22 +33,38 @@ func (m *matcher) fire(key string, ev *Event, window time.Duration) (bool, strin
 	return holder.ID == ev.ID(), key + "|" + holder.ID, nil
 }
 
-// markAttack remembers an AUTH-001/002 source and principals for AUTH-003.
+// markAttack remembers an AUTH-001/002 source and its principals for
+// AUTH-003, in one key per server so that a login costs one state read.
 func (m *matcher) markAttack(ev *Event, principals []string) error {
 	w := m.cfg.cfg.SuccessAfterFailures
-	en := entryFor(ev, m.rule.ID)
-	if _, err := m.observe(lowerKey("attack", ev.Server(), "ip", ev.ClientIP()), en, w, 4); err != nil {
-		return err
-	}
+	base := entryFor(ev, "")
+	marks := []Entry{withValue(base, "ip:"+strings.ToLower(ev.ClientIP()))}
 	for i, p := range principals {
 		if i >= 16 {
 			break
 		}
-		if _, err := m.observe(lowerKey("attack", ev.Server(), "principal", p), en, w, 4); err != nil {
-			return err
-		}
+		marks = append(marks, withValue(base, "principal:"+strings.ToLower(p)))
 	}
-	return nil
+	_, err := m.state.Update(m.ctx, lowerKey("attack", ev.Server()), base.Time.Add(w), func(cur []Entry) []Entry {
+		next := make([]Entry, 0, len(cur)+len(marks))
+		for _, c := range cur {
+			if base.Time.Sub(c.Time) <= w && !slices.ContainsFunc(marks, func(x Entry) bool { return x.ID == c.ID && x.Value == c.Value }) {
+				next = append(next, c)
+			}
+		}
+		next = append(next, marks...)
+		slices.SortStableFunc(next, byTime)
+		if len(next) > 64 {
+			next = next[len(next)-64:]
+		}
+		return next
+	})
+	return err
+}
+
+func withValue(e Entry, v string) Entry {
+	e.Value = v
+	return e
 }
 
 func auth001(m *matcher, ev *Event) ([]hit, error) {
@@ -167,31 +183,30 @@ func auth003(m *matcher, ev *Event) ([]hit, error) {
 	}
 	w := m.cfg.cfg.SuccessAfterFailures
 	t := ev.Time()
-	var marks []Entry
-	if ip := ev.ClientIP(); ip != "" {
-		es, err := m.lookup(lowerKey("attack", ev.Server(), "ip", ip), t.Add(-w), t)
-		if err != nil {
-			return nil, err
-		}
-		marks = append(marks, es...)
+	all, err := m.lookup(lowerKey("attack", ev.Server()), t.Add(-w), t)
+	if err != nil || len(all) == 0 {
+		return nil, err
 	}
-	if p := ev.Principal(); p != "" {
-		es, err := m.lookup(lowerKey("attack", ev.Server(), "principal", p), t.Add(-w), t)
-		if err != nil {
-			return nil, err
+	ipv, pv := "ip:"+strings.ToLower(ev.ClientIP()), "principal:"+strings.ToLower(ev.Principal())
+	var mark *Entry
+	for i := range all {
+		if (ev.ClientIP() != "" && all[i].Value == ipv) || (ev.Principal() != "" && all[i].Value == pv) {
+			mark = &all[i]
 		}
-		marks = append(marks, es...)
 	}
-	if len(marks) == 0 {
+	if mark == nil {
 		return nil, nil
 	}
-	mark := marks[len(marks)-1]
 	win, dk, err := m.fire(mark.ID, ev, w)
 	if err != nil || !win {
 		return nil, err
 	}
-	return []hit{{key: dk, earlier: evidences([]Entry{mark}),
-		why: fmt.Sprintf("%s logged in from %s at %s, %s after %s fired on this source/principal", ev.Principal(), ev.ClientIP(), t.Format("15:04:05Z"), t.Sub(mark.Time).Round(time.Second), mark.Value)}}, nil
+	rule := "AUTH-001/002"
+	if mark.Evidence != nil {
+		rule = "the failures from " + mark.Evidence.ClientIP
+	}
+	return []hit{{key: dk, earlier: evidences([]Entry{*mark}),
+		why: fmt.Sprintf("%s logged in from %s at %s, %s after a brute-force/spray finding (%s) on this source or principal", ev.Principal(), ev.ClientIP(), t.Format("15:04:05Z"), t.Sub(mark.Time).Round(time.Second), rule)}}, nil
 }
 
 // publicIP reports whether s is a routable address (not private,

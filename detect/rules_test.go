@@ -252,7 +252,7 @@ var ruleCases = map[string][]ruleCase{
 	},
 	"AUTH-003": {
 		{name: "success after brute force", recs: append(fails(8, "10.4.0.1", same("sa"), 30*time.Second),
-			rec("LGIS", "LX", "", by("sa"), ip("10.4.0.1"), at(6*time.Minute))), want: []string{"AUTH-003/high"}, whyHas: "after AUTH-001"},
+			rec("LGIS", "LX", "", by("sa"), ip("10.4.0.1"), at(6*time.Minute))), want: []string{"AUTH-003/high"}, whyHas: "after a brute-force/spray finding (the failures from 10.4.0.1)"},
 		{name: "success by sprayed principal from elsewhere", recs: append(fails(5, "10.4.0.2", func(i int) string { return fmt.Sprintf("u%d", i) }, time.Minute),
 			rec("LGIS", "LX", "", by("u3"), ip("10.9.9.9"), at(10*time.Minute))), want: []string{"AUTH-003/high"}},
 		{name: "success long after", recs: append(fails(8, "10.4.0.1", same("sa"), 30*time.Second),
