@@ -80,7 +80,7 @@ func (s *Store) RecordFinding(ctx context.Context, f detect.Finding) error {
 		"server":         f.Server,
 		"database":       f.Database,
 		"principal":      f.Principal,
-		"time":           edmTime(f.Time),
+		"finding_time":   edmTime(f.Time),
 		"recorded_at":    edmTime(s.now()),
 	}
 	pieces := SplitString(string(js), MaxPieceUnits)
@@ -129,7 +129,7 @@ func (s *Store) GetDetection(ctx context.Context, id string) (*Detection, error)
 func (s *Store) ListDetections(ctx context.Context, since time.Time) iter.Seq2[*Detection, error] {
 	var opts aztables.ListEntitiesOptions
 	if !since.IsZero() {
-		f := "time ge " + ODataDateTime(since)
+		f := "finding_time ge " + ODataDateTime(since)
 		opts.Filter = &f
 	}
 	return func(yield func(*Detection, error) bool) {
@@ -318,7 +318,7 @@ func decodeDetection(raw []byte) (*Detection, error) {
 		Server:     p.str("server"),
 		Database:   p.str("database"),
 		Principal:  p.str("principal"),
-		Time:       p.time("time"),
+		Time:       p.time("finding_time"),
 		Recorded:   p.time("recorded_at"),
 		Deliveries: map[string]Delivery{},
 		tokens:     map[string]string{},

@@ -45,7 +45,7 @@
 // back as zero.
 //
 // A Detections row holds detection_id, rule, title, severity,
-// severity_level, server, database, principal, time, recorded_at, the
+// severity_level, server, database, principal, finding_time, recorded_at, the
 // finding as JSON in finding (split like any long string), and per
 // channel ch_<channel>_state (claimed, delivered, failed), _token,
 // _claimed_at, _delivered_at, _attempts and _error.
