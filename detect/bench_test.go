@@ -2,6 +2,7 @@ package detect
 
 import (
 	"context"
+	"fmt"
 	"syscall"
 	"testing"
 	"time"
@@ -35,7 +36,7 @@ func benchEvaluate(b *testing.B, recs []audit.Record) {
 	for i := range attack {
 		recs[i*997%len(recs)] = attack[i]
 	}
-	st := NewMemoryState(0)
+	st := NewMemoryState()
 	e, err := New(testConfig(b), st)
 	if err != nil {
 		b.Fatal(err)
@@ -57,7 +58,37 @@ func benchEvaluate(b *testing.B, recs []audit.Record) {
 	if cpu := cpuTime() - cpu0; cpu > 0 {
 		b.ReportMetric(float64(n)/cpu.Seconds(), "records/cpu-s")
 	}
-	keys, entries := st.Stats()
+	keys, entries, bytes := st.Stats()
 	b.ReportMetric(float64(keys), "state-keys")
 	b.ReportMetric(float64(entries), "state-entries")
+	b.ReportMetric(float64(bytes)/1024, "state-KiB")
+}
+
+// BenchmarkFailureFlood sends failed logins from ever new addresses and
+// principals (a distributed spray) through an engine whose memory state
+// is limited to 8 MiB, and reports the state held: it stays bounded.
+func BenchmarkFailureFlood(b *testing.B) {
+	st := NewMemoryStateLimits(0, 8<<20)
+	e, err := New(testConfig(b), st)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	b.ReportAllocs()
+	n := 0
+	for b.Loop() {
+		r := rec("DBAF", "DB", "", ip(fmt.Sprintf("10.%d.%d.%d", n>>16&255, n>>8&255, n&255)), by(fmt.Sprintf("user%d", n%997)), at(time.Duration(n)*time.Millisecond))
+		r.AuditFileOffset = int64(n)
+		if _, err := e.Evaluate(ctx, &r); err != nil {
+			b.Fatal(err)
+		}
+		n++
+	}
+	keys, entries, bytes := st.Stats()
+	if bytes > 8<<20 {
+		b.Fatalf("state holds %d bytes, over its 8 MiB budget", bytes)
+	}
+	b.ReportMetric(float64(keys), "state-keys")
+	b.ReportMetric(float64(entries), "state-entries")
+	b.ReportMetric(float64(bytes)/1024, "state-KiB")
 }

@@ -62,7 +62,7 @@ func TestLoadConfigEnv(t *testing.T) {
 	if c.BruteForceThreshold != 12 || c.CorrelationWindow != 90*time.Minute {
 		t.Errorf("threshold/window = %d/%s, want 12/1h30m", c.BruteForceThreshold, c.CorrelationWindow)
 	}
-	e, err := New(c, NewMemoryState(0))
+	e, err := New(c, NewMemoryState())
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -205,7 +205,7 @@ func FuzzRulesFile(f *testing.F) {
 		if err := c.MergeRules(doc); err != nil {
 			return
 		}
-		if _, err := New(c, NewMemoryState(1)); err != nil && !strings.HasPrefix(err.Error(), "detect: ") {
+		if _, err := New(c, NewMemoryStateLimits(1, 0)); err != nil && !strings.HasPrefix(err.Error(), "detect: ") {
 			t.Fatalf("error without package prefix: %v", err)
 		}
 	})

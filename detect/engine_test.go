@@ -50,7 +50,7 @@ func TestDetectionIDsAreStable(t *testing.T) {
 	}
 
 	t.Run("replay into the same state", func(t *testing.T) {
-		e, err := New(cfg, NewMemoryState(0))
+		e, err := New(cfg, NewMemoryState())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -151,7 +151,7 @@ func TestFindingBounds(t *testing.T) {
 }
 
 func TestMemoryStateBounded(t *testing.T) {
-	st := NewMemoryState(100)
+	st := NewMemoryStateLimits(100, 0)
 	ctx := context.Background()
 	for i := range 1000 {
 		_, err := st.Update(ctx, fmt.Sprintf("k%d", i), t0.Add(time.Duration(i)*time.Second), func(cur []Entry) []Entry {
@@ -161,7 +161,7 @@ func TestMemoryStateBounded(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	keys, _ := st.Stats()
+	keys, _, _ := st.Stats()
 	if keys > 100 {
 		t.Errorf("keys = %d, want at most 100", keys)
 	}
@@ -173,7 +173,7 @@ func TestMemoryStateBounded(t *testing.T) {
 	}
 	// Keys far behind the newest expiry are forgotten even under the cap.
 	_, _ = st.Update(ctx, "late", t0.Add(memoryHorizon+time.Hour), func([]Entry) []Entry { return []Entry{{ID: "x"}} })
-	if keys, _ := st.Stats(); keys != 1 {
+	if keys, _, _ := st.Stats(); keys != 1 {
 		t.Errorf("keys after a week's jump = %d, want 1", keys)
 	}
 	// A single key never holds more than maxStateEntries.
@@ -184,6 +184,18 @@ func TestMemoryStateBounded(t *testing.T) {
 	}
 	if got, _ := st.Get(ctx, "big"); len(got) != maxStateEntries {
 		t.Errorf("entries = %d, want %d", len(got), maxStateEntries)
+	}
+
+	// The byte budget holds however many keys arrive.
+	small := NewMemoryStateLimits(0, 64<<10)
+	ev := Evidence{Statement: strings.Repeat("s", 400)}
+	for i := range 2000 {
+		_, _ = small.Update(ctx, fmt.Sprintf("k%d", i), t0.Add(time.Duration(i)*time.Second), func([]Entry) []Entry {
+			return []Entry{{ID: fmt.Sprint(i), Evidence: &ev}}
+		})
+	}
+	if _, _, bytes := small.Stats(); bytes > 64<<10 || bytes < 32<<10 {
+		t.Errorf("bytes = %d, want about the 64 KiB budget", bytes)
 	}
 }
 
@@ -284,7 +296,7 @@ func TestBenignCorpus(t *testing.T) {
 // TestConcurrentEvaluate shares one engine and state between goroutines
 // (run with -race): routine traffic stays silent, the attack is found.
 func TestConcurrentEvaluate(t *testing.T) {
-	e, err := New(testConfig(t), NewMemoryState(0))
+	e, err := New(testConfig(t), NewMemoryState())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,7 +21,7 @@ func ExampleEngine_Evaluate() {
 		fmt.Println(err)
 		return
 	}
-	eng, err := detect.New(cfg, detect.NewMemoryState(0))
+	eng, err := detect.New(cfg, detect.NewMemoryState())
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -48,5 +48,5 @@ func ExampleEngine_Evaluate() {
 	}
 	// Output:
 	// EXF-001 high: BACKUP DATABASE sales by CONTOSO\mallory to url https://evil.blob.core.windows.net/x/s.bak: destination not in the backup allow-list
-	// EXF-002 high: BACKUP DATABASE sales WITH COPY_ONLY by principal "CONTOSO\\mallory", application "", client : actor not allow-listed
+	// EXF-002 high: BACKUP DATABASE sales WITH COPY_ONLY by principal "CONTOSO\\mallory", application "", client unknown: actor not allow-listed
 }

@@ -79,7 +79,7 @@ func svc(r *audit.Record) {
 // distinct file offset, and returns every finding.
 func run(t testing.TB, cfg Config, recs []audit.Record) []Finding {
 	t.Helper()
-	e, err := New(cfg, NewMemoryState(0))
+	e, err := New(cfg, NewMemoryState())
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}

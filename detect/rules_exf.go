@@ -119,7 +119,7 @@ func exf002(m *matcher, ev *Event) ([]hit, error) {
 	if !ev.Succeeded() {
 		status = " (failed)"
 	}
-	return []hit{{why: fmt.Sprintf("%s WITH COPY_ONLY%s by principal %q, application %q, client %s: actor not allow-listed", describeBackup(ev, b), status, ev.Principal(), ev.Application(), ev.ClientIP())}}, nil
+	return []hit{{why: fmt.Sprintf("%s WITH COPY_ONLY%s by principal %q, application %q, client %s: actor not allow-listed", describeBackup(ev, b), status, ev.Principal(), ev.Application(), orUnknown(ev.ClientIP()))}}, nil
 }
 
 func exf004(m *matcher, ev *Event) ([]hit, error) {
@@ -237,4 +237,11 @@ func exf007(m *matcher, ev *Event) ([]hit, error) {
 		return nil, nil
 	}
 	return []hit{{why: fmt.Sprintf("%s by %s %s", describeBackup(ev, b), ev.Principal(), strings.Join(reasons, "; "))}}, nil
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "unknown"
+	}
+	return s
 }

@@ -40,32 +40,63 @@ type State interface {
 }
 
 // MemoryState is an in-memory State for tests and the CLI. It keeps at
-// most maxKeys keys, evicting the one that expires first, and forgets keys
-// whose expiry is more than memoryHorizon older than the newest expiry
-// seen (no configurable window is longer, so only records older than that
-// arriving later could still have used them).
+// most maxKeys keys and about maxBytes bytes, evicting the keys that
+// expire first, and forgets keys whose expiry is more than memoryHorizon
+// older than the newest expiry seen (no configurable window is longer, so
+// only records older than that arriving later could still have used
+// them).
 type MemoryState struct {
-	mu      sync.Mutex
-	maxKeys int
-	keys    map[string]*memItem
-	byExp   expHeap
-	latest  time.Time
+	mu       sync.Mutex
+	maxKeys  int
+	maxBytes int64
+	bytes    int64
+	keys     map[string]*memItem
+	byExp    expHeap
+	latest   time.Time
 }
 
 type memItem struct {
 	key     string
 	expires time.Time
 	entries []Entry
+	size    int64
 	index   int
 }
 
-// NewMemoryState returns an empty MemoryState holding at most maxKeys keys
-// (100000 when maxKeys <= 0).
-func NewMemoryState(maxKeys int) *MemoryState {
+// Default limits of NewMemoryState.
+const (
+	DefaultMemoryKeys  = 100000
+	DefaultMemoryBytes = 64 << 20
+)
+
+// NewMemoryState returns an empty MemoryState with the default limits.
+func NewMemoryState() *MemoryState {
+	return NewMemoryStateLimits(DefaultMemoryKeys, DefaultMemoryBytes)
+}
+
+// NewMemoryStateLimits returns an empty MemoryState holding at most
+// maxKeys keys and about maxBytes bytes (defaults for values <= 0).
+func NewMemoryStateLimits(maxKeys int, maxBytes int64) *MemoryState {
 	if maxKeys <= 0 {
-		maxKeys = 100000
+		maxKeys = DefaultMemoryKeys
 	}
-	return &MemoryState{maxKeys: maxKeys, keys: map[string]*memItem{}}
+	if maxBytes <= 0 {
+		maxBytes = DefaultMemoryBytes
+	}
+	return &MemoryState{maxKeys: maxKeys, maxBytes: maxBytes, keys: map[string]*memItem{}}
+}
+
+// itemSize estimates the bytes an item holds.
+func itemSize(key string, es []Entry) int64 {
+	n := int64(len(key)) + 128 // map slot, item, heap slot
+	for _, e := range es {
+		n += int64(len(e.ID)+len(e.Value)) + 64
+		if ev := e.Evidence; ev != nil {
+			n += int64(len(ev.ActionID)+len(ev.ClassType)+len(ev.Server)+len(ev.Database)+len(ev.Principal)+
+				len(ev.ClientIP)+len(ev.Application)+len(ev.Statement)+len(ev.FileName)) + 200
+		}
+	}
+	return n
 }
 
 // Update implements State.
@@ -87,17 +118,20 @@ func (m *MemoryState) Update(ctx context.Context, key string, expires time.Time,
 	if len(next) > maxStateEntries {
 		next = next[len(next)-maxStateEntries:]
 	}
+	size := itemSize(key, next)
 	if it == nil {
-		it = &memItem{key: key, expires: expires, entries: next}
+		it = &memItem{key: key, expires: expires, entries: next, size: size}
 		m.keys[key] = it
 		heap.Push(&m.byExp, it)
 	} else {
-		it.entries = next
+		m.bytes -= it.size
+		it.entries, it.size = next, size
 		if expires.After(it.expires) {
 			it.expires = expires
 			heap.Fix(&m.byExp, it.index)
 		}
 	}
+	m.bytes += size
 	m.evict()
 	return next, nil
 }
@@ -106,11 +140,12 @@ func (m *MemoryState) evict() {
 	horizon := m.latest.Add(-memoryHorizon)
 	for m.byExp.Len() > 0 {
 		oldest := m.byExp[0]
-		if len(m.keys) <= m.maxKeys && !oldest.expires.Before(horizon) {
+		if len(m.keys) <= m.maxKeys && m.bytes <= m.maxBytes && !oldest.expires.Before(horizon) {
 			return
 		}
 		heap.Pop(&m.byExp)
 		delete(m.keys, oldest.key)
+		m.bytes -= oldest.size
 	}
 }
 
@@ -127,14 +162,15 @@ func (m *MemoryState) Get(ctx context.Context, key string) ([]Entry, error) {
 	return nil, nil
 }
 
-// Stats reports the keys and entries held, for benchmarks and logs.
-func (m *MemoryState) Stats() (keys, entries int) {
+// Stats reports the keys, entries and estimated bytes held, for
+// benchmarks and logs.
+func (m *MemoryState) Stats() (keys, entries int, bytes int64) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, it := range m.keys {
 		entries += len(it.entries)
 	}
-	return len(m.keys), entries
+	return len(m.keys), entries, m.bytes
 }
 
 type expHeap []*memItem

@@ -70,7 +70,7 @@ func scan(ctx context.Context, args []string, stdout, stderr io.Writer, env envc
 		fmt.Fprintf(stderr, "scan: %v\n", err)
 		return exitUsage
 	}
-	eng, err := detect.New(cfg, detect.NewMemoryState(0))
+	eng, err := detect.New(cfg, detect.NewMemoryState())
 	if err != nil {
 		fmt.Fprintf(stderr, "scan: %v\n", err)
 		return exitUsage
