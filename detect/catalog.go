@@ -14,7 +14,7 @@ var catalog = []*rule{
 	// A. Exfiltration via backup (phase 1).
 	{RuleInfo{ID: "EXF-001", Title: "Backup to non-allow-listed destination", Severity: High, Technique: "T1537", Phase: 1,
 		Groups: []string{grpBackup}, Actions: []string{"BA", "BAL"},
-		Condition: "successful BA/BAL (class DB) whose statement names a destination (URL, DISK incl. UNC, TAPE, device, every stripe and MIRROR TO) outside the destination allow-list; variables or a truncated statement = unknown location"}, exf001},
+		Condition: "successful BA/BAL (class DB) whose statement names a destination (URL, DISK incl. UNC, TAPE, device, every stripe and MIRROR TO) outside the destination allow-list; variables, a truncated statement or one cut by the service at exactly 4000 characters = unknown location"}, exf001},
 	{RuleInfo{ID: "EXF-002", Title: "COPY_ONLY backup by non-allow-listed principal or application", Severity: High, Technique: "T1537", Phase: 1,
 		Groups: []string{grpBackup}, Actions: []string{"BA", "BAL"}, ActorAllowList: true,
 		Condition: "BA/BAL with COPY_ONLY in WITH, unless principal, application and client IP are allow-listed"}, exf002},

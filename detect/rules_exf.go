@@ -64,6 +64,39 @@ func (m *matcher) foreignDestinations(b *tsql.Backup) []string {
 	return out
 }
 
+// azureCut is the length (UTF-16 code units) at which Azure SQL Database
+// truncates statement; SQL Server splits longer statements instead, and
+// the audit reader reassembles them (Parts is then set).
+const azureCut = 4000
+
+// possiblyCut reports whether the record's statement may have been
+// truncated by the service: exactly azureCut UTF-16 units, not
+// reassembled. What followed the cut (another MIRROR TO, another URL
+// stripe) is unknown.
+func possiblyCut(ev *Event) bool {
+	s := ev.rec.Statement
+	if len(s) < azureCut || len(s) > 4*azureCut || ev.rec.Parts != nil {
+		return false
+	}
+	n := 0
+	for _, r := range s {
+		n++
+		if r >= 0x10000 {
+			n++
+		}
+	}
+	return n == azureCut
+}
+
+// foreignOrCut adds the truncation doubt to foreignDestinations.
+func (m *matcher) foreignOrCut(ev *Event, b *tsql.Backup) []string {
+	bad := m.foreignDestinations(b)
+	if len(bad) == 0 && possiblyCut(ev) {
+		bad = append(bad, "unknown location (statement cut at 4000 characters: later destinations are not visible)")
+	}
+	return bad
+}
+
 func describeBackup(ev *Event, b *tsql.Backup) string {
 	verb := "BACKUP"
 	if b != nil && b.Restore {
@@ -90,7 +123,7 @@ func exf001(m *matcher, ev *Event) ([]hit, error) {
 		return nil, nil
 	}
 	b := backupOf(ev)
-	bad := m.foreignDestinations(b)
+	bad := m.foreignOrCut(ev, b)
 	if len(bad) == 0 {
 		return nil, nil
 	}
@@ -209,7 +242,7 @@ func exf006(m *matcher, ev *Event) ([]hit, error) {
 		return nil, nil
 	}
 	b := backupOf(ev)
-	bad := m.foreignDestinations(b)
+	bad := m.foreignOrCut(ev, b)
 	if len(bad) == 0 {
 		return nil, nil
 	}

