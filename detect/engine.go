@@ -129,6 +129,11 @@ func (e *Engine) Evaluate(ctx context.Context, rec *audit.Record) ([]Finding, er
 	defer sc.release()
 	sc.ev = Event{rec: rec, action: action, class: upperTrim(rec.ClassType)}
 	sc.ev.buf = &sc.st
+	if batchActions[action] && sc.ev.hints() == 0 {
+		// Batch and RPC records matter only through their statement, and
+		// nothing in this one can interest a rule.
+		return nil, nil
+	}
 	sc.m = matcher{ctx: ctx, cfg: e.cfg, state: e.state}
 	ev, m := &sc.ev, &sc.m
 	var out []Finding
@@ -230,6 +235,11 @@ func evidence(ev *Event, n int) Evidence {
 		EventIndex:      r.EventIndex,
 	}
 }
+
+// batchActions are the records that rules read only through their
+// statement (no object name or class matters): with no statement hint,
+// no rule can match them.
+var batchActions = map[string]bool{"BCM": true, "RCM": true, "BST": true, "RST": true}
 
 // scratch holds the per-call Event and matcher; pooled because match
 // functions are called through function values, which makes them escape.

@@ -9,6 +9,9 @@ func des001(m *matcher, ev *Event) ([]hit, error) {
 	if ev.action == "DR" && ev.class == "DB" {
 		return []hit{{sev: High, why: fmt.Sprintf("DROP DATABASE %s by %s", ev.Object(), ev.Principal())}}, nil
 	}
+	if ev.action == "DR" && ev.class != "U" || ev.action != "DR" && ev.hints()&hintDrop == 0 {
+		return nil, nil
+	}
 	if m.actorAllowed(ev) {
 		return nil, nil
 	}
