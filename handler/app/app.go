@@ -2,8 +2,10 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
@@ -138,18 +140,32 @@ func (a *App) Ensure(ctx context.Context) error {
 func isExists(err error) bool { return queueerror.HasCode(err, queueerror.QueueAlreadyExists) }
 
 // Enqueue puts findings on the detections queue the way the host's queue
-// binding expects them (base64 text of {"detection":…}).
+// binding expects them (base64 text of {"detection":…}), a few at a time.
 func (a *App) Enqueue(ctx context.Context, fs []detect.Finding) error {
-	for _, f := range fs {
+	msgs := make([]string, len(fs))
+	for i, f := range fs {
 		b, err := queuemsg.Marshal(f)
 		if err != nil {
 			return err
 		}
-		if _, err := a.Queue.EnqueueMessage(ctx, queuemsg.EncodeQueueText(b), nil); err != nil {
-			return fmt.Errorf("app: enqueue %s: %w", f.DetectionID, err)
-		}
+		msgs[i] = queuemsg.EncodeQueueText(b)
 	}
-	return nil
+	errs := make([]error, len(fs))
+	sem := make(chan struct{}, 8)
+	var wg sync.WaitGroup
+	for i, m := range msgs {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			if _, err := a.Queue.EnqueueMessage(ctx, m, nil); err != nil {
+				errs[i] = fmt.Errorf("app: enqueue %s: %w", fs[i].DetectionID, err)
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // NotifyAdapter makes the notifier fit handler.Notifier.

@@ -252,37 +252,36 @@ func (p *Pipeline) read(ctx context.Context, blob string, path Path, cur Cursor,
 
 	batch := make([]*audit.Record, 0, p.opt.BatchSize)
 	var decodeErr error
+	// One batch is stored and evaluated while the next one is decoded
+	// (double buffering); within a batch the upsert and the rule
+	// evaluation run side by side. Batches are evaluated in file order.
+	var inflight chan error
+	wait := func() error {
+		if inflight == nil {
+			return nil
+		}
+		err := <-inflight
+		inflight = nil
+		return err
+	}
 	flush := func() error {
+		if err := wait(); err != nil {
+			return err
+		}
 		if len(batch) == 0 {
 			return nil
 		}
-		if err := p.rows.Upsert(ctx, path, blob, batch); err != nil {
-			return fmt.Errorf("ingest: %s: upsert rows: %w", blob, err)
-		}
-		var fs []detect.Finding
-		if p.eval != nil {
-			for _, rec := range batch {
-				f, err := p.eval.Evaluate(ctx, rec)
-				if err != nil {
-					return fmt.Errorf("ingest: %s: evaluate: %w", blob, err)
-				}
-				fs = append(fs, f...)
-			}
-		}
-		if len(fs) > 0 && ro.FindingSink != nil {
-			if err := ro.FindingSink(ctx, fs); err != nil {
-				return fmt.Errorf("ingest: %s: emit findings: %w", blob, err)
-			}
-		}
-		res.Findings = append(res.Findings, fs...)
-		res.Rows += len(batch)
-		batch = batch[:0]
+		b := batch
+		batch = make([]*audit.Record, 0, p.opt.BatchSize)
+		inflight = make(chan error, 1)
+		go func(done chan<- error) { done <- p.process(ctx, path, blob, b, ro, &res) }(inflight)
 		return nil
 	}
 	var counted int64 // records whose first buffer lies before End (not re-read next time)
 	var offsets []int64
 	for {
 		if err := ctx.Err(); err != nil {
+			wait()
 			return res, fmt.Errorf("ingest: %s: %w", blob, err)
 		}
 		rec, err := rr.Next()
@@ -301,10 +300,14 @@ func (p *Pipeline) read(ctx context.Context, blob string, path Path, cur Cursor,
 		}
 	}
 	if rerr := ra.Err(); rerr != nil {
+		wait()
 		return res, fmt.Errorf("ingest: %s: read: %w", blob, rerr)
 	}
 	// Store every record before the damage, whatever comes next.
 	if err := flush(); err != nil {
+		return res, err
+	}
+	if err := wait(); err != nil {
 		return res, err
 	}
 	end := rr.End()
@@ -338,6 +341,40 @@ func (p *Pipeline) read(ctx context.Context, blob string, path Path, cur Cursor,
 	p.log.InfoContext(ctx, "blob ingested", "blob", blob, "outcome", string(res.Outcome),
 		"rows", res.Rows, "findings", len(res.Findings), "from", start, "to", end, "size", props.Size)
 	return res, nil
+}
+
+// process stores one batch and evaluates it, side by side, then hands
+// the findings to the sink. Only one process runs at a time (flush waits
+// for the previous one), so res is not shared concurrently.
+func (p *Pipeline) process(ctx context.Context, path Path, blob string, batch []*audit.Record, ro RunOptions, res *Result) error {
+	upserted := make(chan error, 1)
+	go func() { upserted <- p.rows.Upsert(ctx, path, blob, batch) }()
+	var fs []detect.Finding
+	var evalErr error
+	if p.eval != nil {
+		for _, rec := range batch {
+			f, err := p.eval.Evaluate(ctx, rec)
+			if err != nil {
+				evalErr = fmt.Errorf("ingest: %s: evaluate: %w", blob, err)
+				break
+			}
+			fs = append(fs, f...)
+		}
+	}
+	if err := <-upserted; err != nil {
+		return fmt.Errorf("ingest: %s: upsert rows: %w", blob, err)
+	}
+	if evalErr != nil {
+		return evalErr
+	}
+	if len(fs) > 0 && ro.FindingSink != nil {
+		if err := ro.FindingSink(ctx, fs); err != nil {
+			return fmt.Errorf("ingest: %s: emit findings: %w", blob, err)
+		}
+	}
+	res.Findings = append(res.Findings, fs...)
+	res.Rows += len(batch)
+	return nil
 }
 
 // fail marks the cursor failed: poison input is recorded, not retried.
