@@ -38,9 +38,9 @@ func IsAuditFile(name string) bool {
 const MaxNameLength = 1024
 
 // ParsePath splits a blob name (relative to the container). Names with
-// fewer levels (on-prem files, a flat folder) keep what they have: the
-// file's directory names fill Server, Database and Audit from the left,
-// empty when missing.
+// fewer levels (on-prem files in a folder) leave Server, Database and
+// Audit empty: the store then takes server_instance_name and
+// database_name from each record.
 func ParsePath(name string) (Path, error) {
 	if name == "" || len(name) > MaxNameLength {
 		return Path{}, fmt.Errorf("ingest: blob name of %d bytes", len(name))
@@ -59,10 +59,6 @@ func ParsePath(name string) (Path, error) {
 	if len(dirs) >= 4 {
 		p.Server, p.Database, p.Audit, p.Date = dirs[0], dirs[1], dirs[2], dirs[3]
 		return p, nil
-	}
-	fill := []*string{&p.Server, &p.Database, &p.Audit}
-	for i, d := range dirs {
-		*fill[i] = d
 	}
 	return p, nil
 }
