@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -297,6 +298,7 @@ func TestE2EAppendedBlobExactlyOnce(t *testing.T) {
 	if q.Poisoned != 0 || a.poisonCount(ctx) != 0 {
 		t.Errorf("poisoned %d", q.Poisoned)
 	}
+	checkCLI(t, a, want)
 
 	// Replay the blob 3× from scratch (cursor deleted): identical rows,
 	// no second notification.
@@ -318,6 +320,33 @@ func TestE2EAppendedBlobExactlyOnce(t *testing.T) {
 		}
 	}
 	checkStory(t, hook)
+}
+
+// checkCLI runs the query and detections subcommands over the tables.
+func checkCLI(t *testing.T, a *app, rows int) {
+	t.Helper()
+	cli := func(args ...string) []string {
+		var out, errb bytes.Buffer
+		if err := run(context.Background(), args, envconfig.MapLookuper(a.vars), nil, &out, &errb); err != nil {
+			t.Fatalf("%v: %v\n%s", args, err, errb.String())
+		}
+		return strings.Split(strings.TrimSpace(out.String()), "\n")
+	}
+	day := demo.SampleStart.Format("2006-01-02")
+	if got := cli("query", "--server", "srv1", "--database", "salesdb", "--from", day); len(got) != rows {
+		t.Errorf("query: %d lines, want %d", len(got), rows)
+	}
+	csv := cli("query", "--server", "srv1", "--from", day, "--action", "BA", "--format", "csv")
+	if len(csv) != 2 || !strings.HasPrefix(csv[0], "event_time,") || !strings.Contains(csv[1], "BACKUP DATABASE") {
+		t.Errorf("query --action BA --format csv = %q, want a header and the backup", csv)
+	}
+	if got := cli("query", "--server", "srv1", "--principal", "mallory", "--from", day); len(got) != 3 {
+		t.Errorf("query --principal mallory: %d lines, want 3", len(got))
+	}
+	det := cli("detections", "--since", day)
+	if len(det) != len(storyRules) || !strings.Contains(strings.Join(det, ""), `"delivered"`) {
+		t.Errorf("detections = %q, want %d delivered", det, len(storyRules))
+	}
 }
 
 func checkStory(t *testing.T, hook *webhook) {
