@@ -33,6 +33,9 @@ type Options struct {
 	Dir      string // local folder instead of the audit container
 	Once     bool   // one ingest pass and one queue drain, then return
 	Notify   bool   // consume the detections queue (default on)
+	// Visibility hides a message while it is delivered; a failed one
+	// reappears after it (default VisibilityTimeout).
+	Visibility time.Duration
 }
 
 // Watcher runs the loop.
@@ -119,6 +122,9 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, ao app.Optio
 	if o.Interval <= 0 {
 		o.Interval = 10 * time.Second
 	}
+	if o.Visibility <= 0 {
+		o.Visibility = VisibilityTimeout
+	}
 	return &Watcher{App: a, Log: log, Opt: o}, nil
 }
 
@@ -190,7 +196,7 @@ func (w *Watcher) Pass(ctx context.Context) error {
 func (w *Watcher) Drain(ctx context.Context) error {
 	for {
 		resp, err := w.App.Queue.DequeueMessages(ctx, &azqueue.DequeueMessagesOptions{
-			NumberOfMessages: ptr(int32(16)), VisibilityTimeout: ptr(int32(VisibilityTimeout / time.Second)),
+			NumberOfMessages: ptr(int32(16)), VisibilityTimeout: ptr(int32(max(w.Opt.Visibility/time.Second, 1))),
 		})
 		if err != nil {
 			return fmt.Errorf("watch: dequeue: %w", err)
