@@ -218,7 +218,6 @@ func (m *MemoryCursors) Open(_ context.Context, max int) ([]Cursor, error) {
 type MemoryRows struct {
 	mu     sync.Mutex
 	rows   map[string]*audit.Record
-	order  []string
 	Writes int
 	Fail   func(blob string) error
 }
@@ -241,11 +240,7 @@ func (m *MemoryRows) Upsert(_ context.Context, _ Path, blob string, recs []*audi
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, r := range recs {
-		k := RowKey(r)
-		if _, ok := m.rows[k]; !ok {
-			m.order = append(m.order, k)
-		}
-		m.rows[k] = r
+		m.rows[RowKey(r)] = r
 		m.Writes++
 	}
 	return nil
