@@ -46,8 +46,11 @@ type Detection struct {
 	Database  string
 	Principal string
 	Time      time.Time // the finding's event time
-	Recorded  time.Time // first RecordFinding
-	Finding   detect.Finding
+	Recorded  time.Time // first RecordFinding or RecordPending
+	// Dispatched: a queue message brought the finding to the notifier
+	// (false: recorded pending by ingestion and not seen since).
+	Dispatched bool
+	Finding    detect.Finding
 	// Deliveries by channel name.
 	Deliveries map[string]Delivery
 	ETag       azcore.ETag
@@ -59,16 +62,34 @@ type Detection struct {
 // methods; each retry follows an ETag conflict with a concurrent writer.
 const maxClaimTries = 8
 
-// RecordFinding stores f under its detection id if it is not stored yet.
-// It is idempotent: recording the same detection again changes nothing
-// (delivery status included) and returns nil.
+// RecordFinding stores f under its detection id, marked dispatched: the
+// notifier calls it when a queue message brought f. It is idempotent:
+// recording the same detection again changes nothing but the dispatched
+// flag (delivery status untouched) and returns nil.
 func (s *Store) RecordFinding(ctx context.Context, f detect.Finding) error {
+	return s.recordFinding(ctx, f, true)
+}
+
+// RecordPending stores f under its detection id, marked not dispatched,
+// if it is not stored yet: ingestion calls it before committing a cursor
+// (the outbox), so that a finding whose queue message was lost can be
+// found with [Store.ListUndispatched] and sent again. Recording an
+// existing detection changes nothing (a dispatched one stays dispatched).
+func (s *Store) RecordPending(ctx context.Context, f detect.Finding) error {
+	return s.recordFinding(ctx, f, false)
+}
+
+func (s *Store) recordFinding(ctx context.Context, f detect.Finding, dispatched bool) error {
+	op := "record finding"
+	if !dispatched {
+		op = "record pending finding"
+	}
 	if f.DetectionID == "" {
-		return errors.New("store: record finding: empty detection id")
+		return fmt.Errorf("store: %s: empty detection id", op)
 	}
 	js, err := json.Marshal(f)
 	if err != nil {
-		return fmt.Errorf("store: record finding %s: %w", f.DetectionID, err)
+		return fmt.Errorf("store: %s %s: %w", op, f.DetectionID, err)
 	}
 	pk, rk := DetectionKeys(f.DetectionID)
 	p := map[string]any{
@@ -82,6 +103,7 @@ func (s *Store) RecordFinding(ctx context.Context, f detect.Finding) error {
 		"principal":      f.Principal,
 		"finding_time":   edmTime(f.Time),
 		"recorded_at":    edmTime(s.now()),
+		"dispatched":     dispatched,
 	}
 	pieces := SplitString(string(js), MaxPieceUnits)
 	for i, piece := range pieces {
@@ -95,17 +117,70 @@ func (s *Store) RecordFinding(ctx context.Context, f detect.Finding) error {
 		p["finding_parts"] = int32(len(pieces))
 	}
 	if len(pieces) > MaxProperties/2 {
-		return fmt.Errorf("store: record finding %s: %d bytes of JSON: %w", f.DetectionID, len(js), ErrTooLarge)
+		return fmt.Errorf("store: %s %s: %d bytes of JSON: %w", op, f.DetectionID, len(js), ErrTooLarge)
 	}
 	body, err := json.Marshal(aztables.EDMEntity{Entity: aztables.Entity{PartitionKey: pk, RowKey: rk}, Properties: p})
 	if err != nil {
-		return fmt.Errorf("store: record finding %s: %w", f.DetectionID, err)
+		return fmt.Errorf("store: %s %s: %w", op, f.DetectionID, err)
 	}
 	_, err = s.detections.AddEntity(ctx, body, nil)
-	if err = classify(err); err != nil && !errors.Is(err, ErrConflict) {
-		return fmt.Errorf("store: record finding %s: %w", f.DetectionID, err)
+	err = classify(err)
+	switch {
+	case err == nil:
+		return nil
+	case !errors.Is(err, ErrConflict):
+		return fmt.Errorf("store: %s %s: %w", op, f.DetectionID, err)
+	case !dispatched:
+		return nil // already recorded, pending or dispatched
+	}
+	// The row exists (recorded pending by ingestion, or by an earlier
+	// delivery of this message): mark it dispatched. The merge names one
+	// property and has no If-Match, so it cannot lose a concurrent
+	// delivery claim: the ch_<channel>_* properties are not part of it,
+	// and a claim whose If-Match fails on the new ETag re-reads and
+	// retries. Setting true twice is harmless.
+	if err := s.mergeProps(ctx, pk, rk, nil, map[string]any{"dispatched": true}); err != nil {
+		return fmt.Errorf("store: %s %s: mark dispatched: %w", op, f.DetectionID, err)
 	}
 	return nil
+}
+
+// ListUndispatched returns up to max findings recorded pending (by
+// RecordPending) before before and not recorded by RecordFinding since:
+// their queue message may have been lost. Rows written before the
+// dispatched flag existed have no such property and never match. A row
+// that cannot be decoded is skipped and reported in the error, next to
+// the findings that could be read.
+func (s *Store) ListUndispatched(ctx context.Context, before time.Time, max int) ([]detect.Finding, error) {
+	if max <= 0 {
+		return nil, nil
+	}
+	filter := undispatchedFilter(before)
+	top := int32(min(max, 1000))
+	pager := s.detections.NewListEntitiesPager(&aztables.ListEntitiesOptions{Filter: &filter, Top: &top})
+	var out []detect.Finding
+	var bad []error
+	for pager.More() && len(out) < max {
+		page, err := pager.NextPage(ctx)
+		if err != nil {
+			return out, fmt.Errorf("store: list undispatched: %w", classify(err))
+		}
+		for _, raw := range page.Entities {
+			d, err := decodeDetection(raw)
+			if err != nil {
+				bad = append(bad, err)
+				continue
+			}
+			out = append(out, d.Finding)
+			if len(out) == max {
+				break
+			}
+		}
+	}
+	if err := errors.Join(bad...); err != nil {
+		return out, fmt.Errorf("store: list undispatched: %d bad rows: %w", len(bad), err)
+	}
+	return out, nil
 }
 
 // GetDetection reads a detection; ErrNotFound if it was never recorded.
@@ -257,11 +332,27 @@ func (s *Store) mergeDelivery(ctx context.Context, id, channel string, etag azco
 	for k, v := range p {
 		props[channelPrefix(channel)+k] = v
 	}
+	return s.mergeProps(ctx, pk, rk, &etag, props)
+}
+
+// mergeProps merges props into a Detections row: if its ETag is still
+// *etag, or unconditionally when etag is nil.
+// undispatchedFilter selects the rows recorded pending before before. A
+// row without the dispatched property fails "eq false" on the service.
+func undispatchedFilter(before time.Time) string {
+	return "dispatched eq false and recorded_at lt " + ODataDateTime(before)
+}
+
+func (s *Store) mergeProps(ctx context.Context, pk, rk string, etag *azcore.ETag, props map[string]any) error {
 	body, err := json.Marshal(aztables.EDMEntity{Entity: aztables.Entity{PartitionKey: pk, RowKey: rk}, Properties: props})
 	if err != nil {
 		return err
 	}
-	_, err = s.detections.UpdateEntity(ctx, body, &aztables.UpdateEntityOptions{IfMatch: &etag, UpdateMode: aztables.UpdateModeMerge})
+	opts := &aztables.UpdateEntityOptions{UpdateMode: aztables.UpdateModeMerge}
+	if etag != nil {
+		opts.IfMatch = etag
+	}
+	_, err = s.detections.UpdateEntity(ctx, body, opts)
 	return classify(err)
 }
 
@@ -320,6 +411,7 @@ func decodeDetection(raw []byte) (*Detection, error) {
 		Principal:  p.str("principal"),
 		Time:       p.time("finding_time"),
 		Recorded:   p.time("recorded_at"),
+		Dispatched: p.bool("dispatched"),
 		Deliveries: map[string]Delivery{},
 		tokens:     map[string]string{},
 	}

@@ -45,10 +45,19 @@
 // back as zero.
 //
 // A Detections row holds detection_id, rule, title, severity,
-// severity_level, server, database, principal, finding_time, recorded_at, the
-// finding as JSON in finding (split like any long string), and per
-// channel ch_<channel>_state (claimed, delivered, failed), _token,
-// _claimed_at, _delivered_at, _attempts and _error.
+// severity_level, server, database, principal, finding_time, recorded_at,
+// dispatched (Boolean), the finding as JSON in finding (split like any
+// long string), and per channel ch_<channel>_state (claimed, delivered,
+// failed), _token, _claimed_at, _delivered_at, _attempts and _error.
+//
+// dispatched is the outbox flag. Ingestion records each finding with
+// RecordPending (dispatched=false) before it commits the cursor, because
+// the queue message carrying it leaves only after the invocation answers
+// and is lost if the host dies in between. The notifier's RecordFinding
+// sets dispatched=true (a merge of that one property, so delivery claims
+// are untouched). ListUndispatched finds the pending rows older than a
+// grace period; the sweep sends them again. Rows written before the flag
+// existed have no dispatched property and are never listed.
 //
 // # Queries
 //

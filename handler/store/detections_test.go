@@ -1,0 +1,150 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
+	"github.com/xelwatch/xelwatch/detect"
+)
+
+func TestUndispatchedFilter(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		before time.Time
+		want   string
+	}{
+		{"utc", time.Date(2026, 11, 21, 20, 31, 39, 120000000, time.UTC),
+			"dispatched eq false and recorded_at lt datetime'2026-11-21T20:31:39.1200000Z'"},
+		{"offset zone", time.Date(2026, 11, 21, 21, 31, 39, 0, time.FixedZone("CET", 3600)),
+			"dispatched eq false and recorded_at lt datetime'2026-11-21T20:31:39.0000000Z'"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := undispatchedFilter(tt.before); got != tt.want {
+				t.Errorf("undispatchedFilter = %s, want %s", got, tt.want)
+			}
+		})
+	}
+}
+
+func undispatchedIDs(t *testing.T, s *Store, before time.Time, max int) []string {
+	t.Helper()
+	fs, err := s.ListUndispatched(context.Background(), before, max)
+	if err != nil {
+		t.Fatalf("ListUndispatched: %v", err)
+	}
+	ids := make([]string, len(fs))
+	for i, f := range fs {
+		ids[i] = f.DetectionID
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// TestAzuriteOutbox: pending findings are listed until the notifier
+// records them; recording does not disturb deliveries; rows from before
+// the dispatched flag are never listed.
+func TestAzuriteOutbox(t *testing.T) {
+	s := newTestStore(t)
+	ctx := context.Background()
+	later := time.Now().Add(time.Minute)
+	a, b, c := testFinding("outbox-a"), testFinding("outbox-b"), testFinding("outbox-c")
+	for _, f := range []detect.Finding{a, b, a} {
+		if err := s.RecordPending(ctx, f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, want := undispatchedIDs(t, s, later, 100), []string{"outbox-a", "outbox-b"}; !slices.Equal(got, want) {
+		t.Fatalf("undispatched = %v, want %v", got, want)
+	}
+	if got := undispatchedIDs(t, s, time.Now().Add(-time.Hour), 100); len(got) != 0 {
+		t.Fatalf("undispatched before an hour ago = %v, want none", got)
+	}
+	if got := undispatchedIDs(t, s, later, 1); len(got) != 1 {
+		t.Fatalf("undispatched with max 1 = %v, want one", got)
+	}
+	fs, err := s.ListUndispatched(ctx, later, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fs {
+		want := testFinding(f.DetectionID)
+		gotJSON, _ := json.Marshal(f)
+		wantJSON, _ := json.Marshal(want)
+		if string(gotJSON) != string(wantJSON) {
+			t.Errorf("listed finding:\n got %s\nwant %s", gotJSON, wantJSON)
+		}
+	}
+
+	// A delivery claimed before the notifier's RecordFinding of the same
+	// detection (two deliveries of one message) survives the merge.
+	tok, err := s.ClaimDelivery(ctx, a.DetectionID, "webhook", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RecordFinding(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.MarkDelivered(ctx, a.DetectionID, "webhook", tok); err != nil {
+		t.Fatalf("MarkDelivered after RecordFinding: %v", err)
+	}
+	d, err := s.GetDetection(ctx, a.DetectionID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !d.Dispatched || d.Deliveries["webhook"].State != DeliveryDelivered || d.Deliveries["webhook"].Attempts != 1 {
+		t.Fatalf("after RecordFinding: dispatched %v, webhook %+v", d.Dispatched, d.Deliveries["webhook"])
+	}
+	// RecordFinding first, RecordPending later: stays dispatched.
+	if err := s.RecordFinding(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RecordPending(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RecordFinding(ctx, a); err != nil {
+		t.Fatalf("RecordFinding again: %v", err)
+	}
+	if got, want := undispatchedIDs(t, s, later, 100), []string{"outbox-b"}; !slices.Equal(got, want) {
+		t.Fatalf("undispatched after notifier = %v, want %v", got, want)
+	}
+
+	// A row written before the flag existed has no dispatched property.
+	legacy := testFinding("legacy")
+	js, _ := json.Marshal(legacy)
+	pk, rk := DetectionKeys(legacy.DetectionID)
+	body, _ := json.Marshal(aztables.EDMEntity{Entity: aztables.Entity{PartitionKey: pk, RowKey: rk}, Properties: map[string]any{
+		"detection_id": legacy.DetectionID, "rule": legacy.Rule, "recorded_at": edmTime(time.Now().Add(-time.Hour)), "finding": string(js),
+	}})
+	if _, err := s.detections.AddEntity(ctx, body, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := undispatchedIDs(t, s, later, 100), []string{"outbox-b"}; !slices.Equal(got, want) {
+		t.Fatalf("undispatched with a legacy row = %v, want %v", got, want)
+	}
+	if err := s.RecordFinding(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	if got := undispatchedIDs(t, s, later, 100); len(got) != 0 {
+		t.Fatalf("undispatched at the end = %v, want none", got)
+	}
+}
+
+func TestRecordPendingEmptyID(t *testing.T) {
+	var s Store
+	for _, tt := range []struct {
+		name string
+		fn   func(context.Context, detect.Finding) error
+	}{{"pending", s.RecordPending}, {"finding", s.RecordFinding}} {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.fn(context.Background(), detect.Finding{})
+			if err == nil || errors.Is(err, ErrConflict) {
+				t.Fatalf("empty id: %v, want an error", err)
+			}
+		})
+	}
+}
