@@ -47,7 +47,10 @@ func handleAuditBlob(d Deps) http.Handler {
 
 // detectionOutputs is the queue output binding's value: an array of JSON
 // objects gives one message per element. Objects, never strings (the host
-// base64-decodes output strings that happen to be valid base64).
+// base64-decodes output strings that happen to be valid base64). The host
+// enqueues them only after the handler answered; ingestion has recorded
+// each finding pending before committing its cursor, so if the outputs are
+// lost AuditSweep sends them again (see handleAuditSweep).
 func detectionOutputs(fs []detect.Finding) (map[string]any, error) {
 	if len(fs) == 0 {
 		return map[string]any{}, nil

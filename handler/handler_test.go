@@ -462,3 +462,88 @@ func FuzzInvocations(f *testing.F) {
 		}
 	})
 }
+
+type fakeOutbox struct {
+	mu       sync.Mutex
+	findings []detect.Finding
+	err      error
+	before   time.Time
+	max      int
+}
+
+func (f *fakeOutbox) ListUndispatched(_ context.Context, before time.Time, max int) ([]detect.Finding, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.before, f.max = before, max
+	return f.findings, f.err
+}
+
+// TestAuditSweepRedispatch: pending findings join the sweep's output once
+// each, minus those the sweep emits itself; a listing error keeps the
+// invocation (and the rest of its output) successful.
+func TestAuditSweepRedispatch(t *testing.T) {
+	t.Parallel()
+	lost := detect.Finding{DetectionID: "EXF-001-lost", Rule: "EXF-001", Severity: detect.High, Time: sampleFinding.Time}
+	cases := []struct {
+		name       string
+		outbox     *fakeOutbox
+		after      time.Duration
+		wantIDs    []string
+		wantBefore time.Duration // before ≈ now - wantBefore
+		wantLog    string
+	}{
+		{name: "no-outbox", wantIDs: []string{sampleFinding.DetectionID}},
+		{name: "default-age", outbox: &fakeOutbox{findings: []detect.Finding{lost}},
+			wantIDs: []string{sampleFinding.DetectionID, lost.DetectionID}, wantBefore: DefaultRedispatchAfter},
+		{name: "at-once-dedup", outbox: &fakeOutbox{findings: []detect.Finding{sampleFinding, lost, lost}}, after: -1,
+			wantIDs: []string{sampleFinding.DetectionID, lost.DetectionID}, wantBefore: 0},
+		{name: "custom-age", outbox: &fakeOutbox{findings: []detect.Finding{lost}}, after: time.Hour,
+			wantIDs: []string{sampleFinding.DetectionID, lost.DetectionID}, wantBefore: time.Hour},
+		{name: "list-error-keeps-output", outbox: &fakeOutbox{findings: []detect.Finding{lost}, err: errors.New("table 503")},
+			wantIDs: []string{sampleFinding.DetectionID, lost.DetectionID}, wantBefore: DefaultRedispatchAfter, wantLog: "redispatch incomplete"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ing := &fakeIngester{findings: []detect.Finding{sampleFinding}}
+			d := Deps{Ingester: ing, Container: "sqldbauditlogs", RedispatchAfter: tc.after}
+			if tc.outbox != nil {
+				d.Outbox = tc.outbox
+			}
+			start := time.Now()
+			w := post(t, NewServer(d), FuncAuditSweep, golden(t, "auditsweep-timer.json"), hostCT)
+			end := time.Now()
+			body := response(t, w)
+			if w.Code != 200 {
+				t.Fatalf("status = %d, want 200; body %s", w.Code, w.Body.String())
+			}
+			var out struct {
+				Detections []struct {
+					Detection detect.Finding `json:"detection"`
+				} `json:"detections"`
+			}
+			if err := json.Unmarshal(body["Outputs"], &out); err != nil {
+				t.Fatalf("Outputs %s: %v", body["Outputs"], err)
+			}
+			var got []string
+			for _, m := range out.Detections {
+				got = append(got, m.Detection.DetectionID)
+			}
+			if strings.Join(got, ",") != strings.Join(tc.wantIDs, ",") {
+				t.Errorf("emitted %v, want %v", got, tc.wantIDs)
+			}
+			if tc.outbox != nil {
+				lo, hi := start.Add(-tc.wantBefore), end.Add(-tc.wantBefore)
+				if tc.outbox.before.Before(lo) || tc.outbox.before.After(hi) {
+					t.Errorf("listed before %s, want between %s and %s", tc.outbox.before, lo, hi)
+				}
+				if tc.outbox.max != maxRedispatch {
+					t.Errorf("listed max %d, want %d", tc.outbox.max, maxRedispatch)
+				}
+			}
+			if tc.wantLog != "" && !strings.Contains(string(body["Logs"]), tc.wantLog) {
+				t.Errorf("Logs = %s, want %q", body["Logs"], tc.wantLog)
+			}
+		})
+	}
+}

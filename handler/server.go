@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"time"
 
 	"github.com/xelwatch/xelwatch/detect"
 	"github.com/xelwatch/xelwatch/handler/ingest"
@@ -33,6 +34,13 @@ type Deps struct {
 	Container string              // audit container (XELWATCH_AUDIT_CONTAINER)
 	Sweep     ingest.SweepOptions // template for AuditSweep runs (Owner is set per invocation)
 	Ready     func() error        // nil = ready; an error makes function calls answer 503 while warming up
+	// Outbox, when set, lets AuditSweep re-emit findings whose queue
+	// message was lost (nil: no re-emission).
+	Outbox Outbox
+	// RedispatchAfter is the age at which AuditSweep re-emits a pending
+	// finding: 0 means DefaultRedispatchAfter, a negative value at once
+	// (tests). Not a setting on purpose.
+	RedispatchAfter time.Duration
 }
 
 // Function names: folder names under functions/ and routes.

@@ -94,7 +94,7 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options)
 		src, a.localSrc = o.Blobs, true
 	}
 	a.Pipeline = ingest.New(src, cursors{st: a.Store, container: cfg.AuditContainer}, rows{st: a.Store},
-		eval, ingest.XEL{}, log, ingest.Options{MaxBytesPerRun: cfg.MaxBytesPerRun, Now: o.Now})
+		eval, ingest.XEL{}, log, ingest.Options{MaxBytesPerRun: cfg.MaxBytesPerRun, Now: o.Now, FindingSink: a.RecordPending})
 
 	chans := o.Channels
 	if chans == nil {
@@ -104,6 +104,21 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options)
 	}
 	a.Notifier = notify.New(a.Store, chans, notify.Options{MinSeverity: cfg.Notify.MinSeverity, Logger: log})
 	return a, nil
+}
+
+// RecordPending is the pipeline's default finding sink (the function
+// app's): each finding is recorded in the Detections table as not yet
+// dispatched before the cursor commits it, because the queue output
+// binding carrying it is applied only after the invocation answers. The
+// sweep re-emits what the notifier never saw ([store.Store.ListUndispatched]).
+// Runs that bring their own sink (watch and demo enqueue directly) skip it.
+func (a *App) RecordPending(ctx context.Context, fs []detect.Finding) error {
+	for _, f := range fs {
+		if err := a.Store.RecordPending(ctx, f); err != nil {
+			return fmt.Errorf("app: %w", err)
+		}
+	}
+	return nil
 }
 
 // SweepOptions are the sweep settings of cfg.

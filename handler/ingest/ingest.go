@@ -26,6 +26,10 @@ type Options struct {
 	// (default: the name itself). It must be stable for a blob.
 	FileName func(blob string) string
 	Now      func() time.Time
+	// FindingSink is the sink of runs whose RunOptions.FindingSink is nil.
+	// The function app records findings pending there (the outbox), since
+	// its queue messages leave only after the invocation answers.
+	FindingSink func(ctx context.Context, fs []detect.Finding) error
 }
 
 // Pipeline ingests audit blobs. It is safe for concurrent use if its
@@ -91,8 +95,9 @@ type RunOptions struct {
 	Final  bool   // close the cursor: the file is complete
 	Budget int64  // byte budget for this call; 0 = Options.MaxBytesPerRun
 	// FindingSink, when set, receives each batch's findings before the
-	// cursor commits them (watch enqueues them there). Result.Findings is
-	// filled either way.
+	// cursor commits them (watch enqueues them there); nil means
+	// Options.FindingSink. An error fails the run before the commit.
+	// Result.Findings is filled either way.
 	FindingSink func(ctx context.Context, fs []detect.Finding) error
 }
 
@@ -101,6 +106,9 @@ type RunOptions struct {
 // host retries. Poison input is reported in the Result, not as an error.
 func (p *Pipeline) Ingest(ctx context.Context, blob string, ro RunOptions) (Result, error) {
 	res := Result{Blob: blob}
+	if ro.FindingSink == nil {
+		ro.FindingSink = p.opt.FindingSink
+	}
 	path, err := ParsePath(blob)
 	if err != nil {
 		res.Outcome = OutcomeSkipped
