@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/xelwatch/xelwatch/detect"
@@ -42,6 +43,10 @@ type Pipeline struct {
 	dec     Decoder
 	log     *slog.Logger
 	opt     Options
+
+	// lastDiscovery is when this process last listed the date folders
+	// (unix nanoseconds), for SweepOptions.DiscoverEvery.
+	lastDiscovery atomic.Int64
 }
 
 // New builds a Pipeline. eval may be nil (no detections).

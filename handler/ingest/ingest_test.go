@@ -375,3 +375,37 @@ func TestSweepDiscoversContinuesAndCloses(t *testing.T) {
 		t.Errorf("rows after closing = %d, want %d", got, 3*80)
 	}
 }
+
+func TestSweepDiscoveryInterval(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 11, 21, 23, 0, 0, 0, time.UTC)
+	first := "srv1/db1/aud/2026-11-21/10_00_00_000_0.xel"
+	second := "srv1/db1/aud/2026-11-21/11_00_00_000_1.xel"
+	file := auditFile(t, 10)
+	f := newFixture(t, Options{Now: func() time.Time { return now }})
+	so := SweepOptions{Days: 2, IdleClose: time.Hour, DiscoverEvery: time.Minute}
+	sweep := func() SweepResult {
+		t.Helper()
+		r, err := f.p.Sweep(context.Background(), so)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	f.blobs.Append(first, file, now)
+	if r := sweep(); r.Discovered != 1 {
+		t.Fatalf("first sweep discovered %d, want 1 (a process's first sweep always lists)", r.Discovered)
+	}
+	f.blobs.Append(second, file, now)
+	now = now.Add(30 * time.Second)
+	if r := sweep(); r.Discovered != 0 {
+		t.Errorf("sweep within the interval discovered %d, want 0 (no listing)", r.Discovered)
+	}
+	now = now.Add(31 * time.Second)
+	if r := sweep(); r.Discovered != 1 {
+		t.Errorf("sweep after the interval discovered %d, want 1", r.Discovered)
+	}
+	if got := len(f.rows.Records()); got != 20 {
+		t.Errorf("rows = %d, want 20", got)
+	}
+}

@@ -21,7 +21,13 @@ type SweepOptions struct {
 	MaxList    int
 	// MaxListCalls bounds the listing requests of the discovery.
 	MaxListCalls int
-	FindingSink  func(ctx context.Context, fs []detect.Finding) error
+	// DiscoverEvery: the hierarchy listing of discovery runs at most this
+	// often per process (continuing open cursors runs on every sweep).
+	// Event Grid announces new blobs anyway, and a listing costs one list
+	// operation per server, database and audit folder, so a sweep every
+	// few seconds must not list every time. Zero lists on every sweep.
+	DiscoverEvery time.Duration
+	FindingSink   func(ctx context.Context, fs []detect.Finding) error
 }
 
 // SweepResult summarises a sweep.
@@ -58,9 +64,13 @@ func (p *Pipeline) Sweep(ctx context.Context, so SweepOptions) (SweepResult, err
 	now := p.opt.Now().UTC()
 
 	// 1. Discovery: <server>/<db>/<audit>/<date>/ for the recent dates.
-	found, err := p.discover(ctx, now, so)
-	if err != nil {
-		return out, err
+	var found []BlobItem
+	if last := p.lastDiscovery.Load(); so.DiscoverEvery <= 0 || last == 0 || now.Sub(time.Unix(0, last)) >= so.DiscoverEvery {
+		var err error
+		if found, err = p.discover(ctx, now, so); err != nil {
+			return out, err
+		}
+		p.lastDiscovery.Store(now.UnixNano())
 	}
 	// Newest file per stream, to close rolled-over files.
 	newest := map[string]Path{}
