@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -11,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,9 +26,13 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue"
 	"github.com/sethvargo/go-envconfig"
+	"github.com/xelwatch/xelwatch/handler"
+	xwapp "github.com/xelwatch/xelwatch/handler/app"
 	"github.com/xelwatch/xelwatch/handler/azuritetest"
+	"github.com/xelwatch/xelwatch/handler/config"
 	"github.com/xelwatch/xelwatch/handler/demo"
 	"github.com/xelwatch/xelwatch/handler/hostsim"
+	"github.com/xelwatch/xelwatch/handler/logctx"
 	"github.com/xelwatch/xelwatch/handler/store"
 	"github.com/xelwatch/xelwatch/xel"
 	"github.com/xelwatch/xelwatch/xel/audit"
@@ -72,6 +79,15 @@ func (w *testLog) Write(b []byte) (int, error) {
 
 func startApp(t *testing.T, conn string, extra map[string]string) *app {
 	t.Helper()
+	return startAppWith(t, conn, extra, func(ctx context.Context, vars map[string]string, log io.Writer) error {
+		return run(ctx, []string{"serve"}, envconfig.MapLookuper(vars), nil, log, log)
+	})
+}
+
+// startAppWith is startApp with another server: serve listens on
+// 127.0.0.1:$FUNCTIONS_CUSTOMHANDLER_PORT of vars until ctx ends.
+func startAppWith(t *testing.T, conn string, extra map[string]string, serve func(ctx context.Context, vars map[string]string, log io.Writer) error) *app {
+	t.Helper()
 	vars := map[string]string{
 		"FUNCTIONS_CUSTOMHANDLER_PORT": freePort(t),
 		"AzureWebJobsStorage":          conn,
@@ -90,7 +106,7 @@ func startApp(t *testing.T, conn string, extra map[string]string) *app {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	lw := &testLog{t: t}
-	go func() { done <- run(ctx, []string{"serve"}, envconfig.MapLookuper(vars), nil, lw, lw) }()
+	go func() { done <- serve(ctx, vars, lw) }()
 	a := &app{t: t, vars: vars, host: hostsim.New("http://127.0.0.1:" + vars["FUNCTIONS_CUSTOMHANDLER_PORT"])}
 	a.stop = func() {
 		cancel()
@@ -629,4 +645,147 @@ func (az *azurite) stopProcess() {
 		<-done
 	}
 	az.cmd = nil
+}
+
+// serveRedispatchAtOnce serves the function app like "serve", except that
+// AuditSweep re-emits pending findings at once instead of after
+// handler.DefaultRedispatchAfter (not a setting, so injected here).
+func serveRedispatchAtOnce(ctx context.Context, vars map[string]string, w io.Writer) error {
+	cfg, err := config.Load(ctx, envconfig.MapLookuper(vars))
+	if err != nil {
+		return err
+	}
+	log := logctx.New(w, cfg.LogLevel)
+	a, err := xwapp.Build(ctx, cfg, log, xwapp.Options{})
+	if err != nil {
+		return err
+	}
+	if err := a.Ensure(ctx); err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", cfg.Port))
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: handler.NewServer(handler.Deps{
+		Log: log, Container: cfg.AuditContainer, Ingester: a.Pipeline, Notifier: xwapp.NotifyAdapter{N: a.Notifier},
+		Sweep: a.SweepOptions(), Outbox: a.Store, RedispatchAfter: -1,
+	})}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	if err := srv.Shutdown(context.WithoutCancel(ctx)); err != nil {
+		return err
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// outputIDs returns the detection ids of a response's queue output.
+func outputIDs(t *testing.T, r hostsim.Response) []string {
+	t.Helper()
+	raw, ok := r.Outputs[hostsim.OutputDetections]
+	if !ok {
+		return nil
+	}
+	var msgs []struct {
+		Detection struct {
+			ID string `json:"detection_id"`
+		} `json:"detection"`
+	}
+	if err := json.Unmarshal(raw, &msgs); err != nil {
+		t.Fatalf("outputs %s: %v", raw, err)
+	}
+	ids := make([]string, len(msgs))
+	for i, m := range msgs {
+		if m.Detection.ID == "" {
+			t.Fatalf("output %d has no detection id: %s", i, raw)
+		}
+		ids[i] = m.Detection.ID
+	}
+	return ids
+}
+
+// TestE2EOutputsLostAfterCommit: the host dies after AuditBlob answered
+// (its queue outputs are never applied) although the cursor committed. The
+// retry finds nothing new; the next sweep re-emits exactly the lost
+// findings, each once; the webhook gets each detection once; a further
+// sweep emits nothing.
+func TestE2EOutputsLostAfterCommit(t *testing.T) {
+	conn := azuritetest.ConnString(t)
+	ctx := context.Background()
+	hook, url := newWebhook(t, nil)
+	a := startAppWith(t, conn, map[string]string{"XELWATCH_WEBHOOK_URL": url}, serveRedispatchAtOnce)
+	file, err := demo.Sample()
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := a.blobName("14_00_00_000_0.xel")
+	appendBytes(t, ctx, a.appendBlob(ctx, name), file)
+
+	body, err := hostsim.BlobInvocation("AuditBlob", a.event(name, int64(len(file))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := a.host.Invoke(ctx, "AuditBlob", body)
+	if err != nil || !r.OK {
+		t.Fatalf("AuditBlob: %v %d %s", err, r.Status, r.Body)
+	}
+	lost := outputIDs(t, r) // the host dies here: r.Outputs are never applied
+	if len(lost) != len(storyRules) {
+		t.Fatalf("AuditBlob emitted %d detections, want %d", len(lost), len(storyRules))
+	}
+	c, err := a.store.GetCursor(ctx, a.vars["XELWATCH_AUDIT_CONTAINER"], name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.NextOffset != int64(len(file)) {
+		t.Fatalf("cursor at %d, want %d: committed before the outputs", c.NextOffset, len(file))
+	}
+	// The host's retry finds the cursor advanced: nothing to emit.
+	if retry := a.trigger(ctx, name, int64(len(file))); retry.Messages != 0 {
+		t.Fatalf("retry emitted %d messages, want 0", retry.Messages)
+	}
+
+	sweep, n, err := a.host.Timer(ctx, "AuditSweep")
+	if err != nil || !sweep.OK {
+		t.Fatalf("sweep: %v %d %s", err, sweep.Status, sweep.Body)
+	}
+	got := outputIDs(t, sweep)
+	slices.Sort(got)
+	slices.Sort(lost)
+	if n != len(lost) || !slices.Equal(got, lost) {
+		t.Fatalf("sweep emitted %v (%d messages), want each lost detection once: %v", got, n, lost)
+	}
+	if q := a.drain(ctx); q.Succeeded != len(lost) || q.Poisoned != 0 {
+		t.Errorf("drain = %+v, want %d delivered", q, len(lost))
+	}
+	checkStory(t, hook)
+
+	again, n, err := a.host.Timer(ctx, "AuditSweep")
+	if err != nil || !again.OK {
+		t.Fatalf("second sweep: %v %d %s", err, again.Status, again.Body)
+	}
+	if ids := outputIDs(t, again); n != 0 || len(ids) != 0 {
+		t.Errorf("second sweep emitted %v (%d messages), want nothing", ids, n)
+	}
+	pending, err := a.store.ListUndispatched(ctx, time.Now().Add(time.Minute), 100)
+	if err != nil || len(pending) != 0 {
+		t.Errorf("still pending after delivery: %d (%v)", len(pending), err)
+	}
+	for _, id := range lost {
+		d, err := a.store.GetDetection(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !d.Dispatched || d.Deliveries["webhook"].State != "delivered" {
+			t.Errorf("detection %s: dispatched %v, webhook %+v", id, d.Dispatched, d.Deliveries["webhook"])
+		}
+	}
 }
