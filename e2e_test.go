@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -26,13 +25,10 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue"
 	"github.com/sethvargo/go-envconfig"
-	"github.com/xelwatch/xelwatch/handler"
-	xwapp "github.com/xelwatch/xelwatch/handler/app"
 	"github.com/xelwatch/xelwatch/handler/azuritetest"
-	"github.com/xelwatch/xelwatch/handler/config"
+	"github.com/xelwatch/xelwatch/handler/cli"
 	"github.com/xelwatch/xelwatch/handler/demo"
 	"github.com/xelwatch/xelwatch/handler/hostsim"
-	"github.com/xelwatch/xelwatch/handler/logctx"
 	"github.com/xelwatch/xelwatch/handler/store"
 	"github.com/xelwatch/xelwatch/xel"
 	"github.com/xelwatch/xelwatch/xel/audit"
@@ -647,42 +643,13 @@ func (az *azurite) stopProcess() {
 	az.cmd = nil
 }
 
-// serveRedispatchAtOnce serves the function app like "serve", except that
+// serveRedispatchAtOnce runs the real "serve", except that
 // AuditSweep re-emits pending findings at once instead of after
 // handler.DefaultRedispatchAfter (not a setting, so injected here).
 func serveRedispatchAtOnce(ctx context.Context, vars map[string]string, w io.Writer) error {
-	cfg, err := config.Load(ctx, envconfig.MapLookuper(vars))
-	if err != nil {
-		return err
-	}
-	log := logctx.New(w, cfg.LogLevel)
-	a, err := xwapp.Build(ctx, cfg, log, xwapp.Options{})
-	if err != nil {
-		return err
-	}
-	if err := a.Ensure(ctx); err != nil {
-		return err
-	}
-	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", cfg.Port))
-	if err != nil {
-		return err
-	}
-	srv := &http.Server{Handler: handler.NewServer(handler.Deps{
-		Log: log, Container: cfg.AuditContainer, Ingester: a.Pipeline, Notifier: xwapp.NotifyAdapter{N: a.Notifier},
-		Sweep: a.SweepOptions(), Outbox: a.Store, RedispatchAfter: -1,
-	})}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	if err := srv.Shutdown(context.WithoutCancel(ctx)); err != nil {
-		return err
-	}
-	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
-		return err
+	code := cli.ServeWith(ctx, []string{"serve"}, envconfig.MapLookuper(vars), w, w, cli.ServeOptions{RedispatchAfter: -1})
+	if code != 0 {
+		return fmt.Errorf("serve exited %d", code)
 	}
 	return nil
 }

@@ -121,9 +121,13 @@ func (a *App) RecordPending(ctx context.Context, fs []detect.Finding) error {
 	return nil
 }
 
+// DiscoverEvery is how often a process lists the audit container's date
+// folders during sweeps; continuing known blobs runs on every sweep.
+const DiscoverEvery = time.Minute
+
 // SweepOptions are the sweep settings of cfg.
 func (a *App) SweepOptions() ingest.SweepOptions {
-	return ingest.SweepOptions{Days: a.Cfg.SweepDays, IdleClose: a.Cfg.IdleClose}
+	return ingest.SweepOptions{Days: a.Cfg.SweepDays, IdleClose: a.Cfg.IdleClose, DiscoverEvery: DiscoverEvery}
 }
 
 // Ensure creates what is missing: tables, the detections queue and its

@@ -27,6 +27,9 @@ const ShutdownTimeout = 30 * time.Second
 type ServeOptions struct {
 	App      app.Options
 	Listener net.Listener // nil: listen on 127.0.0.1:$FUNCTIONS_CUSTOMHANDLER_PORT
+	// RedispatchAfter overrides the age after which the sweep re-emits
+	// undispatched findings (see handler.Deps.RedispatchAfter).
+	RedispatchAfter time.Duration
 }
 
 // Serve runs the custom handler until ctx ends.
@@ -86,6 +89,8 @@ Settings come from the environment (app settings); logs are JSON lines on stdout
 	deps.Ingester = a.Pipeline
 	deps.Notifier = app.NotifyAdapter{N: a.Notifier}
 	deps.Sweep = a.SweepOptions()
+	deps.Outbox = a.Store // the sweep re-emits findings whose queue output was lost
+	deps.RedispatchAfter = so.RedispatchAfter
 	srv := &http.Server{
 		Handler:           handler.NewServer(deps),
 		ReadHeaderTimeout: 10 * time.Second,
