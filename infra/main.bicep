@@ -85,7 +85,7 @@ param stateTableName string = 'DetectionState'
 param detectionsQueueName string = 'detections'
 
 @description('Sweep timer, NCRONTAB with seconds.')
-param sweepSchedule string = '*/10 * * * * *'
+param sweepSchedule string = '*/5 * * * * *'
 
 @description('Close a cursor whose blob has been idle this long (Go duration).')
 param idleClose string = '2h'

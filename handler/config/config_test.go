@@ -40,7 +40,7 @@ func TestLoad(t *testing.T) {
 				if got, want := c.MaxBytesPerRun, int64(268435456); got != want {
 					t.Errorf("MaxBytesPerRun = %d, want %d", got, want)
 				}
-				if got, want := c.SweepSchedule, "*/10 * * * * *"; got != want {
+				if got, want := c.SweepSchedule, "*/5 * * * * *"; got != want {
 					t.Errorf("SweepSchedule = %q, want %q", got, want)
 				}
 				if got, want := c.LogLevel, slog.LevelInfo; got != want {
