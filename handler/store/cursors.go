@@ -152,25 +152,13 @@ func (s *Store) listCursors(ctx context.Context, container string, state CursorS
 		f := strings.Join(conds, " and ")
 		opts.Filter = &f
 	}
-	return func(yield func(*Cursor, error) bool) {
-		pager := s.cursors.NewListEntitiesPager(&opts)
-		for pager.More() {
-			page, err := pager.NextPage(ctx)
-			if err != nil {
-				yield(nil, fmt.Errorf("store: list cursors: %w", classify(err)))
-				return
-			}
-			for _, raw := range page.Entities {
-				c, err := decodeCursor(raw)
-				if err == nil {
-					c.ETag, err = entityETag(raw)
-				}
-				if !yield(c, err) || err != nil {
-					return
-				}
-			}
+	return listEntities(ctx, s.cursors, &opts, "cursors", func(raw []byte) (*Cursor, error) {
+		c, err := decodeCursor(raw)
+		if err == nil {
+			c.ETag, err = entityETag(raw)
 		}
-	}
+		return c, err
+	})
 }
 
 func encodeCursor(c *Cursor) ([]byte, error) {

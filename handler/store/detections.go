@@ -207,25 +207,13 @@ func (s *Store) ListDetections(ctx context.Context, since time.Time) iter.Seq2[*
 		f := "finding_time ge " + ODataDateTime(since)
 		opts.Filter = &f
 	}
-	return func(yield func(*Detection, error) bool) {
-		pager := s.detections.NewListEntitiesPager(&opts)
-		for pager.More() {
-			page, err := pager.NextPage(ctx)
-			if err != nil {
-				yield(nil, fmt.Errorf("store: list detections: %w", classify(err)))
-				return
-			}
-			for _, raw := range page.Entities {
-				d, err := decodeDetection(raw)
-				if err == nil {
-					d.ETag, err = entityETag(raw)
-				}
-				if !yield(d, err) || err != nil {
-					return
-				}
-			}
+	return listEntities(ctx, s.detections, &opts, "detections", func(raw []byte) (*Detection, error) {
+		d, err := decodeDetection(raw)
+		if err == nil {
+			d.ETag, err = entityETag(raw)
 		}
-	}
+		return d, err
+	})
 }
 
 // ClaimDelivery takes the right to send detection id to channel and

@@ -101,22 +101,28 @@ type Row struct {
 // database, hour, then event time). Iteration stops at the first error,
 // which is yielded.
 func (s *Store) QueryEvents(ctx context.Context, q EventQuery) iter.Seq2[*Row, error] {
-	return func(yield func(*Row, error) bool) {
-		filter, err := q.Filter()
-		if err != nil {
-			yield(nil, err)
-			return
-		}
-		pager := s.events.NewListEntitiesPager(&aztables.ListEntitiesOptions{Filter: &filter})
+	filter, err := q.Filter()
+	if err != nil {
+		return func(yield func(*Row, error) bool) { yield(nil, err) }
+	}
+	return listEntities(ctx, s.events, &aztables.ListEntitiesOptions{Filter: &filter}, "events", DecodeRow)
+}
+
+// listEntities pages through a table query and decodes each entity.
+// Iteration stops after the first error, which is yielded.
+func listEntities[T any](ctx context.Context, c *aztables.Client, opts *aztables.ListEntitiesOptions, what string, decode func(raw []byte) (T, error)) iter.Seq2[T, error] {
+	return func(yield func(T, error) bool) {
+		pager := c.NewListEntitiesPager(opts)
 		for pager.More() {
 			page, err := pager.NextPage(ctx)
 			if err != nil {
-				yield(nil, fmt.Errorf("store: query events: %w", classify(err)))
+				var zero T
+				yield(zero, fmt.Errorf("store: list %s: %w", what, classify(err)))
 				return
 			}
 			for _, raw := range page.Entities {
-				r, err := DecodeRow(raw)
-				if !yield(r, err) || err != nil {
+				v, err := decode(raw)
+				if !yield(v, err) || err != nil {
 					return
 				}
 			}
