@@ -33,7 +33,7 @@ func toStore(container string, c ingest.Cursor) *store.Cursor {
 		Container: container, Blob: c.Blob, NextOffset: c.Offset, MetadataOffsets: c.MetadataOffsets,
 		BlobETag: c.BlobETag, BlobLength: c.BlobLength, Rows: c.Rows, State: store.CursorState(c.State),
 		LastError: c.LastError, FailedOffset: c.FailedOffset, Updated: c.UpdatedAt, LastGrowth: c.LastGrowth,
-		ETag: etag(c.ETag),
+		LeaseOwner: c.LeaseOwner, LeaseUntil: c.LeaseUntil, ETag: etag(c.ETag),
 	}
 }
 
@@ -44,7 +44,7 @@ func fromStore(c *store.Cursor) ingest.Cursor {
 		Offset: c.NextOffset, MetadataOffsets: c.MetadataOffsets, Rows: c.Rows,
 		BlobLength: c.BlobLength, BlobETag: c.BlobETag, LastGrowth: c.LastGrowth,
 		State: ingest.State(c.State), LastError: c.LastError, FailedOffset: c.FailedOffset,
-		UpdatedAt: c.Updated, ETag: string(c.ETag),
+		UpdatedAt: c.Updated, LeaseOwner: c.LeaseOwner, LeaseUntil: c.LeaseUntil, ETag: string(c.ETag),
 	}
 }
 

@@ -72,6 +72,10 @@ type Cursor struct {
 	LastError       string
 	FailedOffset    int64 // where the damage starts (StateFailed)
 	UpdatedAt       time.Time
+	// LeaseOwner reads the blob until LeaseUntil; other runs leave the
+	// blob alone meanwhile (empty/zero: free). See Options.Lease.
+	LeaseOwner string
+	LeaseUntil time.Time
 
 	// ETag of the cursor entity (optimistic concurrency); not stored.
 	ETag string

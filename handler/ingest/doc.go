@@ -21,9 +21,13 @@
 // Triggers are at-least-once and a trigger and the sweep may meet on one
 // blob. Rows have deterministic keys and are upserts; findings have stable
 // detection ids and the notifier deduplicates; the cursor changes only
-// under If-Match: a run first claims the cursor (a conditional write of it,
-// unchanged), and a run that loses the race stops without error; a run
-// whose final commit loses stops too (its upserts were idempotent). The
+// under If-Match. A run first takes a lease on the cursor (a conditional
+// write of an owner and an expiry, Options.Lease, renewed while it reads);
+// a run that loses that race, or finds a live lease of another run, stops
+// without error, and a run that dies frees the blob when its lease
+// expires (at once for later runs of the same process, which know it
+// died). A run whose final commit loses stops too (its upserts were
+// idempotent). The
 // bytes before a blob's current length never change for an append blob,
 // so range reads are not pinned to an ETag.
 //

@@ -2,10 +2,13 @@ package ingest
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -31,7 +34,14 @@ type Options struct {
 	// The function app records findings pending there (the outbox), since
 	// its queue messages leave only after the invocation answers.
 	FindingSink func(ctx context.Context, fs []detect.Finding) error
+	// Lease is how long a run holds a blob's cursor before another run may
+	// take the blob over; a run renews it while it reads. Zero means
+	// DefaultLease.
+	Lease time.Duration
 }
+
+// DefaultLease bounds how long a blob waits after a run holding it died.
+const DefaultLease = 2 * time.Minute
 
 // Pipeline ingests audit blobs. It is safe for concurrent use if its
 // dependencies are.
@@ -47,6 +57,13 @@ type Pipeline struct {
 	// lastDiscovery is when this process last listed the date folders
 	// (unix nanoseconds), for SweepOptions.DiscoverEvery.
 	lastDiscovery atomic.Int64
+
+	// abandoned are leases of this process's failed runs that could not
+	// be released (storage was down): owner → lease expiry. A later run of
+	// this process may take them over at once; other processes wait for
+	// the expiry.
+	abandonedMu sync.Mutex
+	abandoned   map[string]time.Time
 }
 
 // New builds a Pipeline. eval may be nil (no detections).
@@ -56,6 +73,9 @@ func New(blobs Blobs, cursors Cursors, rows Rows, eval Evaluator, dec Decoder, l
 	}
 	if opt.BatchSize <= 0 {
 		opt.BatchSize = DefaultBatchSize
+	}
+	if opt.Lease <= 0 {
+		opt.Lease = DefaultLease
 	}
 	if opt.FileName == nil {
 		opt.FileName = func(b string) string { return b }
@@ -137,6 +157,14 @@ func (p *Pipeline) Ingest(ctx context.Context, blob string, ro RunOptions) (Resu
 		res.Outcome = OutcomeFailed
 		return res, nil
 	}
+	owner := ro.Owner
+	if owner == "" {
+		owner = randomOwner()
+	}
+	if cur.LeaseOwner != "" && cur.LeaseOwner != owner && cur.LeaseUntil.After(p.opt.Now()) && !p.wasAbandoned(cur.LeaseOwner) {
+		res.Outcome = OutcomeBusy // another run is reading this blob
+		return res, nil
+	}
 	props, err := p.blobs.Properties(ctx, blob)
 	if errors.Is(err, ErrNotFound) {
 		res.Outcome = OutcomeGone
@@ -161,9 +189,11 @@ func (p *Pipeline) Ingest(ctx context.Context, blob string, ro RunOptions) (Resu
 		return res, nil
 	}
 
-	// Claim the cursor: a conditional write of the unchanged cursor. Of a
+	// Claim the cursor: a conditional write that takes the lease. Of a
 	// trigger and the sweep that read it together, one wins and the other
-	// stops here without decoding anything.
+	// stops here without decoding anything; later runs see the lease and
+	// leave the blob alone until the holder commits or its lease expires.
+	cur.LeaseOwner, cur.LeaseUntil = owner, p.opt.Now().UTC().Add(p.opt.Lease)
 	cur, err = p.cursors.Update(ctx, cur)
 	if errors.Is(err, ErrConflict) {
 		res.Outcome = OutcomeBusy
@@ -173,25 +203,99 @@ func (p *Pipeline) Ingest(ctx context.Context, blob string, ro RunOptions) (Resu
 		return res, fmt.Errorf("ingest: %s: claim cursor: %w", blob, err)
 	}
 	res.Cursor = cur
+	held := &lease{cur: cur}
 
-	res, err = p.read(ctx, blob, path, cur, props, budget, ro)
+	res, err = p.read(ctx, blob, path, cur, props, budget, ro, held)
+	if errors.Is(err, errLeaseLost) {
+		res.Outcome = OutcomeBusy // our lease ran out and another run took over
+		return res, nil
+	}
 	if err != nil {
+		p.release(ctx, held)
 		return res, err
 	}
 	next := res.Cursor
 	next.UpdatedAt = p.opt.Now().UTC()
+	next.ETag = held.cur.ETag // renewals changed it
+	next.LeaseOwner, next.LeaseUntil = "", time.Time{}
 	saved, err := p.cursors.Update(ctx, next)
 	if errors.Is(err, ErrConflict) {
-		// Another run claimed the cursor after us and moves it on: its
+		// Another run took the blob over after our lease expired: its
 		// commit stands; our upserts and findings were idempotent.
 		res.Outcome = OutcomeBusy
 		return res, nil
 	}
 	if err != nil {
+		p.release(ctx, held)
 		return res, fmt.Errorf("ingest: %s: commit cursor: %w", blob, err)
 	}
 	res.Cursor = saved
 	return res, nil
+}
+
+// lease is the cursor as this run holds it: the latest ETag and expiry.
+type lease struct{ cur Cursor }
+
+// errLeaseLost: a renewal found the cursor changed by another run.
+var errLeaseLost = errors.New("ingest: cursor lease lost")
+
+// renew extends the lease once half of it has passed.
+func (p *Pipeline) renew(ctx context.Context, l *lease) error {
+	now := p.opt.Now().UTC()
+	if l.cur.LeaseUntil.Sub(now) > p.opt.Lease/2 {
+		return nil
+	}
+	c := l.cur
+	c.LeaseUntil = now.Add(p.opt.Lease)
+	saved, err := p.cursors.Update(ctx, c)
+	if errors.Is(err, ErrConflict) {
+		return errLeaseLost
+	}
+	if err != nil {
+		return fmt.Errorf("ingest: %s: renew cursor lease: %w", c.Blob, err)
+	}
+	l.cur = saved
+	return nil
+}
+
+// release gives the lease back after a failed run, so that the host's
+// retry need not wait for it to expire. Best effort: if storage is what
+// failed, the lease simply expires.
+func (p *Pipeline) release(ctx context.Context, l *lease) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	c := l.cur
+	c.LeaseOwner, c.LeaseUntil = "", time.Time{}
+	if _, err := p.cursors.Update(ctx, c); err != nil {
+		p.log.WarnContext(ctx, "could not release cursor lease; it expires by itself", "blob", c.Blob, "until", l.cur.LeaseUntil, "err", err.Error())
+		p.abandonedMu.Lock()
+		defer p.abandonedMu.Unlock()
+		now := p.opt.Now()
+		for o, until := range p.abandoned {
+			if !until.After(now) {
+				delete(p.abandoned, o)
+			}
+		}
+		if p.abandoned == nil {
+			p.abandoned = map[string]time.Time{}
+		}
+		p.abandoned[l.cur.LeaseOwner] = l.cur.LeaseUntil
+	}
+}
+
+// wasAbandoned tells whether owner is a failed run of this process.
+func (p *Pipeline) wasAbandoned(owner string) bool {
+	p.abandonedMu.Lock()
+	defer p.abandonedMu.Unlock()
+	_, ok := p.abandoned[owner]
+	return ok
+}
+
+// randomOwner names a run that brought no invocation id.
+func randomOwner() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return "run-" + hex.EncodeToString(b[:])
 }
 
 // cursor gets or creates the blob's cursor.
@@ -221,7 +325,7 @@ func (p *Pipeline) cursor(ctx context.Context, blob string, path Path) (Cursor, 
 
 // read decodes from the cursor to min(size, offset+budget) and returns the
 // result with the cursor to commit.
-func (p *Pipeline) read(ctx context.Context, blob string, path Path, cur Cursor, props BlobProps, budget int64, ro RunOptions) (Result, error) {
+func (p *Pipeline) read(ctx context.Context, blob string, path Path, cur Cursor, props BlobProps, budget int64, ro RunOptions, held *lease) (Result, error) {
 	res := Result{Blob: blob, Outcome: OutcomeRead, Cursor: cur}
 	start := cur.Offset
 	limit := props.Size
@@ -307,6 +411,10 @@ func (p *Pipeline) read(ctx context.Context, blob string, path Path, cur Cursor,
 		batch = append(batch, rec) // the Record belongs to the caller
 		offsets = append(offsets, rec.AuditFileOffset)
 		if len(batch) == cap(batch) {
+			if err := p.renew(ctx, held); err != nil {
+				wait()
+				return res, err
+			}
 			if err := flush(); err != nil {
 				return res, err
 			}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -407,5 +408,115 @@ func TestSweepDiscoveryInterval(t *testing.T) {
 	}
 	if got := len(f.rows.Records()); got != 20 {
 		t.Errorf("rows = %d, want 20", got)
+	}
+}
+
+func TestIngestLease(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	now := t0
+	f := newFixture(t, Options{Lease: time.Minute, Now: func() time.Time { return now }})
+	f.blobs.Append(testBlob, auditFile(t, 50), now)
+	if _, err := f.cursors.Create(ctx, Cursor{Blob: testBlob, State: StateOpen, LeaseOwner: "other", LeaseUntil: now.Add(time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	if r := f.ingest(t, RunOptions{Owner: "me"}); r.Outcome != OutcomeBusy {
+		t.Fatalf("outcome with another's lease = %s, want busy", r.Outcome)
+	}
+	if got := len(f.rows.Records()); got != 0 {
+		t.Fatalf("rows stored while another run held the blob: %d", got)
+	}
+	now = now.Add(61 * time.Second) // the holder died: its lease expired
+	if r := f.ingest(t, RunOptions{Owner: "me"}); r.Outcome != OutcomeRead {
+		t.Fatalf("outcome after the lease expired = %s, want read", r.Outcome)
+	}
+	c, err := f.cursors.Get(ctx, testBlob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.LeaseOwner != "" || !c.LeaseUntil.IsZero() || c.Rows != 50 {
+		t.Errorf("cursor after commit: owner %q until %v rows %d, want free and 50 rows", c.LeaseOwner, c.LeaseUntil, c.Rows)
+	}
+}
+
+// A run that outlasts its lease keeps it by renewing: a competing run that
+// starts in the middle (here: from inside the row upserts, with the clock
+// long past the first lease) finds the blob busy, and the first run's
+// commit stands.
+func TestIngestLeaseRenewedDuringLongRun(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	var mu sync.Mutex
+	now := t0
+	clock := func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		return now
+	}
+	f := newFixture(t, Options{Lease: time.Minute, BatchSize: 10, Now: clock})
+	f.blobs.Append(testBlob, auditFile(t, 300), t0)
+	var competitor []Outcome
+	upserts := 0
+	f.rows.Fail = func(string) error { // each upsert takes 20 s
+		mu.Lock()
+		now = now.Add(20 * time.Second)
+		mu.Unlock()
+		upserts++
+		if upserts == 20 { // 400 s into a run whose first lease was 60 s
+			r, err := f.p.Ingest(ctx, testBlob, RunOptions{Owner: "competitor"})
+			if err != nil {
+				return err
+			}
+			competitor = append(competitor, r.Outcome)
+		}
+		return nil
+	}
+	r := f.ingest(t, RunOptions{Owner: "long"})
+	if r.Outcome != OutcomeRead {
+		t.Fatalf("long run outcome = %s, want read (its commit must stand)", r.Outcome)
+	}
+	if len(competitor) != 1 || competitor[0] != OutcomeBusy {
+		t.Errorf("competitor outcomes = %v, want [busy]", competitor)
+	}
+	if c, _ := f.cursors.Get(ctx, testBlob); c.Rows != 300 || c.LeaseOwner != "" {
+		t.Errorf("cursor rows %d owner %q, want 300 and free", c.Rows, c.LeaseOwner)
+	}
+}
+
+// A run that fails while storage is down cannot release its lease. The
+// same process may take the blob over at once (it knows the run is dead);
+// another process sharing the cursors waits for the lease to expire.
+func TestIngestAbandonedLease(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	now := t0
+	clock := func() time.Time { return now }
+	f := newFixture(t, Options{Lease: time.Minute, Now: clock})
+	f.blobs.Append(testBlob, auditFile(t, 40), now)
+	down := false
+	updates := 0
+	f.cursors.Fail = func(op, _ string) error {
+		if op == "update" {
+			updates++
+			if updates >= 2 && down { // the claim passes; commit and release fail
+				return errors.New("503 server busy")
+			}
+		}
+		return nil
+	}
+	down = true
+	if _, err := f.p.Ingest(ctx, testBlob, RunOptions{Owner: "inv-1"}); err == nil {
+		t.Fatal("Ingest with storage down: no error")
+	}
+	down = false
+	other := New(f.blobs, f.cursors, f.rows, f.eval, XEL{}, nil, Options{Lease: time.Minute, Now: clock})
+	if r, err := other.Ingest(ctx, testBlob, RunOptions{Owner: "inv-2"}); err != nil || r.Outcome != OutcomeBusy {
+		t.Fatalf("another process: outcome %s err %v, want busy until the lease expires", r.Outcome, err)
+	}
+	if r := f.ingest(t, RunOptions{Owner: "inv-3"}); r.Outcome != OutcomeRead {
+		t.Fatalf("same process after its run died: outcome %s, want read", r.Outcome)
+	}
+	if c, _ := f.cursors.Get(ctx, testBlob); c.Rows != 40 || c.LeaseOwner != "" {
+		t.Errorf("cursor rows %d owner %q, want 40 and free", c.Rows, c.LeaseOwner)
 	}
 }

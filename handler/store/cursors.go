@@ -52,6 +52,10 @@ type Cursor struct {
 	Created         time.Time
 	Updated         time.Time
 	LastGrowth      time.Time // when BlobLength last increased
+	// LeaseOwner holds the cursor until LeaseUntil while it reads the blob
+	// (see ingest); empty and zero when nobody does.
+	LeaseOwner string
+	LeaseUntil time.Time
 	// ETag is the entity's ETag, set by GetCursor, CreateCursor,
 	// UpdateCursor and ListCursors; UpdateCursor requires it to match.
 	ETag azcore.ETag
@@ -190,6 +194,8 @@ func encodeCursor(c *Cursor) ([]byte, error) {
 			"failed_offset":    aztables.EDMInt64(c.FailedOffset),
 			"updated":          edmTime(c.Updated),
 			"last_growth":      edmTime(c.LastGrowth),
+			"lease_owner":      c.LeaseOwner,
+			"lease_until":      edmTime(c.LeaseUntil),
 		},
 	}
 	if !c.Created.IsZero() {
@@ -221,6 +227,8 @@ func decodeCursor(raw []byte) (*Cursor, error) {
 		Created:      p.time("created"),
 		Updated:      p.time("updated"),
 		LastGrowth:   p.time("last_growth"),
+		LeaseOwner:   p.str("lease_owner"),
+		LeaseUntil:   p.time("lease_until"),
 	}
 	if offs := p.str("metadata_offsets"); offs != "" {
 		for _, f := range strings.Split(offs, ",") {

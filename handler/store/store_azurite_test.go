@@ -291,7 +291,8 @@ func TestAzuriteCursor(t *testing.T) {
 		t.Fatalf("GetCursor of a new blob: %v, want ErrNotFound", err)
 	}
 	c := &Cursor{Container: "sqldbauditlogs", Blob: blob, State: CursorOpen, BlobETag: `"0x8DC"`, BlobLength: 4096,
-		NextOffset: 4096, MetadataOffsets: []int64{0, 8192}, LastGrowth: time.Date(2026, 11, 21, 20, 31, 40, 0, time.UTC)}
+		NextOffset: 4096, MetadataOffsets: []int64{0, 8192}, LastGrowth: time.Date(2026, 11, 21, 20, 31, 40, 0, time.UTC),
+		LeaseOwner: "inv-1", LeaseUntil: time.Date(2026, 11, 21, 20, 33, 40, 0, time.UTC)}
 	if err := s.CreateCursor(ctx, c); err != nil {
 		t.Fatal(err)
 	}
@@ -310,7 +311,8 @@ func TestAzuriteCursor(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if fmt.Sprint(a.MetadataOffsets) != "[0 8192]" || a.NextOffset != 4096 || a.State != CursorOpen || !a.LastGrowth.Equal(c.LastGrowth) || a.BlobETag != `"0x8DC"` {
+	if fmt.Sprint(a.MetadataOffsets) != "[0 8192]" || a.NextOffset != 4096 || a.State != CursorOpen || !a.LastGrowth.Equal(c.LastGrowth) || a.BlobETag != `"0x8DC"` ||
+		a.LeaseOwner != "inv-1" || !a.LeaseUntil.Equal(c.LeaseUntil) {
 		t.Fatalf("read back %+v", a)
 	}
 	a.NextOffset, a.Rows = 8192, 10
