@@ -112,6 +112,10 @@ type RecordReader interface {
 	End() int64
 	// MetadataOffsets are the metadata buffers seen (to resume with).
 	MetadataOffsets() []int64
+	// Pending are records at or after End still waiting to be completed
+	// (a statement split at 4000 characters whose continuation has not
+	// been read yet), as far as they are known.
+	Pending() []*audit.Record
 }
 
 // Decoder opens a RecordReader over r[0:size) starting at the cursor.

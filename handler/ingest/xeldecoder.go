@@ -42,3 +42,4 @@ type xelRecords struct {
 func (x *xelRecords) Next() (*audit.Record, error) { return x.ar.Next() }
 func (x *xelRecords) End() int64                   { return x.ar.End() }
 func (x *xelRecords) MetadataOffsets() []int64     { return x.xr.MetadataOffsets() }
+func (x *xelRecords) Pending() []*audit.Record     { return x.ar.PendingRecords() }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"iter"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -197,6 +198,30 @@ func (r *Reader) End() int64 {
 
 // Pending returns the number of split records waiting for a continuation.
 func (r *Reader) Pending() int { return len(r.pending) }
+
+// PendingRecords returns copies of the records still waiting for a
+// continuation, assembled as far as they are, marked StatementTruncated
+// (more may follow). The Reader is not changed: they are still emitted by
+// Next when complete. A caller that stops at End() can store and evaluate
+// them now so that a record at the 4000-character limit is not hidden
+// until its continuation (or none: Azure SQL Database truncates instead of
+// splitting) arrives; resuming at End() reads them again under the same
+// identity (FileName, AuditFileOffset, EventIndex).
+func (r *Reader) PendingRecords() []*Record {
+	out := make([]*Record, 0, len(r.pending))
+	for _, g := range r.pending {
+		rec := *g.rec
+		rec.Statement = g.stmt.String()
+		rec.AdditionalInformation = g.info.String()
+		rec.StatementTruncated = true
+		rec.Parts = slices.Clone(rec.Parts)
+		if len(rec.Parts) <= 1 {
+			rec.Parts = nil
+		}
+		out = append(out, &rec)
+	}
+	return out
+}
 
 // add normalizes one event and routes it through reassembly.
 func (r *Reader) add(ev *xel.Event) {

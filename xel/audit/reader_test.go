@@ -449,6 +449,21 @@ func TestEndWaitsForPending(t *testing.T) {
 	if xrEnd := int64(len(data)); ar.End() >= xrEnd {
 		t.Errorf("End() = %d is at the end of the file", ar.End())
 	}
+	// The waiting record can be looked at without being released.
+	pend := ar.PendingRecords()
+	if len(pend) != 1 || len(pend[0].Statement) != 4000 || !pend[0].StatementTruncated || pend[0].AuditFileOffset != firstPending {
+		t.Fatalf("PendingRecords() = %d records (first: %d chars, truncated flag, offset), want the 4000-char record at %d", len(pend), lenStmt(pend), firstPending)
+	}
+	if ar.Pending() != 1 {
+		t.Errorf("Pending() after PendingRecords = %d, want 1 (still waiting)", ar.Pending())
+	}
+}
+
+func lenStmt(recs []*audit.Record) int {
+	if len(recs) == 0 {
+		return -1
+	}
+	return len(recs[0].Statement)
 }
 
 func TestUTF16Pieces(t *testing.T) {
