@@ -38,7 +38,9 @@
 // succeeded, is_column_permission, is_local_secondary_replica Boolean;
 // permission_bitmask, *_sid, sequence_group_id Edm.Binary; the rest
 // String), plus action_name, class_type_desc, event_index, split_parts
-// (raw records a split record was reassembled from), xw_server,
+// (raw records a split record was reassembled from), statement_truncated
+// (the text may be cut: at the 4000-character limit, or over the
+// reassembly bounds), incomplete (parts known to be missing), xw_server,
 // xw_database, xw_blob and xw_ingested_at. Every row has every property,
 // so a column can be filtered on without knowing which engine wrote it. A
 // zero time is stored as 1601-01-01, the Edm.DateTime minimum, and reads

@@ -126,6 +126,8 @@ func buildEntity(server, database, blob, fileHash string, ingestedAt time.Time, 
 	w.str("external_policy_permissions_checked", rec.ExternalPolicyPermissionsChecked)
 	w.str("obo_middle_tier_app_id", rec.OBOMiddleTierAppID)
 	w.bool("is_local_secondary_replica", rec.IsLocalSecondaryReplica)
+	w.bool("statement_truncated", rec.StatementTruncated)
+	w.bool("incomplete", rec.Incomplete)
 	w.int32(PropEventIndex, int32(rec.EventIndex))
 	w.int32(PropParts, int32(len(rec.Parts)))
 	w.str(PropServer, server)

@@ -205,6 +205,8 @@ func DecodeRow(raw []byte) (*Row, error) {
 			ExternalPolicyPermissionsChecked: str("external_policy_permissions_checked"),
 			OBOMiddleTierAppID:               str("obo_middle_tier_app_id"),
 			IsLocalSecondaryReplica:          p.bool("is_local_secondary_replica"),
+			StatementTruncated:               p.bool("statement_truncated"),
+			Incomplete:                       p.bool("incomplete"),
 			EventIndex:                       int(p.int32(PropEventIndex)),
 		},
 	}

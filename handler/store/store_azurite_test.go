@@ -69,6 +69,8 @@ func testRecords(file string, start time.Time, n int) []*audit.Record {
 			DurationMilliseconds:    int64(i),
 			ConnectionID:            "5f0c7a8e-0000-4000-8000-000000000001",
 			IsLocalSecondaryReplica: i%2 == 0,
+			StatementTruncated:      i%5 == 0,
+			Incomplete:              i%7 == 0,
 		}
 	}
 	return recs
