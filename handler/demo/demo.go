@@ -190,7 +190,8 @@ func Demo(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer, ste
 		}
 		fmt.Fprintf(stdout, "  %-8s %-8s %-60s %s\n", d.Rule, d.Severity, clip(d.Title, 60), strings.Join(states, ","))
 	}
-	fmt.Fprintf(stdout, "\n%d detections. Explore: xelwatch query --server %s --database %s --from %s ; xelwatch detections --since %s\n",
+	fmt.Fprintf(stdout, "\n%d detections. Against a storage account that keeps them (the demo's Azurite stops with it),\n"+
+		"the same views are: xelwatch query --server %s --database %s --from %s ; xelwatch detections --since %s\n",
 		n, demoServer, demoDatabase, SampleStart.Format("2006-01-02"), SampleStart.Format("2006-01-02"))
 	return nil
 }
