@@ -13,7 +13,14 @@
 // Update is a read-modify-write under optimistic concurrency: the entity
 // is replaced only if its ETag is unchanged (If-Match), a new one is
 // inserted only if absent, and a 412/409 answer retries with a fresh read
-// and jittered backoff. Entities carry Expires (event time plus the
+// and jittered backoff. A State caches the entity it last read or wrote
+// under each key with its ETag (bounded by Options.CacheBytes): Update
+// starts from that copy, and if another instance wrote meanwhile the
+// conditional write fails and Update reads afresh, so the cache saves a
+// round trip without weakening the concurrency control. Get answers from
+// the copy for Options.ReadTTL (1 s by default): within that second an
+// instance may not yet see another instance's write, the same as if the
+// two had evaluated their records concurrently. Entities carry Expires (event time plus the
 // rule's window); Prune deletes expired entities, conditionally on their
 // ETag.
 package tablestate

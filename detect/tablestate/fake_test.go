@@ -63,7 +63,7 @@ func (f *fakeTable) AddEntity(_ context.Context, body []byte, _ *aztables.AddEnt
 	}
 	f.seq++
 	f.rows[k] = fakeRow{etag: fmt.Sprintf("W/\"%d\"", f.seq), body: body}
-	return aztables.AddEntityResponse{}, nil
+	return aztables.AddEntityResponse{ETag: azcore.ETag(f.rows[k].etag), Value: body}, nil
 }
 
 func (f *fakeTable) UpdateEntity(_ context.Context, body []byte, o *aztables.UpdateEntityOptions) (aztables.UpdateEntityResponse, error) {
@@ -84,7 +84,7 @@ func (f *fakeTable) UpdateEntity(_ context.Context, body []byte, o *aztables.Upd
 	}
 	f.seq++
 	f.rows[k] = fakeRow{etag: fmt.Sprintf("W/\"%d\"", f.seq), body: body}
-	return aztables.UpdateEntityResponse{}, nil
+	return aztables.UpdateEntityResponse{ETag: azcore.ETag(f.rows[k].etag)}, nil
 }
 
 func (f *fakeTable) DeleteEntity(_ context.Context, pk, rk string, o *aztables.DeleteEntityOptions) (aztables.DeleteEntityResponse, error) {

@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -45,12 +46,49 @@ type Options struct {
 	// MaxAttempts bounds the read-modify-write attempts of one Update
 	// (default 30).
 	MaxAttempts int
+	// ReadTTL is how long Get may answer from what this State last read
+	// or wrote under a key instead of asking the table (default
+	// DefaultReadTTL; negative: always ask). Writes of this State are
+	// seen at once; writes of other instances within ReadTTL.
+	ReadTTL time.Duration
+	// CacheBytes bounds the memory of the cache (default
+	// DefaultCacheBytes).
+	CacheBytes int
+	Now        func() time.Time
 }
 
+// Defaults of Options.
+const (
+	DefaultReadTTL    = time.Second
+	DefaultCacheBytes = 8 << 20
+)
+
 // State implements detect.State on a table.
+//
+// It remembers the entity it last read or wrote under each key, with its
+// ETag. Update starts from that copy and writes it back under If-Match:
+// if another writer changed the entity meanwhile, the write fails with
+// 412 and Update reads afresh, so the cache saves the read without
+// weakening the optimistic concurrency. Get answers from the copy while
+// it is younger than ReadTTL.
 type State struct {
 	c           Client
 	maxAttempts int
+	readTTL     time.Duration
+	now         func() time.Time
+
+	mu         sync.Mutex
+	cache      map[string]*cached // by RowKey (PartitionKey is part of the key hashed into it)
+	cacheBytes int
+	maxBytes   int
+}
+
+// cached is the table's entity under a key as this State last saw it.
+type cached struct {
+	found  bool // false: the entity did not exist
+	stored      // etag, expires, entries
+	at     time.Time
+	size   int
 }
 
 var _ detect.State = (*State)(nil)
@@ -58,11 +96,72 @@ var _ detect.State = (*State)(nil)
 // New returns a State on the table client c (the table must exist; see
 // EnsureTable).
 func New(c Client, opts *Options) *State {
-	s := &State{c: c, maxAttempts: 30}
-	if opts != nil && opts.MaxAttempts > 0 {
-		s.maxAttempts = opts.MaxAttempts
+	s := &State{c: c, maxAttempts: 30, readTTL: DefaultReadTTL, now: time.Now,
+		cache: map[string]*cached{}, maxBytes: DefaultCacheBytes}
+	if opts != nil {
+		if opts.MaxAttempts > 0 {
+			s.maxAttempts = opts.MaxAttempts
+		}
+		if opts.ReadTTL != 0 {
+			s.readTTL = opts.ReadTTL
+		}
+		if opts.CacheBytes > 0 {
+			s.maxBytes = opts.CacheBytes
+		}
+		if opts.Now != nil {
+			s.now = opts.Now
+		}
 	}
 	return s
+}
+
+// remember caches what the table holds under rk; size is the entity's
+// encoded size (what it costs to keep).
+func (s *State) remember(rk string, found bool, st stored, size int) {
+	if found && st.etag == "" {
+		s.forget(rk) // no ETag to write under: nothing worth keeping
+		return
+	}
+	size += len(rk) + 64
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if old, ok := s.cache[rk]; ok {
+		s.cacheBytes -= old.size
+		delete(s.cache, rk)
+	}
+	if size > s.maxBytes {
+		return
+	}
+	for k, old := range s.cache { // random eviction: map order
+		if s.cacheBytes+size <= s.maxBytes {
+			break
+		}
+		s.cacheBytes -= old.size
+		delete(s.cache, k)
+	}
+	s.cache[rk] = &cached{found: found, stored: st, at: s.now(), size: size}
+	s.cacheBytes += size
+}
+
+func (s *State) forget(rk string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if old, ok := s.cache[rk]; ok {
+		s.cacheBytes -= old.size
+		delete(s.cache, rk)
+	}
+}
+
+// recall returns the cached entity under rk, if any and, when maxAge > 0,
+// younger than maxAge.
+func (s *State) recall(rk string, maxAge time.Duration) (cached, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.cache[rk]
+	if !ok || (maxAge > 0 && s.now().Sub(c.at) > maxAge) {
+		return cached{}, false
+	}
+	return *c, true
 }
 
 // EnsureTable creates the table unless it exists.
@@ -108,7 +207,15 @@ type stored struct {
 
 // Get implements detect.State.
 func (s *State) Get(ctx context.Context, key string) ([]detect.Entry, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	pk, rk := keys(key)
+	if s.readTTL > 0 {
+		if c, ok := s.recall(rk, s.readTTL); ok {
+			return c.entries, nil
+		}
+	}
 	st, found, err := s.read(ctx, pk, rk)
 	if err != nil || !found {
 		return nil, err
@@ -116,36 +223,54 @@ func (s *State) Get(ctx context.Context, key string) ([]detect.Entry, error) {
 	return st.entries, nil
 }
 
+// read gets the entity from the table and caches it.
 func (s *State) read(ctx context.Context, pk, rk string) (stored, bool, error) {
 	resp, err := s.c.GetEntity(ctx, pk, rk, nil)
 	if err != nil {
 		if hasCode(err, aztables.EntityNotFound) || hasCode(err, aztables.ResourceNotFound) || statusOf(err) == 404 {
+			s.remember(rk, false, stored{}, 0)
 			return stored{}, false, nil
 		}
+		s.forget(rk)
 		return stored{}, false, fmt.Errorf("tablestate: get %s/%s: %w", pk, rk, describe(err))
 	}
 	st, err := decode(resp.Value)
 	if err != nil {
+		s.forget(rk)
 		return stored{}, false, fmt.Errorf("tablestate: entity %s/%s: %w", pk, rk, err)
 	}
 	st.etag = resp.ETag
+	s.remember(rk, true, st, len(resp.Value))
 	return st, true, nil
 }
 
-// Update implements detect.State: read, apply fn, write back under the
-// ETag (insert when absent); retry on 412/409.
+// Update implements detect.State: read (or take the cached copy), apply
+// fn, write back under the ETag (insert when absent); retry on 412/409
+// with a fresh read.
 func (s *State) Update(ctx context.Context, key string, expires time.Time, fn func([]detect.Entry) []detect.Entry) ([]detect.Entry, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	pk, rk := keys(key)
+	c, fromCache := s.recall(rk, 0)
 	for attempt := 0; attempt < s.maxAttempts; attempt++ {
-		if attempt > 0 {
+		if attempt > 0 && !fromCache {
 			if err := backoff(ctx, attempt); err != nil {
 				return nil, err
 			}
 		}
-		cur, found, err := s.read(ctx, pk, rk)
-		if err != nil {
+		var (
+			cur   stored
+			found bool
+			err   error
+		)
+		if fromCache {
+			cur, found = c.stored, c.found
+		} else if cur, found, err = s.read(ctx, pk, rk); err != nil {
 			return nil, err
 		}
+		stale := fromCache // a conflict on a cached copy is not contention
+		fromCache = false
 		next := bound(fn(cur.entries))
 		exp := expires
 		if cur.expires.After(exp) {
@@ -155,28 +280,36 @@ func (s *State) Update(ctx context.Context, key string, expires time.Time, fn fu
 		if err != nil {
 			return nil, err
 		}
+		var etag azcore.ETag
 		if !found {
-			_, err = s.c.AddEntity(ctx, body, nil)
-			if err == nil {
-				return next, nil
-			}
-			if hasCode(err, aztables.EntityAlreadyExists) || statusOf(err) == 409 {
-				continue // another writer inserted it first
-			}
-			return nil, fmt.Errorf("tablestate: add %s/%s: %w", pk, rk, describe(err))
+			var resp aztables.AddEntityResponse
+			resp, err = s.c.AddEntity(ctx, body, nil)
+			etag = resp.ETag
+		} else {
+			var resp aztables.UpdateEntityResponse
+			resp, err = s.c.UpdateEntity(ctx, body, &aztables.UpdateEntityOptions{IfMatch: &cur.etag, UpdateMode: aztables.UpdateModeReplace})
+			etag = resp.ETag
 		}
-		etag := cur.etag
-		_, err = s.c.UpdateEntity(ctx, body, &aztables.UpdateEntityOptions{IfMatch: &etag, UpdateMode: aztables.UpdateModeReplace})
 		if err == nil {
+			s.remember(rk, true, stored{etag: etag, expires: exp, entries: next}, len(body))
 			return next, nil
 		}
-		if statusOf(err) == 412 || hasCode(err, aztables.UpdateConditionNotSatisfied) {
-			continue // changed since we read it
+		s.forget(rk)
+		switch {
+		case !found && (hasCode(err, aztables.EntityAlreadyExists) || statusOf(err) == 409):
+			// another writer inserted it first
+		case found && (statusOf(err) == 412 || hasCode(err, aztables.UpdateConditionNotSatisfied)):
+			// changed since we read it
+		case found && statusOf(err) == 404:
+			// pruned since we read it
+		case !found:
+			return nil, fmt.Errorf("tablestate: add %s/%s: %w", pk, rk, describe(err))
+		default:
+			return nil, fmt.Errorf("tablestate: update %s/%s: %w", pk, rk, describe(err))
 		}
-		if statusOf(err) == 404 {
-			continue // pruned since we read it
+		if stale {
+			attempt-- // the cached copy was out of date: not a lost race
 		}
-		return nil, fmt.Errorf("tablestate: update %s/%s: %w", pk, rk, describe(err))
 	}
 	return nil, fmt.Errorf("tablestate: update %s/%s: %w", pk, rk, ErrContention)
 }
@@ -311,6 +444,7 @@ func (s *State) Prune(ctx context.Context, t time.Time) (int, error) {
 			if e.ETag == "" {
 				opts = nil
 			}
+			s.forget(e.RowKey)
 			_, err := s.c.DeleteEntity(ctx, e.PartitionKey, e.RowKey, opts)
 			if err != nil && statusOf(err) != 412 && statusOf(err) != 404 {
 				return n, fmt.Errorf("tablestate: delete %s/%s: %w", e.PartitionKey, e.RowKey, describe(err))

@@ -1,0 +1,169 @@
+package tablestate
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+)
+
+// clock is a settable time source.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+func TestCacheSavesReads(t *testing.T) {
+	ctx := context.Background()
+	f := newFakeTable()
+	s := New(f, nil)
+	for i := range 5 {
+		if _, err := s.Update(ctx, "fail|sql01|10.0.0.1", t0.Add(time.Hour), appendID(fmt.Sprint(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.Get(ctx, "fail|sql01|10.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"0", "1", "2", "3", "4"}; !slices.Equal(entryIDs(got), want) {
+		t.Errorf("entries = %q, want %q", entryIDs(got), want)
+	}
+	// One read (absent) before the insert; every later update writes
+	// under the ETag of the previous write; the Get is answered from it.
+	if f.calls["get"] != 1 || f.calls["add"] != 1 || f.calls["update"] != 4 {
+		t.Errorf("calls = %v, want get 1, add 1, update 4", f.calls)
+	}
+}
+
+// TestStaleCopyRereads: another instance changed the entity after this
+// one cached it. The write under the old ETag fails, Update reads afresh
+// and loses nothing, and the stale copy does not count as contention.
+func TestStaleCopyRereads(t *testing.T) {
+	ctx := context.Background()
+	f := newFakeTable()
+	a, b := New(f, &Options{MaxAttempts: 1}), New(f, &Options{MaxAttempts: 1})
+	steps := []struct {
+		s  *State
+		id string
+	}{{a, "a1"}, {b, "b1"}, {a, "a2"}, {b, "b2"}, {b, "b3"}, {a, "a3"}}
+	for _, st := range steps {
+		if _, err := st.s.Update(ctx, "k|1", t0.Add(time.Hour), appendID(st.id)); err != nil {
+			t.Fatalf("Update %s: %v", st.id, err)
+		}
+	}
+	f.calls = map[string]int{}
+	got, err := New(f, nil).Get(ctx, "k|1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"a1", "b1", "a2", "b2", "b3", "a3"}; !slices.Equal(entryIDs(got), want) {
+		t.Errorf("entries = %q, want %q", entryIDs(got), want)
+	}
+}
+
+// TestReadTTL: Get answers from the copy for ReadTTL, then reads again;
+// the State's own writes are seen at once.
+func TestReadTTL(t *testing.T) {
+	ctx := context.Background()
+	f := newFakeTable()
+	clk := &clock{t: t0}
+	a := New(f, &Options{ReadTTL: time.Second, Now: clk.Now})
+	b := New(f, nil)
+	if got, _ := a.Get(ctx, "k|1"); got != nil {
+		t.Fatalf("absent key = %v", got)
+	}
+	if _, err := b.Update(ctx, "k|1", t0.Add(time.Hour), appendID("b1")); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := a.Get(ctx, "k|1"); got != nil {
+		t.Errorf("within ReadTTL: %q, want the cached absence", entryIDs(got))
+	}
+	clk.Add(1500 * time.Millisecond)
+	if got, _ := a.Get(ctx, "k|1"); !slices.Equal(entryIDs(got), []string{"b1"}) {
+		t.Errorf("after ReadTTL: %q, want [b1]", entryIDs(got))
+	}
+	if _, err := a.Update(ctx, "k|1", t0.Add(time.Hour), appendID("a1")); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := a.Get(ctx, "k|1"); !slices.Equal(entryIDs(got), []string{"b1", "a1"}) {
+		t.Errorf("own write: %q, want [b1 a1]", entryIDs(got))
+	}
+
+	off := New(f, &Options{ReadTTL: -1})
+	_, _ = off.Get(ctx, "k|1")
+	n := f.calls["get"]
+	_, _ = off.Get(ctx, "k|1")
+	if f.calls["get"] != n+1 {
+		t.Errorf("ReadTTL < 0 still answered from the cache")
+	}
+}
+
+func TestCacheBounded(t *testing.T) {
+	ctx := context.Background()
+	f := newFakeTable()
+	s := New(f, &Options{CacheBytes: 4 << 10})
+	for i := range 200 {
+		if _, err := s.Update(ctx, fmt.Sprintf("k|%d", i), t0.Add(time.Hour), appendID("x")); err != nil {
+			t.Fatal(err)
+		}
+		s.mu.Lock()
+		n, total := 0, 0
+		for _, c := range s.cache {
+			n++
+			total += c.size
+		}
+		bytes := s.cacheBytes
+		s.mu.Unlock()
+		if total != bytes || bytes > 4<<10 {
+			t.Fatalf("after %d keys: cache holds %d bytes (accounted %d) in %d keys, bound 4096", i+1, total, bytes, n)
+		}
+	}
+}
+
+// TestConcurrentCachedWriters: writers on two States (two instances) and
+// several goroutines each, all on one key: no entry is lost.
+func TestConcurrentCachedWriters(t *testing.T) {
+	ctx := context.Background()
+	f := newFakeTable()
+	states := []*State{New(f, &Options{MaxAttempts: 1000}), New(f, &Options{MaxAttempts: 1000})}
+	var wg sync.WaitGroup
+	errs := make(chan error, 100)
+	for i, s := range states {
+		for g := range 3 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for n := range 10 {
+					if _, err := s.Update(ctx, "race|k", t0.Add(time.Hour), appendID(fmt.Sprintf("%d-%d-%d", i, g, n))); err != nil {
+						errs <- err
+						return
+					}
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	got, err := New(f, nil).Get(ctx, "race|k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := entryIDs(got)
+	slices.Sort(ids)
+	if len(slices.Compact(ids)) != 60 {
+		t.Errorf("%d distinct entries, want 60", len(ids))
+	}
+}
