@@ -87,6 +87,14 @@ func (s *Store) recordFinding(ctx context.Context, f detect.Finding, dispatched 
 	if f.DetectionID == "" {
 		return fmt.Errorf("store: %s: empty detection id", op)
 	}
+	if !dispatched {
+		// The outbox entry first: if the row below is never written
+		// (the run failed), the relay drops the entry; if it were the
+		// other way round, a row could stay pending with no entry.
+		if err := s.upsertOutbox(ctx, f.DetectionID); err != nil {
+			return fmt.Errorf("store: %s %s: outbox: %w", op, f.DetectionID, err)
+		}
+	}
 	js, err := json.Marshal(f)
 	if err != nil {
 		return fmt.Errorf("store: %s %s: %w", op, f.DetectionID, err)
@@ -142,15 +150,48 @@ func (s *Store) recordFinding(ctx context.Context, f detect.Finding, dispatched 
 	if err := s.mergeProps(ctx, pk, rk, nil, map[string]any{"dispatched": true}); err != nil {
 		return fmt.Errorf("store: %s %s: mark dispatched: %w", op, f.DetectionID, err)
 	}
+	// Best effort: an entry left behind is dropped by the relay, which
+	// finds its row dispatched.
+	_ = s.deleteOutbox(ctx, f.DetectionID)
+	return nil
+}
+
+// outboxPartition is the Detections partition of the outbox entries. No
+// detection row can have it: EscapeKey writes '!' only before two hex
+// digits.
+const outboxPartition = "!outbox"
+
+// upsertOutbox records that detection id is pending.
+func (s *Store) upsertOutbox(ctx context.Context, id string) error {
+	rk, _ := DetectionKeys(id) // the row's PartitionKey
+	body, err := json.Marshal(aztables.EDMEntity{Entity: aztables.Entity{PartitionKey: outboxPartition, RowKey: rk},
+		Properties: map[string]any{"detection_id": id, "recorded_at": edmTime(s.now())}})
+	if err != nil {
+		return err
+	}
+	_, err = s.detections.UpsertEntity(ctx, body, &aztables.UpsertEntityOptions{UpdateMode: aztables.UpdateModeReplace})
+	return classify(err)
+}
+
+// deleteOutbox removes detection id's outbox entry (absent is fine).
+func (s *Store) deleteOutbox(ctx context.Context, id string) error {
+	rk, _ := DetectionKeys(id)
+	_, err := s.detections.DeleteEntity(ctx, outboxPartition, rk, nil)
+	if err = classify(err); err != nil && !errors.Is(err, ErrNotFound) {
+		return err
+	}
 	return nil
 }
 
 // ListUndispatched returns up to max findings recorded pending (by
 // RecordPending) before before and not recorded by RecordFinding since:
-// their queue message may have been lost. Rows written before the
-// dispatched flag existed have no such property and never match. A row
-// that cannot be decoded is skipped and reported in the error, next to
-// the findings that could be read.
+// their queue message may have been lost. It reads the outbox partition,
+// which holds only the pending entries, and then each entry's row, so its
+// cost does not grow with the Detections table. Entries whose row was
+// dispatched meanwhile, or never written (the run that recorded them
+// failed before and its retry will record them again), are removed. A
+// row that cannot be decoded is skipped and reported in the error, next
+// to the findings that could be read.
 func (s *Store) ListUndispatched(ctx context.Context, before time.Time, max int) ([]detect.Finding, error) {
 	if max <= 0 {
 		return nil, nil
@@ -166,8 +207,23 @@ func (s *Store) ListUndispatched(ctx context.Context, before time.Time, max int)
 			return out, fmt.Errorf("store: list undispatched: %w", classify(err))
 		}
 		for _, raw := range page.Entities {
-			d, err := decodeDetection(raw)
-			if err != nil {
+			var e struct {
+				ID string `json:"detection_id"`
+			}
+			if err := json.Unmarshal(raw, &e); err != nil || e.ID == "" {
+				bad = append(bad, fmt.Errorf("outbox entry without detection_id"))
+				continue
+			}
+			d, err := s.GetDetection(ctx, e.ID)
+			switch {
+			case errors.Is(err, ErrNotFound) || (err == nil && d.Dispatched):
+				if err := s.deleteOutbox(ctx, e.ID); err != nil {
+					return out, fmt.Errorf("store: list undispatched: drop outbox entry %s: %w", e.ID, err)
+				}
+				continue
+			case err != nil && IsTransient(err):
+				return out, fmt.Errorf("store: list undispatched: %w", err)
+			case err != nil:
 				bad = append(bad, err)
 				continue
 			}
@@ -202,11 +258,11 @@ func (s *Store) GetDetection(ctx context.Context, id string) (*Detection, error)
 // since (all when since is zero), in detection-id order. It scans the
 // table with a filter: detections are few.
 func (s *Store) ListDetections(ctx context.Context, since time.Time) iter.Seq2[*Detection, error] {
-	var opts aztables.ListEntitiesOptions
+	f := "PartitionKey ne " + ODataString(outboxPartition)
 	if !since.IsZero() {
-		f := "finding_time ge " + ODataDateTime(since)
-		opts.Filter = &f
+		f += " and finding_time ge " + ODataDateTime(since)
 	}
+	opts := aztables.ListEntitiesOptions{Filter: &f}
 	return listEntities(ctx, s.detections, &opts, "detections", func(raw []byte) (*Detection, error) {
 		d, err := decodeDetection(raw)
 		if err == nil {
@@ -328,7 +384,7 @@ func (s *Store) mergeDelivery(ctx context.Context, id, channel string, etag azco
 // undispatchedFilter selects the rows recorded pending before before. A
 // row without the dispatched property fails "eq false" on the service.
 func undispatchedFilter(before time.Time) string {
-	return "dispatched eq false and recorded_at lt " + ODataDateTime(before)
+	return "PartitionKey eq " + ODataString(outboxPartition) + " and recorded_at lt " + ODataDateTime(before)
 }
 
 func (s *Store) mergeProps(ctx context.Context, pk, rk string, etag *azcore.ETag, props map[string]any) error {

@@ -19,9 +19,9 @@ func TestUndispatchedFilter(t *testing.T) {
 		want   string
 	}{
 		{"utc", time.Date(2026, 11, 21, 20, 31, 39, 120000000, time.UTC),
-			"dispatched eq false and recorded_at lt datetime'2026-11-21T20:31:39.1200000Z'"},
+			"PartitionKey eq '!outbox' and recorded_at lt datetime'2026-11-21T20:31:39.1200000Z'"},
 		{"offset zone", time.Date(2026, 11, 21, 21, 31, 39, 0, time.FixedZone("CET", 3600)),
-			"dispatched eq false and recorded_at lt datetime'2026-11-21T20:31:39.0000000Z'"},
+			"PartitionKey eq '!outbox' and recorded_at lt datetime'2026-11-21T20:31:39.0000000Z'"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			if got := undispatchedFilter(tt.before); got != tt.want {
@@ -45,9 +45,25 @@ func undispatchedIDs(t *testing.T, s *Store, before time.Time, max int) []string
 	return ids
 }
 
+// outboxEntries counts the entries of the outbox partition.
+func outboxEntries(t *testing.T, s *Store) int {
+	t.Helper()
+	f := "PartitionKey eq " + ODataString(outboxPartition)
+	n := 0
+	for _, err := range listEntities(context.Background(), s.detections, &aztables.ListEntitiesOptions{Filter: &f}, "outbox",
+		func(raw []byte) ([]byte, error) { return raw, nil }) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		n++
+	}
+	return n
+}
+
 // TestAzuriteOutbox: pending findings are listed until the notifier
 // records them; recording does not disturb deliveries; rows from before
-// the dispatched flag are never listed.
+// the dispatched flag are never listed; the outbox partition holds only
+// what is pending and stays out of ListDetections.
 func TestAzuriteOutbox(t *testing.T) {
 	s := newTestStore(t)
 	ctx := context.Background()
@@ -131,6 +147,41 @@ func TestAzuriteOutbox(t *testing.T) {
 	}
 	if got := undispatchedIDs(t, s, later, 100); len(got) != 0 {
 		t.Fatalf("undispatched at the end = %v, want none", got)
+	}
+	if n := outboxEntries(t, s); n != 0 {
+		t.Errorf("%d outbox entries left after every finding was dispatched", n)
+	}
+
+	// An entry whose row was never written (the run failed between the
+	// two writes) is dropped; one whose row was dispatched too.
+	orphan := testFinding("outbox-orphan")
+	if err := s.upsertOutbox(ctx, orphan.DetectionID); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.upsertOutbox(ctx, c.DetectionID); err != nil { // a replay after dispatch
+		t.Fatal(err)
+	}
+	if got := undispatchedIDs(t, s, later, 100); len(got) != 0 {
+		t.Fatalf("undispatched with an orphan and a dispatched entry = %v, want none", got)
+	}
+	if n := outboxEntries(t, s); n != 0 {
+		t.Errorf("%d outbox entries left after the relay's clean-up", n)
+	}
+
+	// ListDetections lists rows, never outbox entries.
+	if err := s.RecordPending(ctx, testFinding("outbox-d")); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for d, err := range s.ListDetections(ctx, time.Time{}) {
+		if err != nil {
+			t.Fatalf("ListDetections: %v", err)
+		}
+		ids = append(ids, d.ID)
+	}
+	slices.Sort(ids)
+	if want := []string{"legacy", "outbox-a", "outbox-b", "outbox-c", "outbox-d"}; !slices.Equal(ids, want) {
+		t.Errorf("ListDetections = %v, want %v", ids, want)
 	}
 }
 

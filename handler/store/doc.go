@@ -25,7 +25,8 @@
 // RowKey between the two time prefixes.
 //
 // AuditCursors: PartitionKey = container, RowKey = blob name.
-// Detections: PartitionKey = detection id, RowKey = "detection".
+// Detections: PartitionKey = detection id, RowKey = "detection"; outbox
+// entries: PartitionKey = "!outbox", RowKey = the detection's PartitionKey.
 //
 // # Properties
 //
@@ -55,11 +56,16 @@
 // dispatched is the outbox flag. Ingestion records each finding with
 // RecordPending (dispatched=false) before it commits the cursor, because
 // the queue message carrying it leaves only after the invocation answers
-// and is lost if the host dies in between. The notifier's RecordFinding
-// sets dispatched=true (a merge of that one property, so delivery claims
-// are untouched). ListUndispatched finds the pending rows older than a
-// grace period; the sweep sends them again. Rows written before the flag
-// existed have no dispatched property and are never listed.
+// and is lost if the host dies in between. RecordPending also writes an
+// outbox entry: PartitionKey "!outbox" (no escaped detection id can be
+// that), RowKey the row's PartitionKey, with detection_id and
+// recorded_at. The notifier's RecordFinding sets dispatched=true (a merge
+// of that one property, so delivery claims are untouched) and deletes the
+// entry. ListUndispatched reads only the outbox partition (entries older
+// than a grace period), so the sweep's relay costs one small query however
+// many detections the table holds; it drops entries whose row is
+// dispatched or was never written. Rows written before the outbox existed
+// have no entry and are never listed.
 //
 // # Queries
 //
