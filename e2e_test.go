@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -431,6 +432,28 @@ func TestE2ECorruptBlobNoRetryStorm(t *testing.T) {
 	}
 	if len(a.host.PoisonBlobs) != 0 {
 		t.Errorf("poison blobs: %v", a.host.PoisonBlobs)
+	}
+
+	// The operator's view: `xelwatch cursors` shows the damage and exits 3.
+	var out, errb bytes.Buffer
+	err = run(ctx, []string{"cursors", "--state", "failed"}, envconfig.MapLookuper(a.vars), nil, &out, &errb)
+	var code exitCode
+	if !errors.As(err, &code) || code != 3 {
+		t.Errorf("cursors --state failed: err %v, want exit status 3 (%s)", err, errb.String())
+	}
+	var line struct {
+		Blob         string `json:"blob"`
+		State        string `json:"state"`
+		FailedOffset *int64 `json:"failed_offset"`
+		LastError    string `json:"last_error"`
+		Rows         int64  `json:"rows"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &line); err != nil {
+		t.Fatalf("cursors output %q: %v", out.String(), err)
+	}
+	if line.Blob != name || line.State != "failed" || line.FailedOffset == nil || *line.FailedOffset != c.FailedOffset ||
+		line.LastError != c.LastError || line.Rows != int64(rows) {
+		t.Errorf("cursors line = %+v, want blob %s failed at %d with %d rows", line, name, c.FailedOffset, rows)
 	}
 }
 

@@ -64,6 +64,7 @@ var commands = []command{
 	{"rules", "list the detection rules", std(detectcmd.Rules)},
 	{"query", "print stored audit rows of a server/database and time range", withEnv(cli.Query)},
 	{"detections", "print recorded detections and their delivery status", withEnv(cli.Detections)},
+	{"cursors", "print where ingestion of each audit blob stands (exit 3 if any failed)", withEnv(cli.Cursors)},
 	{"watch", "ingest a container or local folder and notify, without the Functions host", withEnv(watch.Run)},
 	{"demo", "append a sample audit file to Azurite and show rows and detections", withEnv(demo.Run)},
 }

@@ -18,7 +18,7 @@ func TestRunHelpListsCommands(t *testing.T) {
 	if err := run(context.Background(), []string{"--help"}, envconfig.MapLookuper(nil), nil, &out, &errb); err != nil {
 		t.Fatalf("run --help: %v", err)
 	}
-	for _, c := range []string{"serve", "decode", "scan", "rules", "query", "detections", "watch", "demo"} {
+	for _, c := range []string{"serve", "decode", "scan", "rules", "query", "detections", "cursors", "watch", "demo"} {
 		if !strings.Contains(out.String(), "  "+c+" ") {
 			t.Errorf("--help does not list %s:\n%s", c, out.String())
 		}

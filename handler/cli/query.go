@@ -188,3 +188,87 @@ func DetectionLine(d *store.Detection) any {
 		Deliveries map[string]delivery `json:"deliveries"`
 	}{d.Finding, d.Recorded, ds}
 }
+
+// Cursors prints the AuditCursors table, one JSON object per line: where
+// ingestion of each audit blob stands, and why a failed one failed.
+func Cursors(ctx context.Context, args []string, env envconfig.Lookuper, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("cursors", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	state := fs.String("state", "", "only cursors in this state: open, closed or failed")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, `usage: xelwatch cursors [--state open|closed|failed]
+
+Prints the ingestion cursor of every audit blob (XELWATCH_CURSORS_TABLE) as
+JSON lines: blob, state, next offset, blob length, rows stored, and for a
+failed blob the offset and reason of the damage. The exit status is 3 when
+any listed cursor is failed, so a monitoring job can alert on it.
+`)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return exitUsage(err)
+	}
+	if fs.NArg() > 0 {
+		fs.Usage()
+		return 2
+	}
+	switch st := store.CursorState(*state); st {
+	case "", store.CursorOpen, store.CursorClosed, store.CursorFailed:
+	default:
+		fmt.Fprintf(stderr, "xelwatch cursors: --state %q: want open, closed or failed\n", *state)
+		return 2
+	}
+	st, err := openStore(ctx, env)
+	if err != nil {
+		fmt.Fprintf(stderr, "xelwatch cursors: %v\n", err)
+		return 2
+	}
+	enc := json.NewEncoder(stdout)
+	n, failed := 0, 0
+	for c, err := range st.ListCursors(ctx, store.CursorState(*state)) {
+		if err != nil {
+			fmt.Fprintf(stderr, "xelwatch cursors: %v\n", err)
+			return 1
+		}
+		n++
+		if c.State == store.CursorFailed {
+			failed++
+		}
+		if err := enc.Encode(CursorLine(c)); err != nil {
+			return 1
+		}
+	}
+	fmt.Fprintf(stderr, "%d cursors, %d failed\n", n, failed)
+	if failed > 0 {
+		return 3
+	}
+	return 0
+}
+
+// CursorLine is the JSON form of one AuditCursors row.
+func CursorLine(c *store.Cursor) any {
+	type line struct {
+		Container    string     `json:"container"`
+		Blob         string     `json:"blob"`
+		State        string     `json:"state"`
+		NextOffset   int64      `json:"next_offset"`
+		BlobLength   int64      `json:"blob_length"`
+		Rows         int64      `json:"rows"`
+		FailedOffset *int64     `json:"failed_offset,omitempty"`
+		LastError    string     `json:"last_error,omitempty"`
+		Updated      time.Time  `json:"updated"`
+		LastGrowth   time.Time  `json:"last_growth"`
+		LeaseOwner   string     `json:"lease_owner,omitempty"`
+		LeaseUntil   *time.Time `json:"lease_until,omitempty"`
+	}
+	l := line{Container: c.Container, Blob: c.Blob, State: string(c.State), NextOffset: c.NextOffset,
+		BlobLength: c.BlobLength, Rows: c.Rows, LastError: c.LastError, Updated: c.Updated, LastGrowth: c.LastGrowth,
+		LeaseOwner: c.LeaseOwner}
+	if c.State == store.CursorFailed {
+		l.FailedOffset = &c.FailedOffset
+	}
+	if !c.LeaseUntil.IsZero() {
+		l.LeaseUntil = &c.LeaseUntil
+	}
+	return l
+}
