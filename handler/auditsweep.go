@@ -34,8 +34,8 @@ const maxRedispatch = 100
 // The sweep is also the outbox's relay. Findings leave through the queue
 // output binding, which the host applies only after the handler answered,
 // whereas the cursor commits inside the invocation; ingestion therefore
-// records every finding pending (dispatched=false) before the commit, and
-// the notifier marks it dispatched when its message arrives. After its own
+// puts every finding in the outbox before the commit, and the notifier
+// takes it out when its message arrives. After its own
 // ingestion the sweep adds to its output the findings still pending after
 // RedispatchAfter (at most maxRedispatch per run, each once): those whose
 // invocation's outputs were lost with the host. A finding whose first

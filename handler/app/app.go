@@ -107,16 +107,15 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options)
 }
 
 // RecordPending is the pipeline's default finding sink (the function
-// app's): each finding is recorded in the Detections table as not yet
-// dispatched before the cursor commits it, because the queue output
-// binding carrying it is applied only after the invocation answers. The
-// sweep re-emits what the notifier never saw ([store.Store.ListUndispatched]).
-// Runs that bring their own sink (watch and demo enqueue directly) skip it.
+// app's): each batch's findings go to the outbox (the Detections table's
+// !outbox partition, in batch transactions) before the cursor commits
+// them, because the queue output binding carrying them is applied only
+// after the invocation answers. The sweep re-emits what the notifier
+// never saw ([store.Store.ListUndispatched]). Runs that bring their own
+// sink (watch and demo enqueue directly) skip it.
 func (a *App) RecordPending(ctx context.Context, fs []detect.Finding) error {
-	for _, f := range fs {
-		if err := a.Store.RecordPending(ctx, f); err != nil {
-			return fmt.Errorf("app: %w", err)
-		}
+	if err := a.Store.RecordPending(ctx, fs...); err != nil {
+		return fmt.Errorf("app: %w", err)
 	}
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"maps"
 	"strconv"
 	"strings"
 	"time"
@@ -47,8 +48,9 @@ type Detection struct {
 	Principal string
 	Time      time.Time // the finding's event time
 	Recorded  time.Time // first RecordFinding or RecordPending
-	// Dispatched: a queue message brought the finding to the notifier
-	// (false: recorded pending by ingestion and not seen since).
+	// Dispatched: a queue message brought the finding to the notifier.
+	// Rows are written by the notifier, so it is true except on rows an
+	// older version recorded pending.
 	Dispatched bool
 	Finding    detect.Finding
 	// Deliveries by channel name.
@@ -62,58 +64,57 @@ type Detection struct {
 // methods; each retry follows an ETag conflict with a concurrent writer.
 const maxClaimTries = 8
 
-// RecordFinding stores f under its detection id, marked dispatched: the
-// notifier calls it when a queue message brought f. It is idempotent:
-// recording the same detection again changes nothing but the dispatched
-// flag (delivery status untouched) and returns nil.
-func (s *Store) RecordFinding(ctx context.Context, f detect.Finding) error {
-	return s.recordFinding(ctx, f, true)
-}
-
-// RecordPending stores f under its detection id, marked not dispatched,
-// if it is not stored yet: ingestion calls it before committing a cursor
-// (the outbox), so that a finding whose queue message was lost can be
-// found with [Store.ListUndispatched] and sent again. Recording an
-// existing detection changes nothing (a dispatched one stays dispatched).
-func (s *Store) RecordPending(ctx context.Context, f detect.Finding) error {
-	return s.recordFinding(ctx, f, false)
-}
-
-func (s *Store) recordFinding(ctx context.Context, f detect.Finding, dispatched bool) error {
-	op := "record finding"
-	if !dispatched {
-		op = "record pending finding"
+// RecordPending puts findings in the outbox: ingestion calls it before
+// committing a cursor, because the queue message carrying a finding
+// leaves only after the invocation answers, so that a finding whose
+// message was lost can be found with [Store.ListUndispatched] and sent
+// again. The entries share one partition and go out in batch
+// transactions (100 per request). Recording a finding again (a replayed
+// blob) rewrites its entry; the relay drops entries whose detection the
+// notifier has recorded.
+func (s *Store) RecordPending(ctx context.Context, fs ...detect.Finding) error {
+	if len(fs) == 0 {
+		return nil
 	}
-	if f.DetectionID == "" {
-		return fmt.Errorf("store: %s: empty detection id", op)
-	}
-	if !dispatched {
-		// The outbox entry first: if the row below is never written
-		// (the run failed), the relay drops the entry; if it were the
-		// other way round, a row could stay pending with no entry.
-		if err := s.upsertOutbox(ctx, f.DetectionID); err != nil {
-			return fmt.Errorf("store: %s %s: outbox: %w", op, f.DetectionID, err)
+	for _, f := range fs {
+		if f.DetectionID == "" {
+			return errors.New("store: record pending finding: empty detection id")
 		}
 	}
+	now := edmTime(s.now())
+	entities := make([]Entity, 0, len(fs))
+	for _, f := range fs {
+		p, err := findingProps(f)
+		if err != nil {
+			return fmt.Errorf("store: record pending finding %s: %w", f.DetectionID, err)
+		}
+		p["detection_id"] = f.DetectionID
+		p["recorded_at"] = now
+		rk, _ := DetectionKeys(f.DetectionID) // the row's PartitionKey
+		body, err := json.Marshal(aztables.EDMEntity{Entity: aztables.Entity{PartitionKey: outboxPartition, RowKey: rk}, Properties: p})
+		if err != nil {
+			return fmt.Errorf("store: record pending finding %s: %w", f.DetectionID, err)
+		}
+		entities = append(entities, Entity{PartitionKey: outboxPartition, RowKey: rk, JSON: body, Size: len(body)})
+	}
+	if _, err := s.upsertInto(ctx, s.detections, "outbox entries", entities); err != nil {
+		return fmt.Errorf("store: record %d pending findings: %w", len(fs), err)
+	}
+	return nil
+}
+
+// findingProps is the finding as JSON in "finding" (split over
+// finding_1, … when long, with finding_parts).
+func findingProps(f detect.Finding) (map[string]any, error) {
 	js, err := json.Marshal(f)
 	if err != nil {
-		return fmt.Errorf("store: %s %s: %w", op, f.DetectionID, err)
+		return nil, err
 	}
-	pk, rk := DetectionKeys(f.DetectionID)
-	p := map[string]any{
-		"detection_id":   f.DetectionID,
-		"rule":           f.Rule,
-		"title":          f.Title,
-		"severity":       f.Severity.String(),
-		"severity_level": int32(f.Severity),
-		"server":         f.Server,
-		"database":       f.Database,
-		"principal":      f.Principal,
-		"finding_time":   edmTime(f.Time),
-		"recorded_at":    edmTime(s.now()),
-		"dispatched":     dispatched,
-	}
+	p := map[string]any{}
 	pieces := SplitString(string(js), MaxPieceUnits)
+	if len(pieces) > MaxProperties/2 {
+		return nil, fmt.Errorf("%d bytes of JSON: %w", len(js), ErrTooLarge)
+	}
 	for i, piece := range pieces {
 		n := "finding"
 		if i > 0 {
@@ -124,9 +125,37 @@ func (s *Store) recordFinding(ctx context.Context, f detect.Finding, dispatched 
 	if len(pieces) > 1 {
 		p["finding_parts"] = int32(len(pieces))
 	}
-	if len(pieces) > MaxProperties/2 {
-		return fmt.Errorf("store: %s %s: %d bytes of JSON: %w", op, f.DetectionID, len(js), ErrTooLarge)
+	return p, nil
+}
+
+// RecordFinding stores f under its detection id, marked dispatched: the
+// notifier calls it when a queue message brought f. It is idempotent:
+// recording the same detection again changes nothing but the dispatched
+// flag (delivery status untouched) and returns nil. It removes the
+// finding's outbox entry.
+func (s *Store) RecordFinding(ctx context.Context, f detect.Finding) error {
+	const op = "record finding"
+	if f.DetectionID == "" {
+		return fmt.Errorf("store: %s: empty detection id", op)
 	}
+	pk, rk := DetectionKeys(f.DetectionID)
+	p, err := findingProps(f)
+	if err != nil {
+		return fmt.Errorf("store: %s %s: %w", op, f.DetectionID, err)
+	}
+	maps.Copy(p, map[string]any{
+		"detection_id":   f.DetectionID,
+		"rule":           f.Rule,
+		"title":          f.Title,
+		"severity":       f.Severity.String(),
+		"severity_level": int32(f.Severity),
+		"server":         f.Server,
+		"database":       f.Database,
+		"principal":      f.Principal,
+		"finding_time":   edmTime(f.Time),
+		"recorded_at":    edmTime(s.now()),
+		"dispatched":     true,
+	})
 	body, err := json.Marshal(aztables.EDMEntity{Entity: aztables.Entity{PartitionKey: pk, RowKey: rk}, Properties: p})
 	if err != nil {
 		return fmt.Errorf("store: %s %s: %w", op, f.DetectionID, err)
@@ -135,23 +164,22 @@ func (s *Store) recordFinding(ctx context.Context, f detect.Finding, dispatched 
 	err = classify(err)
 	switch {
 	case err == nil:
-		return nil
 	case !errors.Is(err, ErrConflict):
 		return fmt.Errorf("store: %s %s: %w", op, f.DetectionID, err)
-	case !dispatched:
-		return nil // already recorded, pending or dispatched
-	}
-	// The row exists (recorded pending by ingestion, or by an earlier
-	// delivery of this message): mark it dispatched. The merge names one
-	// property and has no If-Match, so it cannot lose a concurrent
-	// delivery claim: the ch_<channel>_* properties are not part of it,
-	// and a claim whose If-Match fails on the new ETag re-reads and
-	// retries. Setting true twice is harmless.
-	if err := s.mergeProps(ctx, pk, rk, nil, map[string]any{"dispatched": true}); err != nil {
-		return fmt.Errorf("store: %s %s: mark dispatched: %w", op, f.DetectionID, err)
+	default:
+		// The row exists (an earlier delivery of this message, or a
+		// row recorded pending by an older version): mark it
+		// dispatched. The merge names one property and has no
+		// If-Match, so it cannot lose a concurrent delivery claim: the
+		// ch_<channel>_* properties are not part of it, and a claim
+		// whose If-Match fails on the new ETag re-reads and retries.
+		// Setting true twice is harmless.
+		if err := s.mergeProps(ctx, pk, rk, nil, map[string]any{"dispatched": true}); err != nil {
+			return fmt.Errorf("store: %s %s: mark dispatched: %w", op, f.DetectionID, err)
+		}
 	}
 	// Best effort: an entry left behind is dropped by the relay, which
-	// finds its row dispatched.
+	// finds the row.
 	_ = s.deleteOutbox(ctx, f.DetectionID)
 	return nil
 }
@@ -160,18 +188,6 @@ func (s *Store) recordFinding(ctx context.Context, f detect.Finding, dispatched 
 // detection row can have it: EscapeKey writes '!' only before two hex
 // digits.
 const outboxPartition = "!outbox"
-
-// upsertOutbox records that detection id is pending.
-func (s *Store) upsertOutbox(ctx context.Context, id string) error {
-	rk, _ := DetectionKeys(id) // the row's PartitionKey
-	body, err := json.Marshal(aztables.EDMEntity{Entity: aztables.Entity{PartitionKey: outboxPartition, RowKey: rk},
-		Properties: map[string]any{"detection_id": id, "recorded_at": edmTime(s.now())}})
-	if err != nil {
-		return err
-	}
-	_, err = s.detections.UpsertEntity(ctx, body, &aztables.UpsertEntityOptions{UpdateMode: aztables.UpdateModeReplace})
-	return classify(err)
-}
 
 // deleteOutbox removes detection id's outbox entry (absent is fine).
 func (s *Store) deleteOutbox(ctx context.Context, id string) error {
@@ -184,14 +200,13 @@ func (s *Store) deleteOutbox(ctx context.Context, id string) error {
 }
 
 // ListUndispatched returns up to max findings recorded pending (by
-// RecordPending) before before and not recorded by RecordFinding since:
-// their queue message may have been lost. It reads the outbox partition,
-// which holds only the pending entries, and then each entry's row, so its
-// cost does not grow with the Detections table. Entries whose row was
-// dispatched meanwhile, or never written (the run that recorded them
-// failed before and its retry will record them again), are removed. A
-// row that cannot be decoded is skipped and reported in the error, next
-// to the findings that could be read.
+// RecordPending) before before whose detection the notifier has not
+// recorded since: their queue message may have been lost. It reads the
+// outbox partition, which holds only such entries, and checks each
+// entry's row, so its cost does not grow with the Detections table.
+// Entries whose row exists are removed. An entry that cannot be decoded
+// is skipped and reported in the error, next to the findings that could
+// be read.
 func (s *Store) ListUndispatched(ctx context.Context, before time.Time, max int) ([]detect.Finding, error) {
 	if max <= 0 {
 		return nil, nil
@@ -207,34 +222,29 @@ func (s *Store) ListUndispatched(ctx context.Context, before time.Time, max int)
 			return out, fmt.Errorf("store: list undispatched: %w", classify(err))
 		}
 		for _, raw := range page.Entities {
-			var e struct {
-				ID string `json:"detection_id"`
-			}
-			if err := json.Unmarshal(raw, &e); err != nil || e.ID == "" {
-				bad = append(bad, fmt.Errorf("outbox entry without detection_id"))
+			e, err := decodeDetection(raw)
+			if err != nil {
+				bad = append(bad, err)
 				continue
 			}
-			d, err := s.GetDetection(ctx, e.ID)
+			_, err = s.GetDetection(ctx, e.ID)
 			switch {
-			case errors.Is(err, ErrNotFound) || (err == nil && d.Dispatched):
+			case err == nil: // the notifier has it
 				if err := s.deleteOutbox(ctx, e.ID); err != nil {
 					return out, fmt.Errorf("store: list undispatched: drop outbox entry %s: %w", e.ID, err)
 				}
 				continue
-			case err != nil && IsTransient(err):
+			case !errors.Is(err, ErrNotFound):
 				return out, fmt.Errorf("store: list undispatched: %w", err)
-			case err != nil:
-				bad = append(bad, err)
-				continue
 			}
-			out = append(out, d.Finding)
+			out = append(out, e.Finding)
 			if len(out) == max {
 				break
 			}
 		}
 	}
 	if err := errors.Join(bad...); err != nil {
-		return out, fmt.Errorf("store: list undispatched: %d bad rows: %w", len(bad), err)
+		return out, fmt.Errorf("store: list undispatched: %d bad entries: %w", len(bad), err)
 	}
 	return out, nil
 }

@@ -26,7 +26,8 @@
 //
 // AuditCursors: PartitionKey = container, RowKey = blob name.
 // Detections: PartitionKey = detection id, RowKey = "detection"; outbox
-// entries: PartitionKey = "!outbox", RowKey = the detection's PartitionKey.
+// entries: PartitionKey = "!outbox", RowKey = the detection's
+// PartitionKey.
 //
 // # Properties
 //
@@ -49,23 +50,23 @@
 //
 // A Detections row holds detection_id, rule, title, severity,
 // severity_level, server, database, principal, finding_time, recorded_at,
-// dispatched (Boolean), the finding as JSON in finding (split like any
+// dispatched (Boolean, true: the notifier writes the row), the finding as JSON in finding (split like any
 // long string), and per channel ch_<channel>_state (claimed, delivered,
 // failed), _token, _claimed_at, _delivered_at, _attempts and _error.
 //
-// dispatched is the outbox flag. Ingestion records each finding with
-// RecordPending (dispatched=false) before it commits the cursor, because
-// the queue message carrying it leaves only after the invocation answers
-// and is lost if the host dies in between. RecordPending also writes an
-// outbox entry: PartitionKey "!outbox" (no escaped detection id can be
-// that), RowKey the row's PartitionKey, with detection_id and
-// recorded_at. The notifier's RecordFinding sets dispatched=true (a merge
-// of that one property, so delivery claims are untouched) and deletes the
-// entry. ListUndispatched reads only the outbox partition (entries older
-// than a grace period), so the sweep's relay costs one small query however
-// many detections the table holds; it drops entries whose row is
-// dispatched or was never written. Rows written before the outbox existed
-// have no entry and are never listed.
+// The outbox. The queue message carrying a finding leaves only after the
+// invocation answers and is lost if the host dies in between, so
+// ingestion first records each finding with RecordPending in the
+// Detections table's outbox partition: PartitionKey "!outbox" (no escaped
+// detection id can be that), RowKey the detection's PartitionKey, with
+// detection_id, recorded_at and the finding JSON. All entries share the
+// partition, so a batch's findings go out in batch transactions. The
+// notifier's RecordFinding creates the detection row (dispatched=true)
+// and deletes the entry. ListUndispatched, the sweep's relay, reads only
+// the outbox partition (entries older than a grace period), so it costs
+// one small query however many detections the table holds; it drops
+// entries whose row exists (the notifier has them: a replayed blob
+// re-records findings already delivered).
 //
 // # Queries
 //

@@ -186,6 +186,12 @@ func (s *Store) SetParallelism(n int) {
 // many were written. The batches are disjoint, so their order does not
 // matter; the first failure cancels the batches not yet sent.
 func (s *Store) UpsertEntities(ctx context.Context, entities []Entity) (int, error) {
+	return s.upsertInto(ctx, s.events, "rows", entities)
+}
+
+// upsertInto is UpsertEntities into table c; what names the entities in
+// errors.
+func (s *Store) upsertInto(ctx context.Context, c *aztables.Client, what string, entities []Entity) (int, error) {
 	batches := Batches(entities)
 	if len(batches) == 0 {
 		return 0, nil
@@ -244,7 +250,7 @@ loop:
 				}
 				<-sem
 			}()
-			if err := s.submit(ctx, batch); err != nil {
+			if err := submit(ctx, c, what, batch); err != nil {
 				fail(err)
 				return
 			}
@@ -264,13 +270,13 @@ loop:
 }
 
 // submit sends one batch as an InsertReplace transaction.
-func (s *Store) submit(ctx context.Context, batch []Entity) error {
+func submit(ctx context.Context, c *aztables.Client, what string, batch []Entity) error {
 	actions := make([]aztables.TransactionAction, len(batch))
 	for i, e := range batch {
 		actions[i] = aztables.TransactionAction{ActionType: aztables.TransactionTypeInsertReplace, Entity: e.JSON}
 	}
-	if _, err := s.events.SubmitTransaction(ctx, actions, nil); err != nil {
-		return fmt.Errorf("store: upsert %d rows in partition %s: %w", len(batch), batch[0].PartitionKey, classify(err))
+	if _, err := c.SubmitTransaction(ctx, actions, nil); err != nil {
+		return fmt.Errorf("store: upsert %d %s in partition %s: %w", len(batch), what, batch[0].PartitionKey, classify(err))
 	}
 	return nil
 }
