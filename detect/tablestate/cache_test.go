@@ -38,10 +38,32 @@ func TestCacheSavesReads(t *testing.T) {
 	if want := []string{"0", "1", "2", "3", "4"}; !slices.Equal(entryIDs(got), want) {
 		t.Errorf("entries = %q, want %q", entryIDs(got), want)
 	}
-	// One read (absent) before the insert; every later update writes
+	// A new key is inserted without a read; every later update writes
 	// under the ETag of the previous write; the Get is answered from it.
-	if f.calls["get"] != 1 || f.calls["add"] != 1 || f.calls["update"] != 4 {
-		t.Errorf("calls = %v, want get 1, add 1, update 4", f.calls)
+	if f.calls["get"] != 0 || f.calls["add"] != 1 || f.calls["update"] != 4 {
+		t.Errorf("calls = %v, want get 0, add 1, update 4", f.calls)
+	}
+}
+
+// TestUnseenExistingKey: a key another instance created is not lost by
+// the insert-first guess: the insert fails, Update reads and merges.
+func TestUnseenExistingKey(t *testing.T) {
+	ctx := context.Background()
+	f := newFakeTable()
+	if _, err := New(f, nil).Update(ctx, "k|1", t0.Add(time.Hour), appendID("other")); err != nil {
+		t.Fatal(err)
+	}
+	s := New(f, &Options{MaxAttempts: 1})
+	got, err := s.Update(ctx, "k|1", t0.Add(time.Hour), appendID("mine"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"other", "mine"}; !slices.Equal(entryIDs(got), want) {
+		t.Errorf("Update returned %q, want %q", entryIDs(got), want)
+	}
+	got, _ = New(f, nil).Get(ctx, "k|1")
+	if want := []string{"other", "mine"}; !slices.Equal(entryIDs(got), want) {
+		t.Errorf("stored %q, want %q", entryIDs(got), want)
 	}
 }
 

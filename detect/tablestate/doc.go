@@ -17,7 +17,9 @@
 // under each key with its ETag (bounded by Options.CacheBytes): Update
 // starts from that copy, and if another instance wrote meanwhile the
 // conditional write fails and Update reads afresh, so the cache saves a
-// round trip without weakening the concurrency control. Get answers from
+// round trip without weakening the concurrency control; a key it has not
+// seen is inserted without a read (the insert fails with 409 if the key
+// exists, and Update reads it then). Get answers from
 // the copy for Options.ReadTTL (1 s by default): within that second an
 // instance may not yet see another instance's write, the same as if the
 // two had evaluated their records concurrently. Entities carry Expires (event time plus the

@@ -244,15 +244,22 @@ func (s *State) read(ctx context.Context, pk, rk string) (stored, bool, error) {
 	return st, true, nil
 }
 
-// Update implements detect.State: read (or take the cached copy), apply
-// fn, write back under the ETag (insert when absent); retry on 412/409
-// with a fresh read.
+// Update implements detect.State: take the cached copy (or, for a key
+// not seen yet, assume it absent), apply fn, write back under the ETag
+// (insert when absent); on 412/409 read afresh and retry.
 func (s *State) Update(ctx context.Context, key string, expires time.Time, fn func([]detect.Entry) []detect.Entry) ([]detect.Entry, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	pk, rk := keys(key)
 	c, fromCache := s.recall(rk, 0)
+	if !fromCache {
+		// A key this State has not seen is usually new (a new client
+		// address, a new claim): try the insert first. If the key
+		// exists, the insert fails with 409 and the loop reads it,
+		// one request more than reading first; if not, one less.
+		c, fromCache = cached{}, true
+	}
 	for attempt := 0; attempt < s.maxAttempts; attempt++ {
 		if attempt > 0 && !fromCache {
 			if err := backoff(ctx, attempt); err != nil {
@@ -269,7 +276,7 @@ func (s *State) Update(ctx context.Context, key string, expires time.Time, fn fu
 		} else if cur, found, err = s.read(ctx, pk, rk); err != nil {
 			return nil, err
 		}
-		stale := fromCache // a conflict on a cached copy is not contention
+		stale := fromCache // a conflict on a cached copy or a guess is not contention
 		fromCache = false
 		next := bound(fn(cur.entries))
 		exp := expires

@@ -108,24 +108,29 @@ func TestBench(t *testing.T) {
 		t.Fatal(err)
 	}
 	day := time.Now().UTC().Format("2006-01-02")
-	name := "benchsrv/db1/aud/" + day + "/00_00_00_000_0.xel"
-	ab := a.Blobs.Container().NewAppendBlobClient(name)
-	if _, err := ab.Create(ctx, nil); err != nil {
+	svc, err := cfg.AppStorage().TableServiceClient()
+	if err != nil {
 		t.Fatal(err)
 	}
-	w := &appender{ctx: ctx, ab: ab}
-	if err := xeltest.SyntheticAuditFile(w, int64(mb)<<20, 42); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.flush(len(w.buf)); err != nil {
-		t.Fatal(err)
-	}
-	runtime.GC()
-	t.Logf("blob: %d bytes; VmHWM after upload %s", w.n, vmHWM())
 
-	// 1. The pipeline: decode, upsert, evaluate, cursor.
+	// 0. Warm-up: a fresh Azurite (a Node process) is several times
+	// slower until its JIT has seen each kind of request, and whichever
+	// side ran first would pay for it. One small blob goes through both
+	// paths first, under another server name (its own partitions).
+	warm := upload(t, ctx, a, "warmsrv/db1/aud/"+day+"/00_00_00_000_0.xel", 1, 7)
+	if _, err := a.Pipeline.Ingest(ctx, warm.name, ingest.RunOptions{Owner: "warm-up"}); err != nil {
+		t.Fatal(err)
+	}
+	rawUpsert(t, ctx, a, svc.NewClient(azuritetest.Name("Warm")), warm)
+
+	b := upload(t, ctx, a, "benchsrv/db1/aud/"+day+"/00_00_00_000_0.xel", mb, 42)
+	runtime.GC()
+	t.Logf("blob: %d bytes; VmHWM after upload %s", b.size, vmHWM())
+
+	// 1. The pipeline as AuditBlob runs it: decode, upsert, evaluate,
+	// findings to the outbox, cursor.
 	start := time.Now()
-	res, err := a.Pipeline.Ingest(ctx, name, ingest.RunOptions{Owner: "bench", FindingSink: a.Enqueue})
+	res, err := a.Pipeline.Ingest(ctx, b.name, ingest.RunOptions{Owner: "bench"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,28 +144,56 @@ func TestBench(t *testing.T) {
 
 	// 2. Raw aztables transactions of the same rows into a fresh table
 	// (decoding and entity building not timed).
-	svc, err := cfg.AppStorage().TableServiceClient()
-	if err != nil {
+	rawRows, rawTime := rawUpsert(t, ctx, a, svc.NewClient(azuritetest.Name("Raw")), b)
+	rawRate := float64(rawRows) / rawTime.Seconds()
+	t.Logf("raw aztables: %d rows, %s, %.0f rows/s", rawRows, rawTime.Round(time.Millisecond), rawRate)
+	t.Logf("pipeline / raw = %.0f %%", 100*pipeRate/rawRate)
+
+	// 3. Append → detection on the queue, with the sweep on the default schedule.
+	lat := latency(t, ctx, a, day)
+	t.Logf("append → detection on queue: p50 %s (n=%d, all %v)", lat[len(lat)/2].Round(time.Millisecond), len(lat), lat)
+}
+
+type blob struct {
+	name string
+	size int64
+}
+
+// upload writes a synthesized audit file of mb MiB to an append blob.
+func upload(t *testing.T, ctx context.Context, a *app.App, name string, mb int, seed int64) blob {
+	t.Helper()
+	ab := a.Blobs.Container().NewAppendBlobClient(name)
+	if _, err := ab.Create(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
-	raw := svc.NewClient(azuritetest.Name("Raw"))
+	w := &appender{ctx: ctx, ab: ab}
+	if err := xeltest.SyntheticAuditFile(w, int64(mb)<<20, seed); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.flush(len(w.buf)); err != nil {
+		t.Fatal(err)
+	}
+	return blob{name: name, size: w.n}
+}
+
+// rawUpsert decodes b and writes its rows into table with plain aztables
+// transactions, in chunks of the pipeline's batch size and with its
+// parallelism; only the transactions are timed.
+func rawUpsert(t *testing.T, ctx context.Context, a *app.App, raw *aztables.Client, b blob) (int, time.Duration) {
+	t.Helper()
 	if _, err := raw.CreateTable(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
 	var rawTime time.Duration
 	rawRows := 0
-	props, err := ab.GetProperties(ctx, nil)
+	xr, err := xel.NewReaderAt(a.Blobs.ReaderAt(ctx, b.name, b.size), b.size, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	xr, err := xel.NewReaderAt(a.Blobs.ReaderAt(ctx, name, *props.ContentLength), *props.ContentLength, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ar := audit.NewReader(xr, name, nil)
+	ar := audit.NewReader(xr, b.name, nil)
 	var chunk []*audit.Record
 	flush := func() {
-		ents, err := store.BuildEntities("benchsrv", "db1", name, time.Now(), chunk)
+		ents, err := store.BuildEntities("benchsrv", "db1", b.name, time.Now(), chunk)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -205,13 +238,7 @@ func TestBench(t *testing.T) {
 		}
 	}
 	flush()
-	rawRate := float64(rawRows) / rawTime.Seconds()
-	t.Logf("raw aztables: %d rows, %s, %.0f rows/s", rawRows, rawTime.Round(time.Millisecond), rawRate)
-	t.Logf("pipeline / raw = %.0f %%", 100*pipeRate/rawRate)
-
-	// 3. Append → detection on the queue, with the sweep on the default schedule.
-	lat := latency(t, ctx, a, day)
-	t.Logf("append → detection on queue: p50 %s (n=%d, all %v)", lat[len(lat)/2].Round(time.Millisecond), len(lat), lat)
+	return rawRows, rawTime
 }
 
 // latency appends a backup record to a fresh blob at a random point of the
