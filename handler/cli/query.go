@@ -137,12 +137,8 @@ JSON lines: {"detection":{…},"recorded":…,"deliveries":{channel:{state,…}}
 `)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		return exitUsage(err)
-	}
-	if fs.NArg() > 0 {
-		fs.Usage()
-		return 2
+	if code, ok := parseFlagsOnly(fs, args); !ok {
+		return code
 	}
 	t, err := parseTime(*since)
 	if err != nil {
@@ -205,12 +201,8 @@ any listed cursor is failed, so a monitoring job can alert on it.
 `)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		return exitUsage(err)
-	}
-	if fs.NArg() > 0 {
-		fs.Usage()
-		return 2
+	if code, ok := parseFlagsOnly(fs, args); !ok {
+		return code
 	}
 	switch st := store.CursorState(*state); st {
 	case "", store.CursorOpen, store.CursorClosed, store.CursorFailed:
@@ -271,4 +263,17 @@ func CursorLine(c *store.Cursor) any {
 		l.LeaseUntil = &c.LeaseUntil
 	}
 	return l
+}
+
+// parseFlagsOnly parses args into fs for a command that takes no
+// positional arguments; ok false means exit with code.
+func parseFlagsOnly(fs *flag.FlagSet, args []string) (code int, ok bool) {
+	if err := fs.Parse(args); err != nil {
+		return exitUsage(err), false
+	}
+	if fs.NArg() > 0 {
+		fs.Usage()
+		return 2, false
+	}
+	return 0, true
 }
