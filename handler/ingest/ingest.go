@@ -18,14 +18,20 @@ import (
 
 // Defaults of Options.
 const (
-	DefaultBatchSize = 500
-	DefaultBudget    = 256 << 20
+	DefaultBatchSize   = 500
+	DefaultBudget      = 256 << 20
+	DefaultMaxFindings = 1000
 )
 
 // Options tunes a Pipeline.
 type Options struct {
 	MaxBytesPerRun int64 // bytes one run decodes (XELWATCH_MAX_BYTES_PER_RUN)
 	BatchSize      int   // records per Rows.Upsert call
+	// MaxFindings bounds the findings one run collects (they travel in
+	// its Result and in the invocation's response): a run that reaches it
+	// stops after the batch in flight, and the next run continues from
+	// there. Zero means DefaultMaxFindings.
+	MaxFindings int
 	// FileName maps a blob name to the file_name stored with each record
 	// (default: the name itself). It must be stable for a blob.
 	FileName func(blob string) string
@@ -74,6 +80,9 @@ func New(blobs Blobs, cursors Cursors, rows Rows, eval Evaluator, dec Decoder, l
 	if opt.BatchSize <= 0 {
 		opt.BatchSize = DefaultBatchSize
 	}
+	if opt.MaxFindings <= 0 {
+		opt.MaxFindings = DefaultMaxFindings
+	}
 	if opt.Lease <= 0 {
 		opt.Lease = DefaultLease
 	}
@@ -95,7 +104,7 @@ type Outcome string
 // Outcomes.
 const (
 	OutcomeRead     Outcome = "read" // advanced the cursor (possibly by 0 rows)
-	OutcomeMore     Outcome = "more" // stopped at the byte budget; more to read
+	OutcomeMore     Outcome = "more" // stopped at the byte or findings budget; more to read
 	OutcomeUpToDate Outcome = "up-to-date"
 	OutcomeBusy     Outcome = "busy"   // another run claimed the cursor first
 	OutcomeClosed   Outcome = "closed" // cursor closed (now or before)
@@ -119,6 +128,9 @@ type RunOptions struct {
 	Owner  string // invocation id, for logs
 	Final  bool   // close the cursor: the file is complete
 	Budget int64  // byte budget for this call; 0 = Options.MaxBytesPerRun
+	// MaxFindings is the findings budget for this call; 0 means
+	// Options.MaxFindings.
+	MaxFindings int
 	// FindingSink, when set, receives each batch's findings before the
 	// cursor commits them (watch enqueues them there); nil means
 	// Options.FindingSink. An error fails the run before the commit.
@@ -367,6 +379,11 @@ func (p *Pipeline) read(ctx context.Context, blob string, path Path, cur Cursor,
 		return res, nil
 	}
 
+	maxFindings := ro.MaxFindings
+	if maxFindings <= 0 {
+		maxFindings = p.opt.MaxFindings
+	}
+	stopped := false // at the findings budget
 	batch := make([]*audit.Record, 0, p.opt.BatchSize)
 	var decodeErr error
 	// One batch is stored and evaluated while the next one is decoded
@@ -384,6 +401,9 @@ func (p *Pipeline) read(ctx context.Context, blob string, path Path, cur Cursor,
 	flush := func() error {
 		if err := wait(); err != nil {
 			return err
+		}
+		if len(res.Findings) >= maxFindings {
+			stopped = true
 		}
 		if len(batch) == 0 {
 			return nil
@@ -418,6 +438,15 @@ func (p *Pipeline) read(ctx context.Context, blob string, path Path, cur Cursor,
 			if err := flush(); err != nil {
 				return res, err
 			}
+			if stopped {
+				if rr.End() > start {
+					break
+				}
+				// No whole buffer consumed yet (a buffer holding more
+				// records than a batch): stopping here would make no
+				// progress, so read on to the next buffer boundary.
+				stopped = false
+			}
 		}
 	}
 	if rerr := ra.Err(); rerr != nil {
@@ -430,7 +459,7 @@ func (p *Pipeline) read(ctx context.Context, blob string, path Path, cur Cursor,
 	// truncates where SQL Server splits) is not hidden until more of the
 	// file is written. Same keys and detection ids next time: idempotent.
 	// They are not counted in the cursor's rows until they are complete.
-	if !final {
+	if !final && !stopped {
 		batch = append(batch, rr.Pending()...)
 	}
 	// Store every record before the damage, whatever comes next.
@@ -451,6 +480,11 @@ func (p *Pipeline) read(ctx context.Context, blob string, path Path, cur Cursor,
 	next.Rows += counted
 	res.Bytes = end - start
 	switch {
+	case stopped:
+		// Findings budget: the rest of the file waits for the next run,
+		// which must not take the blob for unchanged.
+		res.Outcome = OutcomeMore
+		next.BlobLength = end
 	case decodeErr == nil && limit < props.Size:
 		res.Outcome = OutcomeMore // clean buffer boundary at the budget
 	case decodeErr == nil:

@@ -291,6 +291,66 @@ func TestIngestBudget(t *testing.T) {
 	}
 }
 
+// TestIngestFindingsBudget: a run stops after the batch that reached the
+// findings budget (at most two batches past it: one was already in
+// flight) and the next runs continue; every row and every finding
+// arrives. Also when one buffer holds more records than a batch, where
+// stopping inside the buffer would make no progress.
+func TestIngestFindingsBudget(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name   string
+		bufSiz int
+	}{{"small buffers", 4096}, {"buffers larger than a batch", 1 << 20}} {
+		t.Run(tt.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			w, err := xeltest.NewWriter(&buf, &xeltest.Options{BufferSize: tt.bufSiz})
+			if err != nil {
+				t.Fatal(err)
+			}
+			const n = 700
+			for i := range n {
+				if err := w.WriteAudit(xeltest.AuditEvent{EventTime: t0.Add(time.Duration(i) * time.Second), ActionID: "BA", ClassType: "DB",
+					Succeeded: true, ServerInstanceName: "srv1", DatabaseName: "db1", Statement: fmt.Sprintf("BACKUP DATABASE db1 -- %d", i)}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := w.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			f := newFixture(t, Options{BatchSize: 50, MaxFindings: 120})
+			f.blobs.Append(testBlob, buf.Bytes(), t0)
+			runs := 0
+			for {
+				runs++
+				r := f.ingest(t, RunOptions{})
+				if tt.bufSiz == 4096 && len(r.Findings) > 120+2*50 {
+					t.Errorf("run %d: %d findings, want at most budget + two batches", runs, len(r.Findings))
+				}
+				if r.Outcome != OutcomeMore {
+					break
+				}
+				if runs > 100 {
+					t.Fatal("no progress")
+				}
+			}
+			if tt.bufSiz == 4096 && runs < 4 {
+				t.Errorf("runs = %d, want the findings budget to split the file", runs)
+			}
+			if got := len(f.rows.Records()); got != n {
+				t.Errorf("rows = %d, want %d", got, n)
+			}
+			if len(f.seen) != n {
+				t.Errorf("%d distinct findings, want %d", len(f.seen), n)
+			}
+			c, _ := f.cursors.Get(context.Background(), testBlob)
+			if c.Offset != int64(buf.Len()) || c.Rows != n {
+				t.Errorf("cursor at %d with %d rows, want %d and %d", c.Offset, c.Rows, buf.Len(), n)
+			}
+		})
+	}
+}
+
 func TestIngestConcurrentClaim(t *testing.T) {
 	t.Parallel()
 	file := auditFile(t, 50)

@@ -34,14 +34,15 @@ func (p *Pipeline) Poll(ctx context.Context, so SweepOptions) (SweepResult, erro
 	}
 	now := p.opt.Now().UTC()
 	budget := p.opt.MaxBytesPerRun
+	findings := p.opt.MaxFindings
 	var errs []error
 	for _, it := range items {
-		if budget <= 0 {
+		if budget <= 0 || findings <= 0 {
 			out.Budget = true
 			break
 		}
 		final := newest[path.Dir(it.Name)].Name != it.Name || now.Sub(it.LastModified) > so.IdleClose
-		r, err := p.Ingest(ctx, it.Name, RunOptions{Owner: so.Owner, Final: final, Budget: budget, FindingSink: so.FindingSink})
+		r, err := p.Ingest(ctx, it.Name, RunOptions{Owner: so.Owner, Final: final, Budget: budget, MaxFindings: findings, FindingSink: so.FindingSink})
 		if err != nil {
 			errs = append(errs, err)
 			if ctx.Err() != nil {
@@ -50,6 +51,7 @@ func (p *Pipeline) Poll(ctx context.Context, so SweepOptions) (SweepResult, erro
 			continue
 		}
 		budget -= r.Bytes
+		findings -= len(r.Findings)
 		if r.Outcome == OutcomeMore {
 			out.Budget = true
 		}

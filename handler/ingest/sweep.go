@@ -35,7 +35,7 @@ type SweepResult struct {
 	Results    []Result
 	Discovered int
 	Closed     int
-	Budget     bool // stopped because the byte budget was spent
+	Budget     bool // stopped because the byte or findings budget was spent; more to read
 }
 
 // Sweep continues every open cursor whose blob changed, discovers audit
@@ -92,16 +92,18 @@ func (p *Pipeline) Sweep(ctx context.Context, so SweepOptions) (SweepResult, err
 	for _, c := range open {
 		known[c.Blob] = true
 	}
+	findings := p.opt.MaxFindings // the sweep's findings budget, shared like the bytes
 	run := func(blob string, final bool) error {
-		if budget <= 0 {
+		if budget <= 0 || findings <= 0 {
 			out.Budget = true
 			return nil
 		}
-		r, err := p.Ingest(ctx, blob, RunOptions{Owner: so.Owner, Final: final, Budget: budget, FindingSink: so.FindingSink})
+		r, err := p.Ingest(ctx, blob, RunOptions{Owner: so.Owner, Final: final, Budget: budget, MaxFindings: findings, FindingSink: so.FindingSink})
 		if err != nil {
 			return err
 		}
 		budget -= r.Bytes
+		findings -= len(r.Findings)
 		if r.Outcome == OutcomeMore {
 			out.Budget = true
 		}

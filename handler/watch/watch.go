@@ -137,7 +137,8 @@ func (w *Watcher) Run(ctx context.Context) error {
 	t := time.NewTicker(w.Opt.Interval)
 	defer t.Stop()
 	for {
-		if err := w.Pass(ctx); err != nil {
+		more, err := w.Pass(ctx)
+		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
@@ -147,6 +148,9 @@ func (w *Watcher) Run(ctx context.Context) error {
 			if err := w.Drain(ctx); err != nil && ctx.Err() == nil {
 				w.Log.Error("delivering detections", "err", err.Error())
 			}
+		}
+		if more && err == nil && ctx.Err() == nil {
+			continue // a budget stopped the pass: go on at once (with Once too)
 		}
 		if w.Opt.Once {
 			return nil
@@ -167,13 +171,13 @@ func (w *Watcher) source() string {
 }
 
 // Pass is one ingest pass: the sweep over the container (or a poll of the
-// folder); detections go to the queue before each cursor commits.
-func (w *Watcher) Pass(ctx context.Context) error {
+// folder); detections go to the queue before each cursor commits. more
+// reports that a byte or findings budget stopped it before the end.
+func (w *Watcher) Pass(ctx context.Context) (more bool, err error) {
 	so := w.App.SweepOptions()
 	so.Owner = "watch"
 	so.FindingSink = w.App.Enqueue
 	var res ingest.SweepResult
-	var err error
 	if w.Opt.Dir != "" {
 		res, err = w.App.Pipeline.Poll(ctx, so)
 	} else {
@@ -187,7 +191,7 @@ func (w *Watcher) Pass(ctx context.Context) error {
 			w.Log.Info("ingested", "blob", r.Blob, "outcome", string(r.Outcome), "rows", r.Rows, "detections", len(r.Findings))
 		}
 	}
-	return err
+	return res.Budget, err
 }
 
 // Drain delivers the queued detections, like the host's queue trigger:
