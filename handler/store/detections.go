@@ -16,6 +16,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
 	"github.com/xelwatch/xelwatch/detect"
+	"github.com/xelwatch/xelwatch/handler/queuemsg"
 )
 
 // DeliveryState is where one channel's notification of a detection stands.
@@ -68,7 +69,8 @@ const maxClaimTries = 8
 // committing a cursor, because the queue message carrying a finding
 // leaves only after the invocation answers, so that a finding whose
 // message was lost can be found with [Store.ListUndispatched] and sent
-// again. The entries share one partition and go out in batch
+// again. Each entry holds the finding as its queue message will
+// (queuemsg.Bound). The entries share one partition and go out in batch
 // transactions (100 per request). Recording a finding again (a replayed
 // blob) rewrites its entry; the relay drops entries whose detection the
 // notifier has recorded.
@@ -84,7 +86,9 @@ func (s *Store) RecordPending(ctx context.Context, fs ...detect.Finding) error {
 	now := edmTime(s.now())
 	entities := make([]Entity, 0, len(fs))
 	for _, f := range fs {
-		p, err := findingProps(f)
+		// What the queue message will carry: bounded, so that no entry
+		// (and no transaction) can exceed the service's limits.
+		p, err := findingProps(queuemsg.Bound(f))
 		if err != nil {
 			return fmt.Errorf("store: record pending finding %s: %w", f.DetectionID, err)
 		}

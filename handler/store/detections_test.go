@@ -12,6 +12,7 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
 	"github.com/xelwatch/xelwatch/detect"
+	"github.com/xelwatch/xelwatch/handler/queuemsg"
 )
 
 func TestUndispatchedFilter(t *testing.T) {
@@ -185,7 +186,8 @@ func TestAzuriteOutbox(t *testing.T) {
 }
 
 // TestAzuriteOutboxBatches: many findings at once go out in batch
-// transactions within the service limits, long ones included.
+// transactions within the service limits, oversized ones bounded as
+// their queue message will be.
 func TestAzuriteOutboxBatches(t *testing.T) {
 	s := newTestStore(t)
 	ctx := context.Background()
@@ -193,7 +195,10 @@ func TestAzuriteOutboxBatches(t *testing.T) {
 	for i := range 250 {
 		f := testFinding(fmt.Sprintf("bulk-%03d", i))
 		if i%50 == 0 {
-			f.Why = strings.Repeat("x", 100_000) // split over several properties
+			f.Why = strings.Repeat("x", 100_000) // over the queue message limit
+			for range 40 {
+				f.Records = append(f.Records, detect.Evidence{Statement: strings.Repeat("BACKUP ", 4000)})
+			}
 		}
 		fs = append(fs, f)
 	}
@@ -210,8 +215,12 @@ func TestAzuriteOutboxBatches(t *testing.T) {
 	for _, f := range got {
 		var i int
 		fmt.Sscanf(f.DetectionID, "bulk-%03d", &i)
-		if f.Why != fs[i].Why {
-			t.Errorf("%s: why of %d bytes, want %d", f.DetectionID, len(f.Why), len(fs[i].Why))
+		want := queuemsg.Bound(fs[i])
+		if f.Why != want.Why || len(f.Records) != len(want.Records) {
+			t.Errorf("%s: why of %d bytes, %d records; want %d, %d", f.DetectionID, len(f.Why), len(f.Records), len(want.Why), len(want.Records))
+		}
+		if b, err := queuemsg.Marshal(f); err != nil || len(b) > queuemsg.MaxJSON {
+			t.Errorf("%s: listed finding does not fit a message: %d bytes, %v", f.DetectionID, len(b), err)
 		}
 	}
 }
