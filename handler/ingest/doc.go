@@ -16,6 +16,17 @@
 // a cursor when a newer file of the same audit appeared or the blob stayed
 // idle (the final read emits pending split records as they are).
 //
+// # Bounded runs
+//
+// A run decodes at most a byte budget (Options.MaxBytesPerRun) and
+// collects at most a findings budget (Options.MaxFindings): findings
+// travel in the run's Result and in the invocation's response, so a file
+// in which every record is suspicious must not grow the process. At
+// either budget the run commits what it did and reports OutcomeMore; the
+// sweep continues the blob. Memory is otherwise independent of the blob's
+// size: one read-ahead window, two batches of records, and the request
+// bodies in flight.
+//
 // # Exactly once, from at-least-once
 //
 // Triggers are at-least-once and a trigger and the sweep may meet on one
@@ -27,9 +38,8 @@
 // without error, and a run that dies frees the blob when its lease
 // expires (at once for later runs of the same process, which know it
 // died). A run whose final commit loses stops too (its upserts were
-// idempotent). The
-// bytes before a blob's current length never change for an append blob,
-// so range reads are not pinned to an ETag.
+// idempotent). The bytes before a blob's current length never change for
+// an append blob, so range reads are not pinned to an ETag.
 //
 // # Errors
 //
