@@ -51,8 +51,9 @@ type Options struct {
 	// DefaultReadTTL; negative: always ask). Writes of this State are
 	// seen at once; writes of other instances within ReadTTL.
 	ReadTTL time.Duration
-	// CacheBytes bounds the memory of the cache (default
-	// DefaultCacheBytes).
+	// CacheBytes bounds the cache, counted in encoded entity bytes
+	// (default DefaultCacheBytes; decoded entries take two to three times
+	// that).
 	CacheBytes int
 	Now        func() time.Time
 }
@@ -60,7 +61,7 @@ type Options struct {
 // Defaults of Options.
 const (
 	DefaultReadTTL    = time.Second
-	DefaultCacheBytes = 8 << 20
+	DefaultCacheBytes = 4 << 20
 )
 
 // State implements detect.State on a table.
