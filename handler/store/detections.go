@@ -209,7 +209,7 @@ func (s *Store) deleteOutbox(ctx context.Context, id string) error {
 // outbox partition, which holds only such entries, and checks each
 // entry's row, so its cost does not grow with the Detections table.
 // Entries whose row exists are removed. An entry that cannot be decoded
-// is skipped and reported in the error, next to the findings that could
+// is removed and reported in the error, next to the findings that could
 // be read.
 func (s *Store) ListUndispatched(ctx context.Context, before time.Time, max int) ([]detect.Finding, error) {
 	if max <= 0 {
@@ -227,8 +227,17 @@ func (s *Store) ListUndispatched(ctx context.Context, before time.Time, max int)
 		}
 		for _, raw := range page.Entities {
 			e, err := decodeDetection(raw)
+			if err == nil && e.ID == "" {
+				err = errors.New("store: outbox entry without detection_id")
+			}
 			if err != nil {
+				// It can never be relayed: report it once and drop it,
+				// rather than on every sweep.
 				bad = append(bad, err)
+				var k struct{ RowKey string }
+				if json.Unmarshal(raw, &k) == nil && k.RowKey != "" {
+					_, _ = s.detections.DeleteEntity(ctx, outboxPartition, k.RowKey, nil)
+				}
 				continue
 			}
 			_, err = s.GetDetection(ctx, e.ID)

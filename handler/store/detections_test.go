@@ -168,6 +168,18 @@ func TestAzuriteOutbox(t *testing.T) {
 		t.Errorf("%d outbox entries left after every finding was dispatched", n)
 	}
 
+	// A damaged entry is reported once and dropped.
+	junk, _ := json.Marshal(map[string]any{"PartitionKey": outboxPartition, "RowKey": "junk", "recorded_at": edmTime(time.Now()), "finding": "{not json"})
+	if _, err := s.detections.AddEntity(ctx, junk, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ListUndispatched(ctx, later, 100); err == nil {
+		t.Error("a damaged entry was not reported")
+	}
+	if _, err := s.ListUndispatched(ctx, later, 100); err != nil {
+		t.Errorf("a damaged entry is reported again: %v", err)
+	}
+
 	// ListDetections lists rows, never outbox entries.
 	if err := s.RecordPending(ctx, testFinding("outbox-d")); err != nil {
 		t.Fatal(err)
