@@ -6,10 +6,10 @@ import (
 	"strings"
 )
 
-//go:generate go run ./internal/gen -ref ../../../shared/audit-reference -out tables_gen.go
+//go:generate go run ./internal/gen -ref reference -out tables_gen.go
 
 // ActionInfo is one row of sys.dm_audit_actions as far as the public
-// sources reproduce it (shared/audit-reference/audit_actions.csv).
+// sources reproduce it (reference/audit_actions.csv).
 type ActionInfo struct {
 	ID    string // trimmed code, e.g. "BA"
 	Name  string // e.g. "BACKUP"; for group codes the group name
@@ -25,7 +25,7 @@ type ActionInfo struct {
 }
 
 // ClassTypeInfo is one row of sys.dm_audit_class_type_map
-// (shared/audit-reference/audit_class_types.csv).
+// (reference/audit_class_types.csv).
 type ClassTypeInfo struct {
 	Code           string // trimmed, e.g. "DB", "A"
 	Desc           string // class_type_desc, e.g. "DATABASE"
@@ -42,7 +42,7 @@ type Availability struct {
 }
 
 // ActionGroup is an audit action group and the action ids its records
-// carry (shared/audit-reference/audit_action_groups.csv). Membership is
+// carry (reference/audit_action_groups.csv). Membership is
 // inferred (docs + Windows 24xxx catalog + Elastic) except where
 // Confidence says "documented".
 type ActionGroup struct {
