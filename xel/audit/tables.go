@@ -241,17 +241,3 @@ func GroupActionIDs(group string) []string {
 	sort.Strings(out)
 	return out
 }
-
-// packCode packs a code into the little-endian ASCII integer stored in
-// .xel files, right-padded with spaces to n bytes.
-func packCode(code string, n int) uint64 {
-	var v uint64
-	for i := range n {
-		c := byte(' ')
-		if i < len(code) {
-			c = code[i]
-		}
-		v |= uint64(c) << (8 * i)
-	}
-	return v
-}
