@@ -25,7 +25,6 @@ type fakeIngester struct {
 	err      error
 	sweeps   int
 	sweepErr error
-	outcome  ingest.Outcome
 }
 
 func (f *fakeIngester) Ingest(_ context.Context, blob string, _ ingest.RunOptions) (ingest.Result, error) {

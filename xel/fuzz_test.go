@@ -47,8 +47,8 @@ func FuzzReader(f *testing.F) {
 		}
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		stream, errStream, endStream, rs := fuzzDecode(t, func() (*Reader, error) { return NewReader(bytes.NewReader(data), nil) })
-		at, errAt, endAt, ra := fuzzDecode(t, func() (*Reader, error) { return NewReaderAt(bytes.NewReader(data), int64(len(data)), nil) })
+		stream, endStream, rs, errStream := fuzzDecode(t, func() (*Reader, error) { return NewReader(bytes.NewReader(data), nil) })
+		at, endAt, ra, errAt := fuzzDecode(t, func() (*Reader, error) { return NewReaderAt(bytes.NewReader(data), int64(len(data)), nil) })
 		// Bounded memory: the buffer never outgrows the input (the
 		// stream reader may reach twice the bytes present while growing).
 		for _, r := range []*Reader{rs, ra} {
@@ -93,23 +93,23 @@ func sentinel(err error) error {
 	return err
 }
 
-func fuzzDecode(t *testing.T, open func() (*Reader, error)) (events []string, err error, end int64, r *Reader) {
+func fuzzDecode(t *testing.T, open func() (*Reader, error)) (events []string, end int64, r *Reader, err error) {
 	r, err = open()
 	if err != nil {
 		checkFuzzErr(t, err)
-		return nil, err, -1, nil
+		return nil, -1, nil, err
 	}
 	for {
 		ev, err := r.Next()
 		if err == io.EOF {
-			return events, err, r.End(), r
+			return events, r.End(), r, err
 		}
 		if err != nil {
 			checkFuzzErr(t, err)
 			if _, err2 := r.Next(); err2 != err {
 				t.Errorf("error not sticky: %v, then %v", err, err2)
 			}
-			return events, err, r.End(), r
+			return events, r.End(), r, err
 		}
 		line := ev.AppendJSON(nil)
 		if !json.Valid(line) {

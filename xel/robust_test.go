@@ -420,8 +420,8 @@ func TestMutatedFixtures(t *testing.T) {
 				case 2:
 					b = b[:rnd.IntN(len(b))]
 				}
-				stream, errS, endS, _ := fuzzDecode(t, func() (*Reader, error) { return NewReader(bytes.NewReader(b), nil) })
-				at, errA, endA, _ := fuzzDecode(t, func() (*Reader, error) { return NewReaderAt(bytes.NewReader(b), int64(len(b)), nil) })
+				stream, endS, _, errS := fuzzDecode(t, func() (*Reader, error) { return NewReader(bytes.NewReader(b), nil) })
+				at, endA, _, errA := fuzzDecode(t, func() (*Reader, error) { return NewReaderAt(bytes.NewReader(b), int64(len(b)), nil) })
 				if !slices.Equal(stream, at) || sentinel(errS) != sentinel(errA) || endS != endA {
 					t.Fatalf("mutation %d: stream (%d events, %v, end %d) and ReaderAt (%d events, %v, end %d) disagree",
 						i, len(stream), errS, endS, len(at), errA, endA)

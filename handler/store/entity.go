@@ -147,7 +147,6 @@ type entityWriter struct {
 	buf   []byte
 	size  int
 	props int
-	err   error
 }
 
 // Service size accounting ("Understanding the Table service data model",

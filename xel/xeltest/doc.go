@@ -2,7 +2,7 @@
 // for tests and benchmarks.
 //
 // The Writer produces version-10 files byte-for-byte in the layout of the
-// format notes (shared/design/xel-format.md): a 512-byte file header, one
+// format notes (package xel's documentation): a 512-byte file header, one
 // metadata buffer describing package0 (the type table, so the pointer size
 // is 8) and the caller's packages (events with static, customizable and
 // data attributes, actions, maps and bitmask maps), then event buffers
