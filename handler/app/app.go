@@ -129,9 +129,14 @@ func (a *App) RecordPending(ctx context.Context, fs []detect.Finding) error {
 // folders during sweeps; continuing known blobs runs on every sweep.
 const DiscoverEvery = time.Minute
 
-// SweepOptions are the sweep settings of cfg.
+// SweepOptions are the sweep settings of cfg, with the pruning of expired
+// detection state when the app runs the table-backed engine.
 func (a *App) SweepOptions() ingest.SweepOptions {
-	return ingest.SweepOptions{Days: a.Cfg.SweepDays, IdleClose: a.Cfg.IdleClose, DiscoverEvery: DiscoverEvery}
+	so := ingest.SweepOptions{Days: a.Cfg.SweepDays, IdleClose: a.Cfg.IdleClose, DiscoverEvery: DiscoverEvery}
+	if a.state != nil {
+		so.Prune, so.PruneEvery = a.pruneState, PruneEvery
+	}
+	return so
 }
 
 // Ensure creates what is missing: tables, the detections queue and its
