@@ -63,6 +63,8 @@ type Pipeline struct {
 	// lastDiscovery is when this process last listed the date folders
 	// (unix nanoseconds), for SweepOptions.DiscoverEvery.
 	lastDiscovery atomic.Int64
+	// lastPrune is when this process last ran SweepOptions.Prune.
+	lastPrune atomic.Int64
 
 	// abandoned are leases of this process's failed runs that could not
 	// be released (storage was down): owner → lease expiry. A later run of
