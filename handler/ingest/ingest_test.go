@@ -727,3 +727,57 @@ func TestIngestTooManyMetadataBuffers(t *testing.T) {
 		t.Errorf("rows = %d, want 10", got)
 	}
 }
+
+// sizingRows is a Rows that keeps nothing and records the largest batch.
+type sizingRows struct {
+	mu       sync.Mutex
+	rows     int
+	maxBytes int // of object_name, the column the test makes large
+}
+
+func (s *sizingRows) Upsert(_ context.Context, _ Path, _ string, recs []*audit.Record) error {
+	n := 0
+	for _, r := range recs {
+		n += len(r.ObjectName)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.rows += len(recs)
+	s.maxBytes = max(s.maxBytes, n)
+	return nil
+}
+
+// A batch is handed on at DefaultBatchBytes as well as at BatchSize
+// records: records a file makes large (here a 150,000-character
+// object_name each) must not pile up 500 at a time in the run's memory.
+func TestIngestBatchBytes(t *testing.T) {
+	t.Parallel()
+	const n, size = 60, 150_000
+	var buf bytes.Buffer
+	w, err := xeltest.NewWriter(&buf, &xeltest.Options{BufferSize: 512 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		if err := w.WriteAudit(xeltest.AuditEvent{EventTime: t0.Add(time.Duration(i) * time.Second), ActionID: "SL", ClassType: "U",
+			Succeeded: true, ObjectName: strings.Repeat("o", size), Statement: "SELECT 1"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	rows := &sizingRows{}
+	blobs := NewMemoryBlobs()
+	blobs.Append(testBlob, buf.Bytes(), t0)
+	p := New(blobs, NewMemoryCursors(), rows, nil, XEL{}, nil, Options{})
+	if _, err := p.Ingest(context.Background(), testBlob, RunOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if rows.rows != n {
+		t.Fatalf("stored %d rows, want %d", rows.rows, n)
+	}
+	if rows.maxBytes > DefaultBatchBytes+size {
+		t.Errorf("a batch held %d bytes of object_name, over %d (DefaultBatchBytes and one record)", rows.maxBytes, DefaultBatchBytes+size)
+	}
+}

@@ -312,6 +312,17 @@ func (r *Reader) appendText(g *group, piece *Record) {
 // recordSize is the memory of a Record without what it points to.
 const recordSize = int64(unsafe.Sizeof(Record{}))
 
+// Size estimates the memory the record holds: the Record, its strings and
+// byte slices, and its Parts. A caller that collects records bounds its
+// memory with it.
+func (r *Record) Size() int64 {
+	n := recordBytes(r)
+	for i := range r.Parts {
+		n += recordBytes(&r.Parts[i])
+	}
+	return n
+}
+
 // recordBytes is the memory a part holds: its Record and every string
 // and byte slice in it (copied out of the event buffer; the few shared
 // ones, FileName and the names from the reference tables, are counted

@@ -30,3 +30,10 @@ func TestRecordBytesCountsEveryColumn(t *testing.T) {
 		t.Errorf("recordBytes = %d, want %d (Record size + the length of each of its %d string and []byte columns)", got, want, n)
 	}
 }
+
+func TestRecordSizeCountsParts(t *testing.T) {
+	r := Record{ObjectName: "abc", Parts: []Record{{Statement: "12345"}, {Statement: "678"}}}
+	if got, want := r.Size(), 3*recordSize+3+5+3; got != want {
+		t.Errorf("Size() = %d, want %d", got, want)
+	}
+}
