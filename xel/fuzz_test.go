@@ -22,7 +22,7 @@ func fuzzSeeds() [][]byte {
 	clocks := xelFile(metadataBuffer(clockPackages()...),
 		eventBuffer(record(rid(ridKindEvent, 2, 0), 99, newPayload(4).b, nil),
 			record(rid(ridKindEvent, 3, 0), 99, nil, nil)))
-	return [][]byte{
+	return append([][]byte{
 		synth,
 		synth[:bufs[3]],
 		synth[:bufs[2]+700],
@@ -30,6 +30,18 @@ func fuzzSeeds() [][]byte {
 		clocks,
 		xelFile(),
 		synth[:8],
+	}, countFloodSeeds()...)
+}
+
+// countFloodSeeds are small files whose first package declares more
+// objects than a limit allows (issue 9's metadata flood, in a few hundred
+// bytes): events, maps, objects of all kinds, each count alone.
+func countFloodSeeds() [][]byte {
+	count := func(n uint32) func(*wbuf) uint32 { return func(*wbuf) uint32 { return n } }
+	return [][]byte{
+		xelFile(metaBuf(rawPackage(1, count(DefaultMaxEvents+1), nil, nil, nil))),
+		xelFile(metaBuf(rawPackage(1, nil, nil, count(DefaultMaxMaps+1), nil))),
+		xelFile(metaBuf(rawPackage(1, nil, count(DefaultMaxObjects+1), nil, nil))),
 	}
 }
 
@@ -57,6 +69,11 @@ func FuzzReader(f *testing.F) {
 			}
 			if r != nil && r.md.bytes > int64(len(data)) {
 				t.Errorf("merged %d metadata bytes from %d bytes of input", r.md.bytes, len(data))
+			}
+			if r != nil && (r.md.mem > DefaultMaxMetadataMemory || len(r.metaOffs) > DefaultMaxMetadataBuffers ||
+				r.md.nEvents > DefaultMaxEvents || r.md.nFields > DefaultMaxTotalFields || r.md.nEntries > DefaultMaxTotalMapEntries) {
+				t.Errorf("decoded metadata beyond the default limits: %d bytes, %d buffers, %d events, %d fields, %d map entries",
+					r.md.mem, len(r.metaOffs), r.md.nEvents, r.md.nFields, r.md.nEntries)
 			}
 		}
 		if len(stream) != len(at) {

@@ -20,6 +20,7 @@ import (
 	"github.com/xelwatch/xelwatch/handler/notify"
 	"github.com/xelwatch/xelwatch/handler/queuemsg"
 	"github.com/xelwatch/xelwatch/handler/store"
+	"github.com/xelwatch/xelwatch/xel"
 	"github.com/xelwatch/xelwatch/xel/audit"
 )
 
@@ -98,8 +99,11 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options)
 	if o.Blobs != nil {
 		src, a.localSrc = o.Blobs, true
 	}
+	// A file with more metadata buffers than a stored cursor can list
+	// fails its cursor (poison input) instead of failing every commit.
+	dec := ingest.XEL{Options: &xel.Options{MaxMetadataBuffers: store.MaxMetadataOffsets}}
 	a.Pipeline = ingest.New(src, cursors{st: a.Store, container: cfg.AuditContainer}, rows{st: a.Store},
-		eval, ingest.XEL{}, log, ingest.Options{MaxBytesPerRun: cfg.MaxBytesPerRun, Now: o.Now, FindingSink: a.RecordPending})
+		eval, dec, log, ingest.Options{MaxBytesPerRun: cfg.MaxBytesPerRun, Now: o.Now, FindingSink: a.RecordPending})
 
 	chans := o.Channels
 	if chans == nil {

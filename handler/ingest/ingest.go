@@ -19,6 +19,7 @@ import (
 // Defaults of Options.
 const (
 	DefaultBatchSize   = 500
+	DefaultBatchBytes  = 4 << 20
 	DefaultBudget      = 256 << 20
 	DefaultMaxFindings = 1000
 )
@@ -27,6 +28,12 @@ const (
 type Options struct {
 	MaxBytesPerRun int64 // bytes one run decodes (XELWATCH_MAX_BYTES_PER_RUN)
 	BatchSize      int   // records per Rows.Upsert call
+	// BatchBytes bounds the memory of the records of one Rows.Upsert call
+	// (audit.Record.Size): a batch is handed on when it holds BatchSize
+	// records or this many bytes, whichever comes first, so that records
+	// a file makes large (long columns, many parts) cannot pile up 500 at
+	// a time. Zero means DefaultBatchBytes.
+	BatchBytes int64
 	// MaxFindings bounds the findings one run collects (they travel in
 	// its Result and in the invocation's response): a run that reaches it
 	// stops after the batch in flight, and the next run continues from
@@ -81,6 +88,9 @@ func New(blobs Blobs, cursors Cursors, rows Rows, eval Evaluator, dec Decoder, l
 	}
 	if opt.BatchSize <= 0 {
 		opt.BatchSize = DefaultBatchSize
+	}
+	if opt.BatchBytes <= 0 {
+		opt.BatchBytes = DefaultBatchBytes
 	}
 	if opt.MaxFindings <= 0 {
 		opt.MaxFindings = DefaultMaxFindings
@@ -387,6 +397,7 @@ func (p *Pipeline) read(ctx context.Context, blob string, path Path, cur Cursor,
 	}
 	stopped := false // at the findings budget
 	batch := make([]*audit.Record, 0, p.opt.BatchSize)
+	var batchBytes int64 // audit.Record.Size of the records in batch
 	var decodeErr error
 	// One batch is stored and evaluated while the next one is decoded
 	// (double buffering); within a batch the upsert and the rule
@@ -411,7 +422,7 @@ func (p *Pipeline) read(ctx context.Context, blob string, path Path, cur Cursor,
 			return nil
 		}
 		b := batch
-		batch = make([]*audit.Record, 0, p.opt.BatchSize)
+		batch, batchBytes = make([]*audit.Record, 0, p.opt.BatchSize), 0
 		inflight = make(chan error, 1)
 		go func(done chan<- error) { done <- p.process(ctx, path, blob, b, ro, &res) }(inflight)
 		return nil
@@ -431,8 +442,9 @@ func (p *Pipeline) read(ctx context.Context, blob string, path Path, cur Cursor,
 			break
 		}
 		batch = append(batch, rec) // the Record belongs to the caller
+		batchBytes += rec.Size()
 		offsets = append(offsets, rec.AuditFileOffset)
-		if len(batch) == cap(batch) {
+		if len(batch) == cap(batch) || batchBytes >= p.opt.BatchBytes {
 			if err := p.renew(ctx, held); err != nil {
 				wait()
 				return res, err

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/xelwatch/xelwatch/xel"
 )
@@ -15,7 +16,7 @@ import (
 // Default limits of ReaderOptions.
 const (
 	DefaultMaxPendingRecords = 1024
-	DefaultMaxPendingBytes   = 64 << 20
+	DefaultMaxPendingBytes   = 8 << 20
 	DefaultMaxRecordBytes    = 1 << 20
 	DefaultMaxPendingBuffers = 64
 	DefaultSplitChars        = 4000
@@ -33,9 +34,12 @@ type ReaderOptions struct {
 	// MaxPendingRecords bounds the split records waiting for their next
 	// part (default 1024); beyond it the oldest is emitted as it is.
 	MaxPendingRecords int
-	// MaxPendingBytes bounds the statement/additional_information bytes
-	// held by waiting records (default 64 MiB); beyond it the oldest is
-	// emitted as it is.
+	// MaxPendingBytes bounds the memory held by waiting records (default
+	// 8 MiB): their reassembled texts and every part they keep, each
+	// part counted whole (its Record and all its strings, which a file
+	// can make large in any column). Beyond it the oldest is emitted as
+	// it is (flagged StatementTruncated); parts that continue it later
+	// come out as records of their own, flagged Incomplete.
 	MaxPendingBytes int64
 	// MaxRecordBytes bounds the reassembled statement plus
 	// additional_information of one record (default 1 MiB, UTF-8 bytes).
@@ -104,7 +108,7 @@ type Reader struct {
 
 	out     []*Record // ready, in emission order
 	pending []*group  // waiting for a continuation, in arrival order
-	pendB   int64     // text bytes held by pending
+	pendB   int64     // bytes held by pending (group.bytes)
 	bufNo   int       // event buffers seen
 	lastOff int64
 	plan    fieldPlan
@@ -250,7 +254,7 @@ func (r *Reader) add(ev *xel.Event) {
 		r.out = append(r.out, rec)
 		return
 	}
-	g := &group{rec: rec, lastSeq: max(rec.SequenceNumber, 1), lastBuf: r.bufNo}
+	g := &group{rec: rec, lastSeq: max(rec.SequenceNumber, 1), lastBuf: r.bufNo, bytes: recordSize}
 	g.rec.Parts = []Record{*rec}
 	r.appendText(g, rec)
 	r.pending = append(r.pending, g)
@@ -299,12 +303,45 @@ func (r *Reader) appendText(g *group, piece *Record) {
 		ai = prefixUTF8(ai, room-len(st))
 		k := len(g.rec.Parts) - 1
 		g.rec.Parts[k].Statement, g.rec.Parts[k].AdditionalInformation = "", ""
-	} else {
-		g.bytes += int64(len(st) + len(ai)) // held by the part
 	}
 	g.stmt.WriteString(st)
 	g.info.WriteString(ai)
-	g.bytes += int64(len(st) + len(ai))
+	g.bytes += int64(len(st)+len(ai)) + recordBytes(&g.rec.Parts[len(g.rec.Parts)-1])
+}
+
+// recordSize is the memory of a Record without what it points to.
+const recordSize = int64(unsafe.Sizeof(Record{}))
+
+// Size estimates the memory the record holds: the Record, its strings and
+// byte slices, and its Parts. A caller that collects records bounds its
+// memory with it.
+func (r *Record) Size() int64 {
+	n := recordBytes(r)
+	for i := range r.Parts {
+		n += recordBytes(&r.Parts[i])
+	}
+	return n
+}
+
+// recordBytes is the memory a part holds: its Record and every string
+// and byte slice in it (copied out of the event buffer; the few shared
+// ones, FileName and the names from the reference tables, are counted
+// too, which errs on the safe side).
+func recordBytes(r *Record) int64 {
+	n := recordSize
+	for _, s := range [...]string{r.ActionID, r.ActionName, r.ClassType, r.ClassTypeDesc,
+		r.SessionServerPrincipalName, r.ServerPrincipalName, r.DatabasePrincipalName,
+		r.TargetServerPrincipalName, r.TargetDatabasePrincipalName, r.ServerInstanceName,
+		r.DatabaseName, r.SchemaName, r.ObjectName, r.Statement, r.AdditionalInformation,
+		r.FileName, r.UserDefinedInformation, r.ClientIP, r.ApplicationName, r.ConnectionID,
+		r.DataSensitivityInformation, r.HostName, r.SessionContext, r.ClientTLSVersionName,
+		r.ExternalPolicyPermissionsChecked, r.OBOMiddleTierAppID} {
+		n += int64(len(s))
+	}
+	for _, b := range [...][]byte{r.PermissionBitmask, r.ServerPrincipalSID, r.TargetServerPrincipalSID, r.SequenceGroupID} {
+		n += int64(len(b))
+	}
+	return n
 }
 
 func (r *Reader) extend(i int, rec *Record) {

@@ -511,3 +511,43 @@ func TestReaderTruncatedFile(t *testing.T) {
 		t.Errorf("error not sticky: %v", err2)
 	}
 }
+
+// A record continued without end holds every part it collects. Each part
+// counts against MaxPendingBytes whole — its Record and all its columns,
+// not only the statement piece — so a file of endless continuations with
+// large other columns cannot grow one pending record without bound (a
+// 252 MB file of one record in 6,000 parts held 166 MB): the record is
+// emitted when it reaches the limit, flagged truncated, and the parts
+// after it come out as incomplete records of their own. Nothing is lost.
+func TestPendingPartsBounded(t *testing.T) {
+	const parts, limit = 200, 1 << 20
+	big := strings.Repeat("o", 16000)
+	data, _ := newFile(t, &xeltest.Options{BufferSize: 1 << 20}, func(w *xeltest.Writer) error {
+		for i := 1; i <= parts; i++ {
+			a := batch(51, time.Date(2025, 6, 7, 8, 9, 10, 0, time.UTC), stmtOf("p", 4000))
+			a.SequenceNumber, a.ObjectName = int32(i), big
+			if err := w.WriteAuditParts(0, a); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	recs, _, err := readAll(t, data, &audit.ReaderOptions{MaxPendingBytes: limit, FlushIncomplete: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := 0
+	for i, r := range recs {
+		n := max(len(r.Parts), 1)
+		total += n
+		if held := n * len(big); held > limit {
+			t.Errorf("record %d held %d parts (%d bytes of object_name alone), over MaxPendingBytes %d", i, n, held, limit)
+		}
+		if !r.StatementTruncated || (i > 0) != r.Incomplete {
+			t.Errorf("record %d: truncated %v incomplete %v; want truncated, and incomplete after the first", i, r.StatementTruncated, r.Incomplete)
+		}
+	}
+	if total != parts || len(recs) < 2 {
+		t.Errorf("%d records of %d parts in all, want the %d parts over several records", len(recs), total, parts)
+	}
+}

@@ -20,6 +20,9 @@
 // AuditLayout selects type variants (action_id as a string, counters as
 // int32, no event_time field, ...) for the normalizer's tests.
 //
+// WriteFlood writes files of metadata only (empty event definitions by the
+// million) for the decoder's memory-limit tests.
+//
 // The package does not import package xel, so xel's own tests can use it.
 // It is test tooling: inputs are trusted and mistakes (unknown event or
 // field names, values of the wrong Go type) are reported as errors.
