@@ -13,37 +13,15 @@ import (
 	"github.com/sethvargo/go-envconfig"
 	"github.com/xelwatch/xelwatch/detect"
 	"github.com/xelwatch/xelwatch/handler/azclient"
+	"github.com/xelwatch/xelwatch/handler/config/redact"
 	"github.com/xelwatch/xelwatch/handler/notify"
 )
-
-// Secret is a setting that must never be logged (connection strings with
-// account keys, webhook URLs with tokens, signing secrets).
-type Secret string
-
-// LogValue implements slog.LogValuer.
-func (s Secret) LogValue() slog.Value {
-	if s == "" {
-		return slog.StringValue("")
-	}
-	return slog.StringValue("REDACTED")
-}
-
-// String redacts, so that fmt verbs do not leak the value either.
-func (s Secret) String() string {
-	if s == "" {
-		return ""
-	}
-	return "REDACTED"
-}
-
-// Reveal returns the secret value for the one place that needs it.
-func (s Secret) Reveal() string { return string(s) }
 
 // Storage describes how to reach one storage account: a connection string
 // or service URIs plus an identity.
 type Storage struct {
 	Name             string // setting prefix, e.g. "AzureWebJobsStorage"
-	ConnectionString Secret
+	ConnectionString redact.Secret
 	BlobServiceURI   string
 	QueueServiceURI  string
 	TableServiceURI  string
@@ -72,18 +50,18 @@ func (s Storage) LogValue() slog.Value {
 type Config struct {
 	Port string `env:"FUNCTIONS_CUSTOMHANDLER_PORT"`
 
-	AppConnectionString Secret `env:"AzureWebJobsStorage"`
-	AppBlobServiceURI   string `env:"AzureWebJobsStorage__blobServiceUri"`
-	AppQueueServiceURI  string `env:"AzureWebJobsStorage__queueServiceUri"`
-	AppTableServiceURI  string `env:"AzureWebJobsStorage__tableServiceUri"`
-	AppCredential       string `env:"AzureWebJobsStorage__credential"`
-	AppClientID         string `env:"AzureWebJobsStorage__clientId"`
+	AppConnectionString redact.Secret `env:"AzureWebJobsStorage"`
+	AppBlobServiceURI   string        `env:"AzureWebJobsStorage__blobServiceUri"`
+	AppQueueServiceURI  string        `env:"AzureWebJobsStorage__queueServiceUri"`
+	AppTableServiceURI  string        `env:"AzureWebJobsStorage__tableServiceUri"`
+	AppCredential       string        `env:"AzureWebJobsStorage__credential"`
+	AppClientID         string        `env:"AzureWebJobsStorage__clientId"`
 
-	AuditConnectionString Secret `env:"AuditStorage"`
-	AuditBlobServiceURI   string `env:"AuditStorage__blobServiceUri"`
-	AuditQueueServiceURI  string `env:"AuditStorage__queueServiceUri"`
-	AuditCredential       string `env:"AuditStorage__credential"`
-	AuditClientID         string `env:"AuditStorage__clientId"`
+	AuditConnectionString redact.Secret `env:"AuditStorage"`
+	AuditBlobServiceURI   string        `env:"AuditStorage__blobServiceUri"`
+	AuditQueueServiceURI  string        `env:"AuditStorage__queueServiceUri"`
+	AuditCredential       string        `env:"AuditStorage__credential"`
+	AuditClientID         string        `env:"AuditStorage__clientId"`
 
 	AuditContainer  string        `env:"XELWATCH_AUDIT_CONTAINER,default=sqldbauditlogs"`
 	EventsTable     string        `env:"XELWATCH_EVENTS_TABLE,default=AuditEvents"`

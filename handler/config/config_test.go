@@ -3,6 +3,7 @@ package config
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -127,23 +128,45 @@ func TestWebhookErrorDoesNotQuoteSecret(t *testing.T) {
 	}
 }
 
+// TestSecretRedaction: no way of printing, logging or encoding the
+// loaded configuration shows a secret setting (package redact tests the
+// type itself, verb by verb).
 func TestSecretRedaction(t *testing.T) {
 	t.Parallel()
 	const cs = "AccountName=a;AccountKey=supersecretkey=="
 	c, err := Load(context.Background(), envconfig.MapLookuper(map[string]string{
-		"AzureWebJobsStorage":  cs,
-		"XELWATCH_WEBHOOK_URL": "https://hooks.example/s3cret",
+		"AzureWebJobsStorage":        cs,
+		"AuditStorage":               "AccountName=b;AccountKey=auditsecretkey==",
+		"XELWATCH_WEBHOOK_URL":       "https://hooks.example/s3cret",
+		"XELWATCH_WEBHOOK_SECRET":    "hmacs3cret",
+		"XELWATCH_TEAMS_WEBHOOK_URL": "https://teams.example/workflows/x?sig=s3cret",
+		"XELWATCH_SLACK_WEBHOOK_URL": "https://hooks.slack.example/services/T/B/s3cret",
 	}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var buf bytes.Buffer
-	l := slog.New(slog.NewJSONHandler(&buf, nil))
-	l.Info("config", "storage", c.AppStorage(), "webhook", c.Notify.WebhookURL, "raw", c.AppConnectionString)
-	out := buf.String() + fmt.Sprint(c.Notify.WebhookURL) + fmt.Sprintf("%v %s", c.AppConnectionString, c.AppConnectionString)
-	for _, leak := range []string{"supersecretkey", "s3cret"} {
-		if strings.Contains(out, leak) {
-			t.Errorf("output leaks %q: %s", leak, out)
+	var jsonLog, textLog bytes.Buffer
+	for _, l := range []*slog.Logger{slog.New(slog.NewJSONHandler(&jsonLog, nil)), slog.New(slog.NewTextHandler(&textLog, nil))} {
+		l.Info("config", "config", c, "storage", c.AppStorage(), "audit", c.AuditStorageAccount(),
+			"webhook", c.Notify.WebhookURL, "raw", c.AppConnectionString)
+	}
+	js, err := json.Marshal(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	outs := map[string]string{
+		"slog/json": jsonLog.String(),
+		"slog/text": textLog.String(),
+		"json":      string(js),
+		"fmt":       fmt.Sprintf("%v|%+v|%#v|%s", *c, *c, *c, c.AppConnectionString),
+		"fmt/ptr":   fmt.Sprintf("%v|%+v|%#v", c, c, c.Notify),
+		"storage":   fmt.Sprintf("%v|%+v|%#v", c.AppStorage(), c.AuditStorageAccount(), c.AppStorage()),
+	}
+	for name, out := range outs {
+		for _, leak := range []string{"supersecretkey", "auditsecretkey", "s3cret"} {
+			if strings.Contains(out, leak) {
+				t.Errorf("%s leaks %q: %s", name, leak, out)
+			}
 		}
 	}
 	if got, want := c.AppConnectionString.Reveal(), cs; got != want {

@@ -7,6 +7,6 @@
 // AzureWebJobsStorage, AuditStorage) or with an identity, using the same
 // setting names the Functions host uses for identity-based connections
 // (<Connection>__blobServiceUri, __queueServiceUri, __tableServiceUri,
-// __credential, __clientId). Secrets are of type Secret, which never
+// __credential, __clientId). Secrets are of type redact.Secret, which never
 // reaches a log.
 package config

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/xelwatch/xelwatch/detect"
+	"github.com/xelwatch/xelwatch/handler/config/redact"
 )
 
 // Chat cards show attacker-chosen text (see render) only in elements that
@@ -137,12 +138,12 @@ func encodeCard(limit int, build func(budget) any) ([]byte, error) {
 // Teams posts an Adaptive Card to a Microsoft Teams workflow webhook
 // ("Post to a channel when a webhook request is received").
 type Teams struct {
-	url    Secret
+	url    redact.Secret
 	client *http.Client
 }
 
 // NewTeams returns the Teams channel ("teams").
-func NewTeams(url Secret, timeout time.Duration) *Teams {
+func NewTeams(url redact.Secret, timeout time.Duration) *Teams {
 	return &Teams{url: url, client: newClient(timeout)}
 }
 
@@ -214,12 +215,12 @@ func teamsMessage(f detect.Finding, b budget) map[string]any {
 
 // Slack posts to a Slack incoming webhook.
 type Slack struct {
-	url    Secret
+	url    redact.Secret
 	client *http.Client
 }
 
 // NewSlack returns the Slack channel ("slack").
-func NewSlack(url Secret, timeout time.Duration) *Slack {
+func NewSlack(url redact.Secret, timeout time.Duration) *Slack {
 	return &Slack{url: url, client: newClient(timeout)}
 }
 

@@ -9,15 +9,16 @@ import (
 	"time"
 
 	"github.com/xelwatch/xelwatch/detect"
+	"github.com/xelwatch/xelwatch/handler/config/redact"
 )
 
 // Config holds the notifier settings; embed it in the app's go-envconfig
 // struct.
 type Config struct {
-	WebhookURL    Secret          `env:"XELWATCH_WEBHOOK_URL"`
-	WebhookSecret Secret          `env:"XELWATCH_WEBHOOK_SECRET"`
-	TeamsURL      Secret          `env:"XELWATCH_TEAMS_WEBHOOK_URL"`
-	SlackURL      Secret          `env:"XELWATCH_SLACK_WEBHOOK_URL"`
+	WebhookURL    redact.Secret   `env:"XELWATCH_WEBHOOK_URL"`
+	WebhookSecret redact.Secret   `env:"XELWATCH_WEBHOOK_SECRET"`
+	TeamsURL      redact.Secret   `env:"XELWATCH_TEAMS_WEBHOOK_URL"`
+	SlackURL      redact.Secret   `env:"XELWATCH_SLACK_WEBHOOK_URL"`
 	MinSeverity   detect.Severity `env:"XELWATCH_NOTIFY_MIN_SEVERITY, default=low"`
 	Timeout       time.Duration   `env:"XELWATCH_NOTIFY_TIMEOUT, default=10s"`
 }
@@ -67,7 +68,7 @@ func (c Config) Channels() ([]Channel, error) {
 // http across a network and a password in the URL (which also reaches the
 // receiver's access logs) are configuration errors, not warnings. The
 // error names the setting and never the value.
-func checkURL(setting string, s Secret) error {
+func checkURL(setting string, s redact.Secret) error {
 	u, err := url.Parse(s.Reveal())
 	switch {
 	case err != nil || u.Host == "" || u.Opaque != "":
