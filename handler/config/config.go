@@ -14,7 +14,6 @@ import (
 	"github.com/xelwatch/xelwatch/detect"
 	"github.com/xelwatch/xelwatch/handler/azclient"
 	"github.com/xelwatch/xelwatch/handler/config/redact"
-	"github.com/xelwatch/xelwatch/handler/notify"
 )
 
 // Storage describes how to reach one storage account: a connection string
@@ -78,7 +77,7 @@ type Config struct {
 	// Notify: XELWATCH_WEBHOOK_URL, XELWATCH_WEBHOOK_SECRET,
 	// XELWATCH_TEAMS_WEBHOOK_URL, XELWATCH_SLACK_WEBHOOK_URL,
 	// XELWATCH_NOTIFY_MIN_SEVERITY (low), XELWATCH_NOTIFY_TIMEOUT (10s).
-	Notify notify.Config
+	Notify Notify
 
 	// detect is read by detect.LoadConfig (XELWATCH_ALLOWED_*, rules
 	// file, …) from the same environment.
@@ -187,7 +186,7 @@ func (c *Config) Validate() error {
 	if c.MaxBytesPerRun < MinBytesPerRun {
 		errs = append(errs, invalid("XELWATCH_MAX_BYTES_PER_RUN", "%d is below %d (one decoder buffer)", c.MaxBytesPerRun, MinBytesPerRun))
 	}
-	if _, err := c.Notify.Channels(); err != nil {
+	if err := c.Notify.validate(); err != nil {
 		errs = append(errs, fmt.Errorf("%w: %w", ErrInvalid, err))
 	}
 	for _, u := range []struct {
