@@ -14,6 +14,7 @@ import (
 	"github.com/xelwatch/xelwatch/detect"
 	"github.com/xelwatch/xelwatch/handler/azclient"
 	"github.com/xelwatch/xelwatch/handler/config/redact"
+	"github.com/xelwatch/xelwatch/handler/store"
 )
 
 // Storage describes how to reach one storage account: a connection string
@@ -167,8 +168,8 @@ func (c *Config) Validate() error {
 		{"XELWATCH_DETECTIONS_TABLE", c.DetectionsTable},
 		{"XELWATCH_STATE_TABLE", c.StateTable},
 	} {
-		if !validTable(t.v) {
-			errs = append(errs, invalid(t.name, "%q is not a table name (3-63 letters and digits, starting with a letter)", t.v))
+		if !store.ValidTableName(t.v) {
+			errs = append(errs, invalid(t.name, "%q is not a table name (3-63 letters and digits, starting with a letter, not \"tables\")", t.v))
 		}
 	}
 	if !validContainer(c.DetectionsQueue) || len(c.DetectionsQueue) > 63-len("-poison") {
@@ -294,18 +295,6 @@ func validContainer(s string) bool {
 	}
 	for _, r := range s {
 		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-') {
-			return false
-		}
-	}
-	return true
-}
-
-func validTable(s string) bool {
-	if len(s) < 3 || len(s) > 63 || !(s[0] >= 'a' && s[0] <= 'z' || s[0] >= 'A' && s[0] <= 'Z') {
-		return false
-	}
-	for _, r := range s {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
 			return false
 		}
 	}

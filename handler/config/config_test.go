@@ -79,6 +79,12 @@ func TestLoad(t *testing.T) {
 		{name: "port/bad", env: map[string]string{"FUNCTIONS_CUSTOMHANDLER_PORT": "70x"}, wantErr: "FUNCTIONS_CUSTOMHANDLER_PORT"},
 		{name: "container/upper", env: map[string]string{"XELWATCH_AUDIT_CONTAINER": "SqlAudits"}, wantErr: "XELWATCH_AUDIT_CONTAINER"},
 		{name: "table/dash", env: map[string]string{"XELWATCH_EVENTS_TABLE": "audit-events"}, wantErr: "XELWATCH_EVENTS_TABLE"},
+		{name: "table/digit-first", env: map[string]string{"XELWATCH_CURSORS_TABLE": "1cursors"}, wantErr: "XELWATCH_CURSORS_TABLE"},
+		{name: "table/too-long", env: map[string]string{"XELWATCH_DETECTIONS_TABLE": strings.Repeat("d", 64)}, wantErr: "XELWATCH_DETECTIONS_TABLE"},
+		// "tables" is reserved by the service: rejected at start by the
+		// store's own rule (store.ValidTableName), for every table setting.
+		{name: "table/reserved", env: map[string]string{"XELWATCH_STATE_TABLE": "Tables"}, wantErr: `XELWATCH_STATE_TABLE: "Tables" is not a table name`},
+		{name: "table/reserved-lower", env: map[string]string{"XELWATCH_EVENTS_TABLE": "tables"}, wantErr: "XELWATCH_EVENTS_TABLE"},
 		{name: "idle/bad-duration", env: map[string]string{"XELWATCH_IDLE_CLOSE": "soon"}, wantErr: "XELWATCH_IDLE_CLOSE"},
 		{name: "idle/too-short", env: map[string]string{"XELWATCH_IDLE_CLOSE": "1s"}, wantErr: "XELWATCH_IDLE_CLOSE"},
 		{name: "budget/too-small", env: map[string]string{"XELWATCH_MAX_BYTES_PER_RUN": "1024"}, wantErr: "XELWATCH_MAX_BYTES_PER_RUN"},
