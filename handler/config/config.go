@@ -13,37 +13,15 @@ import (
 	"github.com/sethvargo/go-envconfig"
 	"github.com/xelwatch/xelwatch/detect"
 	"github.com/xelwatch/xelwatch/handler/azclient"
-	"github.com/xelwatch/xelwatch/handler/notify"
+	"github.com/xelwatch/xelwatch/handler/config/redact"
+	"github.com/xelwatch/xelwatch/handler/store"
 )
-
-// Secret is a setting that must never be logged (connection strings with
-// account keys, webhook URLs with tokens, signing secrets).
-type Secret string
-
-// LogValue implements slog.LogValuer.
-func (s Secret) LogValue() slog.Value {
-	if s == "" {
-		return slog.StringValue("")
-	}
-	return slog.StringValue("REDACTED")
-}
-
-// String redacts, so that fmt verbs do not leak the value either.
-func (s Secret) String() string {
-	if s == "" {
-		return ""
-	}
-	return "REDACTED"
-}
-
-// Reveal returns the secret value for the one place that needs it.
-func (s Secret) Reveal() string { return string(s) }
 
 // Storage describes how to reach one storage account: a connection string
 // or service URIs plus an identity.
 type Storage struct {
 	Name             string // setting prefix, e.g. "AzureWebJobsStorage"
-	ConnectionString Secret
+	ConnectionString redact.Secret
 	BlobServiceURI   string
 	QueueServiceURI  string
 	TableServiceURI  string
@@ -72,18 +50,18 @@ func (s Storage) LogValue() slog.Value {
 type Config struct {
 	Port string `env:"FUNCTIONS_CUSTOMHANDLER_PORT"`
 
-	AppConnectionString Secret `env:"AzureWebJobsStorage"`
-	AppBlobServiceURI   string `env:"AzureWebJobsStorage__blobServiceUri"`
-	AppQueueServiceURI  string `env:"AzureWebJobsStorage__queueServiceUri"`
-	AppTableServiceURI  string `env:"AzureWebJobsStorage__tableServiceUri"`
-	AppCredential       string `env:"AzureWebJobsStorage__credential"`
-	AppClientID         string `env:"AzureWebJobsStorage__clientId"`
+	AppConnectionString redact.Secret `env:"AzureWebJobsStorage"`
+	AppBlobServiceURI   string        `env:"AzureWebJobsStorage__blobServiceUri"`
+	AppQueueServiceURI  string        `env:"AzureWebJobsStorage__queueServiceUri"`
+	AppTableServiceURI  string        `env:"AzureWebJobsStorage__tableServiceUri"`
+	AppCredential       string        `env:"AzureWebJobsStorage__credential"`
+	AppClientID         string        `env:"AzureWebJobsStorage__clientId"`
 
-	AuditConnectionString Secret `env:"AuditStorage"`
-	AuditBlobServiceURI   string `env:"AuditStorage__blobServiceUri"`
-	AuditQueueServiceURI  string `env:"AuditStorage__queueServiceUri"`
-	AuditCredential       string `env:"AuditStorage__credential"`
-	AuditClientID         string `env:"AuditStorage__clientId"`
+	AuditConnectionString redact.Secret `env:"AuditStorage"`
+	AuditBlobServiceURI   string        `env:"AuditStorage__blobServiceUri"`
+	AuditQueueServiceURI  string        `env:"AuditStorage__queueServiceUri"`
+	AuditCredential       string        `env:"AuditStorage__credential"`
+	AuditClientID         string        `env:"AuditStorage__clientId"`
 
 	AuditContainer  string        `env:"XELWATCH_AUDIT_CONTAINER,default=sqldbauditlogs"`
 	EventsTable     string        `env:"XELWATCH_EVENTS_TABLE,default=AuditEvents"`
@@ -100,7 +78,7 @@ type Config struct {
 	// Notify: XELWATCH_WEBHOOK_URL, XELWATCH_WEBHOOK_SECRET,
 	// XELWATCH_TEAMS_WEBHOOK_URL, XELWATCH_SLACK_WEBHOOK_URL,
 	// XELWATCH_NOTIFY_MIN_SEVERITY (low), XELWATCH_NOTIFY_TIMEOUT (10s).
-	Notify notify.Config
+	Notify Notify
 
 	// detect is read by detect.LoadConfig (XELWATCH_ALLOWED_*, rules
 	// file, …) from the same environment.
@@ -190,8 +168,8 @@ func (c *Config) Validate() error {
 		{"XELWATCH_DETECTIONS_TABLE", c.DetectionsTable},
 		{"XELWATCH_STATE_TABLE", c.StateTable},
 	} {
-		if !validTable(t.v) {
-			errs = append(errs, invalid(t.name, "%q is not a table name (3-63 letters and digits, starting with a letter)", t.v))
+		if !store.ValidTableName(t.v) {
+			errs = append(errs, invalid(t.name, "%q is not a table name (3-63 letters and digits, starting with a letter, not \"tables\")", t.v))
 		}
 	}
 	if !validContainer(c.DetectionsQueue) || len(c.DetectionsQueue) > 63-len("-poison") {
@@ -209,7 +187,7 @@ func (c *Config) Validate() error {
 	if c.MaxBytesPerRun < MinBytesPerRun {
 		errs = append(errs, invalid("XELWATCH_MAX_BYTES_PER_RUN", "%d is below %d (one decoder buffer)", c.MaxBytesPerRun, MinBytesPerRun))
 	}
-	if _, err := c.Notify.Channels(); err != nil {
+	if err := c.Notify.validate(); err != nil {
 		errs = append(errs, fmt.Errorf("%w: %w", ErrInvalid, err))
 	}
 	for _, u := range []struct {
@@ -317,18 +295,6 @@ func validContainer(s string) bool {
 	}
 	for _, r := range s {
 		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-') {
-			return false
-		}
-	}
-	return true
-}
-
-func validTable(s string) bool {
-	if len(s) < 3 || len(s) > 63 || !(s[0] >= 'a' && s[0] <= 'z' || s[0] >= 'A' && s[0] <= 'Z') {
-		return false
-	}
-	for _, r := range s {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
 			return false
 		}
 	}

@@ -3,6 +3,7 @@ package config
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -78,6 +79,12 @@ func TestLoad(t *testing.T) {
 		{name: "port/bad", env: map[string]string{"FUNCTIONS_CUSTOMHANDLER_PORT": "70x"}, wantErr: "FUNCTIONS_CUSTOMHANDLER_PORT"},
 		{name: "container/upper", env: map[string]string{"XELWATCH_AUDIT_CONTAINER": "SqlAudits"}, wantErr: "XELWATCH_AUDIT_CONTAINER"},
 		{name: "table/dash", env: map[string]string{"XELWATCH_EVENTS_TABLE": "audit-events"}, wantErr: "XELWATCH_EVENTS_TABLE"},
+		{name: "table/digit-first", env: map[string]string{"XELWATCH_CURSORS_TABLE": "1cursors"}, wantErr: "XELWATCH_CURSORS_TABLE"},
+		{name: "table/too-long", env: map[string]string{"XELWATCH_DETECTIONS_TABLE": strings.Repeat("d", 64)}, wantErr: "XELWATCH_DETECTIONS_TABLE"},
+		// "tables" is reserved by the service: rejected at start by the
+		// store's own rule (store.ValidTableName), for every table setting.
+		{name: "table/reserved", env: map[string]string{"XELWATCH_STATE_TABLE": "Tables"}, wantErr: `XELWATCH_STATE_TABLE: "Tables" is not a table name`},
+		{name: "table/reserved-lower", env: map[string]string{"XELWATCH_EVENTS_TABLE": "tables"}, wantErr: "XELWATCH_EVENTS_TABLE"},
 		{name: "idle/bad-duration", env: map[string]string{"XELWATCH_IDLE_CLOSE": "soon"}, wantErr: "XELWATCH_IDLE_CLOSE"},
 		{name: "idle/too-short", env: map[string]string{"XELWATCH_IDLE_CLOSE": "1s"}, wantErr: "XELWATCH_IDLE_CLOSE"},
 		{name: "budget/too-small", env: map[string]string{"XELWATCH_MAX_BYTES_PER_RUN": "1024"}, wantErr: "XELWATCH_MAX_BYTES_PER_RUN"},
@@ -127,23 +134,45 @@ func TestWebhookErrorDoesNotQuoteSecret(t *testing.T) {
 	}
 }
 
+// TestSecretRedaction: no way of printing, logging or encoding the
+// loaded configuration shows a secret setting (package redact tests the
+// type itself, verb by verb).
 func TestSecretRedaction(t *testing.T) {
 	t.Parallel()
 	const cs = "AccountName=a;AccountKey=supersecretkey=="
 	c, err := Load(context.Background(), envconfig.MapLookuper(map[string]string{
-		"AzureWebJobsStorage":  cs,
-		"XELWATCH_WEBHOOK_URL": "https://hooks.example/s3cret",
+		"AzureWebJobsStorage":        cs,
+		"AuditStorage":               "AccountName=b;AccountKey=auditsecretkey==",
+		"XELWATCH_WEBHOOK_URL":       "https://hooks.example/s3cret",
+		"XELWATCH_WEBHOOK_SECRET":    "hmacs3cret",
+		"XELWATCH_TEAMS_WEBHOOK_URL": "https://teams.example/workflows/x?sig=s3cret",
+		"XELWATCH_SLACK_WEBHOOK_URL": "https://hooks.slack.example/services/T/B/s3cret",
 	}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var buf bytes.Buffer
-	l := slog.New(slog.NewJSONHandler(&buf, nil))
-	l.Info("config", "storage", c.AppStorage(), "webhook", c.Notify.WebhookURL, "raw", c.AppConnectionString)
-	out := buf.String() + fmt.Sprint(c.Notify.WebhookURL) + fmt.Sprintf("%v %s", c.AppConnectionString, c.AppConnectionString)
-	for _, leak := range []string{"supersecretkey", "s3cret"} {
-		if strings.Contains(out, leak) {
-			t.Errorf("output leaks %q: %s", leak, out)
+	var jsonLog, textLog bytes.Buffer
+	for _, l := range []*slog.Logger{slog.New(slog.NewJSONHandler(&jsonLog, nil)), slog.New(slog.NewTextHandler(&textLog, nil))} {
+		l.Info("config", "config", c, "storage", c.AppStorage(), "audit", c.AuditStorageAccount(),
+			"webhook", c.Notify.WebhookURL, "raw", c.AppConnectionString)
+	}
+	js, err := json.Marshal(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	outs := map[string]string{
+		"slog/json": jsonLog.String(),
+		"slog/text": textLog.String(),
+		"json":      string(js),
+		"fmt":       fmt.Sprintf("%v|%+v|%#v|%s", *c, *c, *c, c.AppConnectionString),
+		"fmt/ptr":   fmt.Sprintf("%v|%+v|%#v", c, c, c.Notify),
+		"storage":   fmt.Sprintf("%v|%+v|%#v", c.AppStorage(), c.AuditStorageAccount(), c.AppStorage()),
+	}
+	for name, out := range outs {
+		for _, leak := range []string{"supersecretkey", "auditsecretkey", "s3cret"} {
+			if strings.Contains(out, leak) {
+				t.Errorf("%s leaks %q: %s", name, leak, out)
+			}
 		}
 	}
 	if got, want := c.AppConnectionString.Reveal(), cs; got != want {

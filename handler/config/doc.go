@@ -7,6 +7,11 @@
 // AzureWebJobsStorage, AuditStorage) or with an identity, using the same
 // setting names the Functions host uses for identity-based connections
 // (<Connection>__blobServiceUri, __queueServiceUri, __tableServiceUri,
-// __credential, __clientId). Secrets are of type Secret, which never
+// __credential, __clientId). Secrets are of type redact.Secret, which never
 // reaches a log.
+//
+// Config is the one settings tree: the notification settings (Notify,
+// whose Channels builds package notify's channels) are read here, and
+// package notify takes plain values. The detection settings are still
+// read by detect.LoadConfig from the same environment (Config.Detect).
 package config

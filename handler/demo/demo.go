@@ -22,6 +22,7 @@ import (
 	"github.com/xelwatch/xelwatch/detect"
 	"github.com/xelwatch/xelwatch/handler/app"
 	"github.com/xelwatch/xelwatch/handler/config"
+	"github.com/xelwatch/xelwatch/handler/config/redact"
 	"github.com/xelwatch/xelwatch/handler/ingest"
 	"github.com/xelwatch/xelwatch/handler/logctx"
 	"github.com/xelwatch/xelwatch/handler/notify"
@@ -116,7 +117,7 @@ func Demo(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer, ste
 	srv := &http.Server{Handler: rc, ReadHeaderTimeout: 5 * time.Second}
 	go srv.Serve(ln)
 	defer srv.Close()
-	hook := notify.NewWebhook(notify.Secret("http://"+ln.Addr().String()+"/xelwatch"), notify.Secret(rc.secret), 5*time.Second)
+	hook := notify.NewWebhook(redact.Secret("http://"+ln.Addr().String()+"/xelwatch"), redact.Secret(rc.secret), 5*time.Second)
 
 	w, err := watch.New(ctx, cfg, log, app.Options{Channels: []notify.Channel{hook}}, watch.Options{Once: true, Notify: true})
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/xelwatch/xelwatch/detect"
+	"github.com/xelwatch/xelwatch/handler/config/redact"
 )
 
 // Chat cards show attacker-chosen text (see render) only in elements that
@@ -134,28 +135,40 @@ func encodeCard(limit int, build func(budget) any) ([]byte, error) {
 	}
 }
 
-// Teams posts an Adaptive Card to a Microsoft Teams workflow webhook
-// ("Post to a channel when a webhook request is received").
-type Teams struct {
-	url    Secret
-	client *http.Client
+// Chat posts a finding as a chat card: Teams and Slack differ only in
+// their name and in the renderer that builds the card (teamsMessage,
+// slackMessage); encoding within maxCardBytes and posting are the same.
+type Chat struct {
+	name    string
+	payload string // what card builds, for errors: "card", "message"
+	card    func(detect.Finding, budget) map[string]any
+	url     redact.Secret
+	client  *http.Client
 }
 
-// NewTeams returns the Teams channel ("teams").
-func NewTeams(url Secret, timeout time.Duration) *Teams {
-	return &Teams{url: url, client: newClient(timeout)}
+// NewTeams returns the Teams channel ("teams"): an Adaptive Card posted
+// to a Microsoft Teams workflow webhook ("Post to a channel when a
+// webhook request is received").
+func NewTeams(url redact.Secret, timeout time.Duration) *Chat {
+	return &Chat{name: "teams", payload: "card", card: teamsMessage, url: url, client: newClient(timeout)}
+}
+
+// NewSlack returns the Slack channel ("slack"): Block Kit blocks posted
+// to a Slack incoming webhook.
+func NewSlack(url redact.Secret, timeout time.Duration) *Chat {
+	return &Chat{name: "slack", payload: "message", card: slackMessage, url: url, client: newClient(timeout)}
 }
 
 // Name implements Channel.
-func (t *Teams) Name() string { return "teams" }
+func (c *Chat) Name() string { return c.name }
 
 // Send implements Channel.
-func (t *Teams) Send(ctx context.Context, f detect.Finding) error {
-	body, err := encodeCard(maxCardBytes, func(b budget) any { return teamsMessage(f, b) })
+func (c *Chat) Send(ctx context.Context, f detect.Finding) error {
+	body, err := encodeCard(maxCardBytes, func(b budget) any { return c.card(f, b) })
 	if err != nil {
-		return fmt.Errorf("notify: teams: encode card: %w", err)
+		return fmt.Errorf("notify: %s: encode %s: %w", c.name, c.payload, err)
 	}
-	return post(ctx, t.client, t.Name(), t.url, nil, body)
+	return post(ctx, c.client, c.name, c.url, nil, body)
 }
 
 // TeamsMessage is the workflow webhook payload of f: a message with one
@@ -210,29 +223,6 @@ func teamsMessage(f detect.Finding, b budget) map[string]any {
 			},
 		}},
 	}
-}
-
-// Slack posts to a Slack incoming webhook.
-type Slack struct {
-	url    Secret
-	client *http.Client
-}
-
-// NewSlack returns the Slack channel ("slack").
-func NewSlack(url Secret, timeout time.Duration) *Slack {
-	return &Slack{url: url, client: newClient(timeout)}
-}
-
-// Name implements Channel.
-func (s *Slack) Name() string { return "slack" }
-
-// Send implements Channel.
-func (s *Slack) Send(ctx context.Context, f detect.Finding) error {
-	body, err := encodeCard(maxCardBytes, func(b budget) any { return slackMessage(f, b) })
-	if err != nil {
-		return fmt.Errorf("notify: slack: encode message: %w", err)
-	}
-	return post(ctx, s.client, s.Name(), s.url, nil, body)
 }
 
 // Slack Block Kit limits (docs.slack.dev/reference/block-kit): a header's

@@ -1,6 +1,7 @@
 package notify
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/xelwatch/xelwatch/detect"
+	"github.com/xelwatch/xelwatch/handler/config/redact"
 )
 
 func TestTeamsSendsAdaptiveCard(t *testing.T) {
@@ -221,5 +223,35 @@ func TestCardBudgetShrinks(t *testing.T) {
 			t.Fatalf("%s: no error for a limit no card meets", name)
 		}
 		t.Logf("%s: %d bytes at full budget, %d at half the limit", name, len(full), len(small))
+	}
+}
+
+// TestChatChannels: Teams and Slack are one channel type; each posts
+// exactly what its renderer builds (TeamsMessage, SlackMessage), under
+// its own name.
+func TestChatChannels(t *testing.T) {
+	f := testFinding("d1", detect.High)
+	for _, tc := range []struct {
+		name   string
+		mk     func(redact.Secret) Channel
+		render func(detect.Finding) map[string]any
+	}{
+		{"teams", func(u redact.Secret) Channel { return NewTeams(u, 5*time.Second) }, TeamsMessage},
+		{"slack", func(u redact.Secret) Channel { return NewSlack(u, 5*time.Second) }, SlackMessage},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := tc.mk("https://example.invalid/").Name(); got != tc.name {
+				t.Errorf("Name() = %q, want %q", got, tc.name)
+			}
+			var want bytes.Buffer
+			enc := json.NewEncoder(&want)
+			enc.SetEscapeHTML(false)
+			if err := enc.Encode(tc.render(f)); err != nil {
+				t.Fatal(err)
+			}
+			if got := sendBody(t, tc.mk, f); !bytes.Equal(got, bytes.TrimSuffix(want.Bytes(), []byte("\n"))) {
+				t.Errorf("body differs from the renderer's output:\n got %s\nwant %s", got, want.Bytes())
+			}
+		})
 	}
 }

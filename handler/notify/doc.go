@@ -28,8 +28,9 @@
 // plain http is accepted only to 127.0.0.1 (127.0.0.0/8), [::1] and
 // localhost, for tests and local receivers. Anything else stops the app
 // at start with an error that names the setting. URLs of Teams and Slack
-// contain their credentials, so URLs and secrets are [Secret] values that
-// never print or log, and errors carry the HTTP status and never the URL.
+// contain their credentials, so URLs and secrets are [redact.Secret]
+// values that never print or log, and errors carry the HTTP status and
+// never the URL.
 //
 // # Verifying webhook requests
 //

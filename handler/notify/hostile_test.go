@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/xelwatch/xelwatch/detect"
+	"github.com/xelwatch/xelwatch/handler/config/redact"
 )
 
 // Documented limits the payloads must respect.
@@ -86,7 +87,7 @@ func hostileFinding(c hostileCase) detect.Finding {
 }
 
 // sendBody runs ch.Send against a local receiver and returns the body.
-func sendBody(t *testing.T, mk func(Secret) Channel, f detect.Finding) []byte {
+func sendBody(t *testing.T, mk func(redact.Secret) Channel, f detect.Finding) []byte {
 	t.Helper()
 	rcv := &receiver{}
 	url, _ := newReceiver(t, rcv)
@@ -151,7 +152,7 @@ func TestSlackHostileTextIsLiteralAndWithinLimits(t *testing.T) {
 	for _, c := range hostileCases {
 		t.Run(c.name, func(t *testing.T) {
 			f := hostileFinding(c)
-			body := sendBody(t, func(u Secret) Channel { return NewSlack(u, 5*time.Second) }, f)
+			body := sendBody(t, func(u redact.Secret) Channel { return NewSlack(u, 5*time.Second) }, f)
 			var msg slackPayload
 			if err := json.Unmarshal(body, &msg); err != nil {
 				t.Fatalf("body is not JSON: %v", err)
@@ -286,7 +287,7 @@ func TestTeamsHostileTextIsLiteralAndWithinLimits(t *testing.T) {
 	for _, c := range hostileCases {
 		t.Run(c.name, func(t *testing.T) {
 			f := hostileFinding(c)
-			body := sendBody(t, func(u Secret) Channel { return NewTeams(u, 5*time.Second) }, f)
+			body := sendBody(t, func(u redact.Secret) Channel { return NewTeams(u, 5*time.Second) }, f)
 			if len(body) > teamsPayloadLimit {
 				t.Errorf("payload %d bytes, Teams accepts about 28 KB", len(body))
 			}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/xelwatch/xelwatch/detect"
+	"github.com/xelwatch/xelwatch/handler/config/redact"
 )
 
 // Channel sends a finding somewhere. Name is stable and short (lower-case
@@ -61,7 +62,7 @@ func newClient(timeout time.Duration) *http.Client {
 
 // post sends body to target with headers and turns any failure into an
 // error that names the channel but never the URL.
-func post(ctx context.Context, client *http.Client, channel string, target Secret, header http.Header, body []byte) error {
+func post(ctx context.Context, client *http.Client, channel string, target redact.Secret, header http.Header, body []byte) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target.Reveal(), bytes.NewReader(body))
 	if err != nil {
 		return fmt.Errorf("notify: %s: bad webhook URL", channel)

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/xelwatch/xelwatch/detect"
+	"github.com/xelwatch/xelwatch/handler/config/redact"
 	"github.com/xelwatch/xelwatch/handler/notify"
 )
 
@@ -80,7 +81,7 @@ func TestReceiverVerifySnippet(t *testing.T) {
 	}))
 	defer srv.Close()
 
-	hook := notify.NewWebhook(notify.Secret(srv.URL), notify.Secret(secret), 5*time.Second)
+	hook := notify.NewWebhook(redact.Secret(srv.URL), redact.Secret(secret), 5*time.Second)
 	f := detect.Finding{DetectionID: "d1", Rule: "EXF-001", Severity: detect.High, Why: "BACKUP … by [x](https://evil.example)"}
 	if err := hook.Send(context.Background(), f); err != nil {
 		t.Fatal(err)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/xelwatch/xelwatch/detect"
+	"github.com/xelwatch/xelwatch/handler/config/redact"
 )
 
 // Header names of the generic webhook.
@@ -26,15 +27,15 @@ const (
 // Webhook posts the finding as JSON to a URL, signed with HMAC-SHA256 when
 // a secret is set.
 type Webhook struct {
-	url    Secret
-	secret Secret
+	url    redact.Secret
+	secret redact.Secret
 	client *http.Client
 	now    func() time.Time
 }
 
 // NewWebhook returns the generic webhook channel ("webhook"). An empty
 // secret sends unsigned requests.
-func NewWebhook(url, secret Secret, timeout time.Duration) *Webhook {
+func NewWebhook(url, secret redact.Secret, timeout time.Duration) *Webhook {
 	return &Webhook{url: url, secret: secret, client: newClient(timeout), now: time.Now}
 }
 

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/xelwatch/xelwatch/detect"
+	"github.com/xelwatch/xelwatch/handler/config/redact"
 )
 
 // receiver is a test webhook endpoint that records requests.
@@ -57,17 +58,17 @@ func (r *receiver) count() int {
 	return len(r.bodies)
 }
 
-func newReceiver(t *testing.T, r *receiver) (Secret, func()) {
+func newReceiver(t *testing.T, r *receiver) (redact.Secret, func()) {
 	srv := httptest.NewServer(r)
 	t.Cleanup(srv.Close)
 	// The token-in-URL shape of Teams/Slack webhooks.
-	return Secret(srv.URL + "/hooks/T000/B000/SECRETTOKEN?sig=SECRETSIG"), srv.Close
+	return redact.Secret(srv.URL + "/hooks/T000/B000/SECRETTOKEN?sig=SECRETSIG"), srv.Close
 }
 
 func TestWebhookSend(t *testing.T) {
 	rcv := &receiver{}
 	url, _ := newReceiver(t, rcv)
-	secret := Secret("s3cr3t")
+	secret := redact.Secret("s3cr3t")
 	w := NewWebhook(url, secret, time.Second)
 	w.now = func() time.Time { return time.Unix(1_800_000_000, 0) }
 	f := testFinding("d1", detect.High)
@@ -143,10 +144,10 @@ func TestWebhookUnsigned(t *testing.T) {
 // TestChannelsHTTP runs every channel through the same HTTP failure
 // cases.
 func TestChannelsHTTP(t *testing.T) {
-	makers := map[string]func(Secret, time.Duration) Channel{
-		"webhook": func(u Secret, d time.Duration) Channel { return NewWebhook(u, "k", d) },
-		"teams":   func(u Secret, d time.Duration) Channel { return NewTeams(u, d) },
-		"slack":   func(u Secret, d time.Duration) Channel { return NewSlack(u, d) },
+	makers := map[string]func(redact.Secret, time.Duration) Channel{
+		"webhook": func(u redact.Secret, d time.Duration) Channel { return NewWebhook(u, "k", d) },
+		"teams":   func(u redact.Secret, d time.Duration) Channel { return NewTeams(u, d) },
+		"slack":   func(u redact.Secret, d time.Duration) Channel { return NewSlack(u, d) },
 	}
 	cases := []struct {
 		name     string

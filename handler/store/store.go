@@ -33,7 +33,7 @@ func (n Names) Validate() error {
 		{"XELWATCH_CURSORS_TABLE", n.Cursors},
 		{"XELWATCH_DETECTIONS_TABLE", n.Detections},
 	} {
-		if !validTableName(t.name) {
+		if !ValidTableName(t.name) {
 			return fmt.Errorf("store: %s=%q: a table name is 3 to 63 letters and digits starting with a letter", t.setting, t.name)
 		}
 	}
@@ -43,7 +43,10 @@ func (n Names) Validate() error {
 	return nil
 }
 
-func validTableName(s string) bool {
+// ValidTableName reports whether s is a valid Table Storage table name:
+// 3 to 63 letters and digits, starting with a letter, not "tables" (in any
+// case). Package config checks every table setting with it.
+func ValidTableName(s string) bool {
 	if len(s) < 3 || len(s) > 63 || strings.EqualFold(s, "tables") {
 		return false
 	}

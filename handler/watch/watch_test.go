@@ -16,6 +16,7 @@ import (
 	"github.com/xelwatch/xelwatch/handler/app"
 	"github.com/xelwatch/xelwatch/handler/azuritetest"
 	"github.com/xelwatch/xelwatch/handler/config"
+	"github.com/xelwatch/xelwatch/handler/config/redact"
 	"github.com/xelwatch/xelwatch/handler/notify"
 )
 
@@ -49,7 +50,7 @@ func newWatcher(t *testing.T, status int) (*Watcher, *sync.Map) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hook := notify.NewWebhook(notify.Secret(srv.URL), "", 5*time.Second)
+	hook := notify.NewWebhook(redact.Secret(srv.URL), "", 5*time.Second)
 	w, err := New(context.Background(), cfg, slog.New(slog.NewJSONHandler(io.Discard, nil)),
 		app.Options{Channels: []notify.Channel{hook}}, Options{Dir: dir, Once: true, Notify: true, Visibility: time.Second})
 	if err != nil {

@@ -1,4 +1,4 @@
-package notify
+package config
 
 import (
 	"errors"
@@ -9,55 +9,70 @@ import (
 	"time"
 
 	"github.com/xelwatch/xelwatch/detect"
+	"github.com/xelwatch/xelwatch/handler/config/redact"
+	"github.com/xelwatch/xelwatch/handler/notify"
 )
 
-// Config holds the notifier settings; embed it in the app's go-envconfig
-// struct.
-type Config struct {
-	WebhookURL    Secret          `env:"XELWATCH_WEBHOOK_URL"`
-	WebhookSecret Secret          `env:"XELWATCH_WEBHOOK_SECRET"`
-	TeamsURL      Secret          `env:"XELWATCH_TEAMS_WEBHOOK_URL"`
-	SlackURL      Secret          `env:"XELWATCH_SLACK_WEBHOOK_URL"`
+// Notify holds the notification settings. No channel setting is valid:
+// findings are then only recorded.
+type Notify struct {
+	WebhookURL    redact.Secret   `env:"XELWATCH_WEBHOOK_URL"`
+	WebhookSecret redact.Secret   `env:"XELWATCH_WEBHOOK_SECRET"`
+	TeamsURL      redact.Secret   `env:"XELWATCH_TEAMS_WEBHOOK_URL"`
+	SlackURL      redact.Secret   `env:"XELWATCH_SLACK_WEBHOOK_URL"`
 	MinSeverity   detect.Severity `env:"XELWATCH_NOTIFY_MIN_SEVERITY, default=low"`
 	Timeout       time.Duration   `env:"XELWATCH_NOTIFY_TIMEOUT, default=10s"`
 }
 
-// Channels validates c and builds the configured channels (none is valid:
-// findings are then only recorded). Errors name the setting, never the
-// value.
-func (c Config) Channels() ([]Channel, error) {
-	if c.Timeout < 0 || c.Timeout > DefaultLease/2 {
-		// A send that outlives the delivery claim lease could be
-		// duplicated by a concurrent retry.
-		return nil, fmt.Errorf("notify: XELWATCH_NOTIFY_TIMEOUT=%s: want 0 (default %s) up to %s, half the delivery claim lease",
-			c.Timeout, DefaultTimeout, DefaultLease/2)
-	}
-	var out []Channel
-	var errs []error
-	if c.WebhookURL != "" {
-		if err := checkURL("XELWATCH_WEBHOOK_URL", c.WebhookURL); err != nil {
-			errs = append(errs, err)
-		}
-		out = append(out, NewWebhook(c.WebhookURL, c.WebhookSecret, c.Timeout))
-	} else if c.WebhookSecret != "" {
-		errs = append(errs, errors.New("notify: XELWATCH_WEBHOOK_SECRET is set but XELWATCH_WEBHOOK_URL is not"))
-	}
-	if c.TeamsURL != "" {
-		if err := checkURL("XELWATCH_TEAMS_WEBHOOK_URL", c.TeamsURL); err != nil {
-			errs = append(errs, err)
-		}
-		out = append(out, NewTeams(c.TeamsURL, c.Timeout))
-	}
-	if c.SlackURL != "" {
-		if err := checkURL("XELWATCH_SLACK_WEBHOOK_URL", c.SlackURL); err != nil {
-			errs = append(errs, err)
-		}
-		out = append(out, NewSlack(c.SlackURL, c.Timeout))
-	}
-	if err := errors.Join(errs...); err != nil {
+// Channels validates n and builds the configured channels, in the order
+// webhook, teams, slack: the one place that turns settings into channels.
+// Errors name the setting, never the value.
+func (n Notify) Channels() ([]notify.Channel, error) {
+	if err := n.validate(); err != nil {
 		return nil, err
 	}
+	var out []notify.Channel
+	if n.WebhookURL != "" {
+		out = append(out, notify.NewWebhook(n.WebhookURL, n.WebhookSecret, n.Timeout))
+	}
+	if n.TeamsURL != "" {
+		out = append(out, notify.NewTeams(n.TeamsURL, n.Timeout))
+	}
+	if n.SlackURL != "" {
+		out = append(out, notify.NewSlack(n.SlackURL, n.Timeout))
+	}
 	return out, nil
+}
+
+// validate checks every notification setting and joins one error per bad
+// setting.
+func (n Notify) validate() error {
+	if n.Timeout < 0 || n.Timeout > notify.DefaultLease/2 {
+		// A send that outlives the delivery claim lease could be
+		// duplicated by a concurrent retry.
+		return fmt.Errorf("notify: XELWATCH_NOTIFY_TIMEOUT=%s: want 0 (default %s) up to %s, half the delivery claim lease",
+			n.Timeout, notify.DefaultTimeout, notify.DefaultLease/2)
+	}
+	var errs []error
+	if n.WebhookURL == "" && n.WebhookSecret != "" {
+		errs = append(errs, errors.New("notify: XELWATCH_WEBHOOK_SECRET is set but XELWATCH_WEBHOOK_URL is not"))
+	}
+	for _, u := range []struct {
+		setting string
+		v       redact.Secret
+	}{
+		{"XELWATCH_WEBHOOK_URL", n.WebhookURL},
+		{"XELWATCH_TEAMS_WEBHOOK_URL", n.TeamsURL},
+		{"XELWATCH_SLACK_WEBHOOK_URL", n.SlackURL},
+	} {
+		if u.v == "" {
+			continue
+		}
+		if err := checkURL(u.setting, u.v); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // checkURL accepts an absolute https URL, or http to a loopback host
@@ -67,7 +82,7 @@ func (c Config) Channels() ([]Channel, error) {
 // http across a network and a password in the URL (which also reaches the
 // receiver's access logs) are configuration errors, not warnings. The
 // error names the setting and never the value.
-func checkURL(setting string, s Secret) error {
+func checkURL(setting string, s redact.Secret) error {
 	u, err := url.Parse(s.Reveal())
 	switch {
 	case err != nil || u.Host == "" || u.Opaque != "":

@@ -1,10 +1,9 @@
-package notify
+package config
 
 import (
-	"bytes"
 	"context"
+	"errors"
 	"fmt"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -13,15 +12,18 @@ import (
 	"github.com/xelwatch/xelwatch/detect"
 )
 
-func TestConfig(t *testing.T) {
+// TestNotify loads the notification settings through Load, as the app
+// does, and builds the channels.
+func TestNotify(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name      string
 		env       map[string]string
 		wantNames []string
 		wantErr   string
-		check     func(t *testing.T, c Config)
+		check     func(t *testing.T, c Notify)
 	}{
-		{name: "none", env: nil, wantNames: nil, check: func(t *testing.T, c Config) {
+		{name: "none", env: nil, wantNames: nil, check: func(t *testing.T, c Notify) {
 			if c.MinSeverity != detect.Low || c.Timeout != 10*time.Second {
 				t.Errorf("defaults: %+v", c)
 			}
@@ -33,7 +35,7 @@ func TestConfig(t *testing.T) {
 			"XELWATCH_SLACK_WEBHOOK_URL":   "https://hooks.slack.com/services/T/B/TOPSECRETTOKEN",
 			"XELWATCH_NOTIFY_MIN_SEVERITY": "High",
 			"XELWATCH_NOTIFY_TIMEOUT":      "3s",
-		}, wantNames: []string{"webhook", "teams", "slack"}, check: func(t *testing.T, c Config) {
+		}, wantNames: []string{"webhook", "teams", "slack"}, check: func(t *testing.T, c Notify) {
 			if c.MinSeverity != detect.High || c.Timeout != 3*time.Second {
 				t.Errorf("parsed %v %v", c.MinSeverity, c.Timeout)
 			}
@@ -77,20 +79,24 @@ func TestConfig(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			var c Config
-			if err := envconfig.ProcessWith(context.Background(), &envconfig.Config{Target: &c, Lookuper: envconfig.MapLookuper(tt.env)}); err != nil {
-				t.Fatal(err)
-			}
-			chans, err := c.Channels()
+			cfg, err := Load(context.Background(), envconfig.MapLookuper(tt.env))
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want %q", err, tt.wantErr)
+				}
+				if !errors.Is(err, ErrInvalid) {
+					t.Errorf("err = %v, want errors.Is ErrInvalid", err)
 				}
 				if strings.Contains(err.Error(), "TOPSECRET") {
 					t.Fatalf("error leaks the value: %v", err)
 				}
 				return
 			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := cfg.Notify
+			chans, err := c.Channels()
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -108,51 +114,52 @@ func TestConfig(t *testing.T) {
 	}
 }
 
-// TestConfigNamesEveryBadURL: one start names every bad setting, and no
-// value.
-func TestConfigNamesEveryBadURL(t *testing.T) {
-	_, err := Config{
+// TestNotifyNamesEveryBadURL: one start names every bad setting, and no
+// value, both from Load and from Channels (what the app calls).
+func TestNotifyNamesEveryBadURL(t *testing.T) {
+	t.Parallel()
+	_, loadErr := Load(context.Background(), envconfig.MapLookuper(map[string]string{
+		"XELWATCH_WEBHOOK_URL":       "http://a.example/TOPSECRET",
+		"XELWATCH_TEAMS_WEBHOOK_URL": "https://u:TOPSECRET@b.example/",
+		"XELWATCH_SLACK_WEBHOOK_URL": "TOPSECRET",
+	}))
+	_, chanErr := Notify{
 		WebhookURL: "http://a.example/TOPSECRET",
 		TeamsURL:   "https://u:TOPSECRET@b.example/",
 		SlackURL:   "TOPSECRET",
 	}.Channels()
-	if err == nil {
-		t.Fatal("no error")
-	}
-	for _, want := range []string{
-		"XELWATCH_WEBHOOK_URL must be an https URL",
-		"XELWATCH_TEAMS_WEBHOOK_URL must not carry user:password@",
-		"XELWATCH_SLACK_WEBHOOK_URL is not an absolute https URL",
-	} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("error %q does not say %q", err, want)
+	for name, err := range map[string]error{"Load": loadErr, "Channels": chanErr} {
+		if err == nil {
+			t.Fatalf("%s: no error", name)
 		}
-	}
-	if strings.Contains(err.Error(), "TOPSECRET") {
-		t.Errorf("error leaks a value: %v", err)
+		for _, want := range []string{
+			"XELWATCH_WEBHOOK_URL must be an https URL",
+			"XELWATCH_TEAMS_WEBHOOK_URL must not carry user:password@",
+			"XELWATCH_SLACK_WEBHOOK_URL is not an absolute https URL",
+		} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("%s: error %q does not say %q", name, err, want)
+			}
+		}
+		if strings.Contains(err.Error(), "TOPSECRET") {
+			t.Errorf("%s: error leaks a value: %v", name, err)
+		}
 	}
 }
 
-func TestSecretRedacted(t *testing.T) {
-	s := Secret("https://hooks.slack.com/services/T/B/TOPSECRETTOKEN")
-	c := Config{SlackURL: s, WebhookSecret: "TOPSECRETKEY"}
-	var buf bytes.Buffer
-	slog.New(slog.NewJSONHandler(&buf, nil)).Info("config", "url", s, "config", c)
-	for name, out := range map[string]string{
-		"%v": fmt.Sprintf("%v", s),
-		//lint:ignore S1025 the %s verb itself is under test
-		"%s":  fmt.Sprintf("%s", s),
-		"%#v": fmt.Sprintf("%#v", c),
-		"%+v": fmt.Sprintf("%+v", c), "slog": buf.String(),
+// TestNotifyErrorText pins the whole message Load gives for notification
+// settings (operators and scripts read it).
+func TestNotifyErrorText(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ name, value, want string }{
+		{"XELWATCH_WEBHOOK_SECRET", "k", "config: invalid setting: notify: XELWATCH_WEBHOOK_SECRET is set but XELWATCH_WEBHOOK_URL is not"},
+		{"XELWATCH_NOTIFY_TIMEOUT", "3m", "config: invalid setting: notify: XELWATCH_NOTIFY_TIMEOUT=3m0s: want 0 (default 10s) up to 1m0s, half the delivery claim lease"},
+		{"XELWATCH_SLACK_WEBHOOK_URL", "http://x.example/", "config: invalid setting: notify: XELWATCH_SLACK_WEBHOOK_URL must be an https URL (http only to 127.0.0.1, [::1] or localhost)"},
+		{"XELWATCH_NOTIFY_MIN_SEVERITY", "urgent", "config: XELWATCH_NOTIFY_MIN_SEVERITY: "},
 	} {
-		if strings.Contains(out, "TOPSECRET") {
-			t.Errorf("%s leaks the secret: %s", name, out)
+		_, err := Load(context.Background(), envconfig.MapLookuper(map[string]string{tc.name: tc.value}))
+		if err == nil || !strings.HasPrefix(err.Error(), tc.want) || (!strings.HasSuffix(tc.want, " ") && err.Error() != tc.want) {
+			t.Errorf("%s=%s: err = %v, want %q", tc.name, tc.value, err, tc.want)
 		}
-	}
-	if s.Reveal() != "https://hooks.slack.com/services/T/B/TOPSECRETTOKEN" {
-		t.Fatal("Reveal changed the value")
-	}
-	if Secret("").String() != "" {
-		t.Fatal("an empty secret should print empty (unset)")
 	}
 }
