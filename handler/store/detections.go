@@ -101,7 +101,7 @@ func (s *Store) RecordPending(ctx context.Context, fs ...detect.Finding) error {
 		}
 		entities = append(entities, Entity{PartitionKey: outboxPartition, RowKey: rk, JSON: body, Size: len(body)})
 	}
-	if _, err := s.upsertInto(ctx, s.detections, "outbox entries", entities); err != nil {
+	if _, err := s.upsertInto(ctx, s.detections, "outbox entries", entities, nil); err != nil {
 		return fmt.Errorf("store: record %d pending findings: %w", len(fs), err)
 	}
 	return nil
