@@ -93,7 +93,7 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options)
 	if o.Blobs != nil {
 		src, a.localSrc = o.Blobs, true
 	}
-	a.Pipeline = ingest.New(src, cursors{st: a.Store, container: cfg.AuditContainer}, rows{st: a.Store},
+	a.Pipeline = ingest.New(src, cursors{st: a.Store, container: cfg.AuditContainer}, rows{st: a.Store, log: log},
 		eval, ingest.XEL{}, log, ingest.Options{MaxBytesPerRun: cfg.MaxBytesPerRun, Now: o.Now, FindingSink: a.RecordPending})
 
 	chans := o.Channels

@@ -19,6 +19,7 @@ import (
 // Defaults of Options.
 const (
 	DefaultBatchSize   = 500
+	DefaultBatchBytes  = 2 << 20
 	DefaultBudget      = 256 << 20
 	DefaultMaxFindings = 1000
 )
@@ -27,6 +28,11 @@ const (
 type Options struct {
 	MaxBytesPerRun int64 // bytes one run decodes (XELWATCH_MAX_BYTES_PER_RUN)
 	BatchSize      int   // records per Rows.Upsert call
+	// BatchBytes bounds the text (statement and additional_information)
+	// of one batch: a batch is stored once it reaches BatchSize records
+	// or BatchBytes, so that large records do not multiply the memory by
+	// BatchSize. Zero means DefaultBatchBytes.
+	BatchBytes int
 	// MaxFindings bounds the findings one run collects (they travel in
 	// its Result and in the invocation's response): a run that reaches it
 	// stops after the batch in flight, and the next run continues from
@@ -79,6 +85,9 @@ func New(blobs Blobs, cursors Cursors, rows Rows, eval Evaluator, dec Decoder, l
 	}
 	if opt.BatchSize <= 0 {
 		opt.BatchSize = DefaultBatchSize
+	}
+	if opt.BatchBytes <= 0 {
+		opt.BatchBytes = DefaultBatchBytes
 	}
 	if opt.MaxFindings <= 0 {
 		opt.MaxFindings = DefaultMaxFindings
@@ -385,6 +394,7 @@ func (p *Pipeline) read(ctx context.Context, blob string, path Path, cur Cursor,
 	}
 	stopped := false // at the findings budget
 	batch := make([]*audit.Record, 0, p.opt.BatchSize)
+	batchBytes := 0
 	var decodeErr error
 	// One batch is stored and evaluated while the next one is decoded
 	// (double buffering); within a batch the upsert and the rule
@@ -410,6 +420,7 @@ func (p *Pipeline) read(ctx context.Context, blob string, path Path, cur Cursor,
 		}
 		b := batch
 		batch = make([]*audit.Record, 0, p.opt.BatchSize)
+		batchBytes = 0
 		inflight = make(chan error, 1)
 		go func(done chan<- error) { done <- p.process(ctx, path, blob, b, ro, &res) }(inflight)
 		return nil
@@ -429,8 +440,9 @@ func (p *Pipeline) read(ctx context.Context, blob string, path Path, cur Cursor,
 			break
 		}
 		batch = append(batch, rec) // the Record belongs to the caller
+		batchBytes += len(rec.Statement) + len(rec.AdditionalInformation)
 		offsets = append(offsets, rec.AuditFileOffset)
-		if len(batch) == cap(batch) {
+		if len(batch) == cap(batch) || batchBytes >= p.opt.BatchBytes {
 			if err := p.renew(ctx, held); err != nil {
 				wait()
 				return res, err
