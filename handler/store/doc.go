@@ -117,9 +117,10 @@
 //     Row.Degraded). A spilled text is at most 4 Mi units (the audit
 //     reader keeps 2 MiB of a record in the function app).
 //  3. Cut: if the row still does not fit (other columns of hundreds of
-//     kilobytes), the strings other than statement and
-//     additional_information are cut to 1,024 units, and xw_degraded
-//     names each cut column with its length.
+//     kilobytes, a binary column over the service's 64 KiB), the strings
+//     other than statement and additional_information are cut to 1,024
+//     units and binary columns to 1,024 bytes, and xw_degraded names each
+//     cut column with its length.
 //
 // The reader's own bound is recorded too: a statement whose middle it
 // dropped (audit.Record.Elided) has statement_elided_at (UTF-16 units in
@@ -134,7 +135,8 @@
 // (the failing operation is the one the service names, or the
 // transaction is halved until one entity fails), and after all
 // transactions the record's row is replaced by a reduced one: keys,
-// fixed-size columns, strings cut to 256 units, statement and
+// fixed-size columns, strings (and binary columns) cut to 256 units
+// (bytes), statement and
 // additional_information to 4,000 (with their length and SHA-256), no
 // continuation, and xw_degraded = "refused by the table service (status
 // 400 EntityTooLarge): …". A record whose reduced row is refused too is

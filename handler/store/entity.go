@@ -114,6 +114,8 @@ const (
 	minimalText = 4000
 	// maxDegraded bounds the xw_degraded text.
 	maxDegraded = 2048
+	// maxBinary is the service's limit on a binary property.
+	maxBinary = 64 << 10
 )
 
 // layout decides how a record's strings go into its entities.
@@ -350,6 +352,19 @@ func (w *entityWriter) bool(n string, v bool) {
 }
 
 func (w *entityWriter) bin(n string, v []byte) {
+	c := w.l.cut
+	if w.l.minimal {
+		c = minimalCut
+	}
+	switch {
+	case c > 0 && len(v) > c:
+		w.cuts = append(w.cuts, n+" ("+strconv.Itoa(len(v))+" bytes)")
+		v = v[:c]
+	case len(v) > maxBinary:
+		// Not storable as is: make the layout fail so that the next one
+		// cuts it.
+		w.size += MaxEntitySize
+	}
 	w.name(n, 4+len(v))
 	w.buf = append(w.buf, '"')
 	w.buf = base64.StdEncoding.AppendEncode(w.buf, v)

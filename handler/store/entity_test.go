@@ -273,8 +273,10 @@ func TestBuildRecordCut(t *testing.T) {
 	rec.Statement = strings.Repeat("s", 100_000)
 	rec.ObjectName = strings.Repeat("<o>", 200_000)
 	rec.HostName = strings.Repeat("h", 600_000)
+	rec.ServerPrincipalSID = make([]byte, 70_000) // over the service's 64 KiB for a binary property
 	ents, degraded := BuildRecord("s", "d", "b", time.Unix(1e9, 0), rec)
-	if !strings.Contains(degraded, "object_name (600000 characters)") || !strings.Contains(degraded, "host_name (600000 characters)") {
+	if !strings.Contains(degraded, "object_name (600000 characters)") || !strings.Contains(degraded, "host_name (600000 characters)") ||
+		!strings.Contains(degraded, "server_principal_sid (70000 bytes)") {
 		t.Fatalf("degraded = %q", degraded)
 	}
 	for i, e := range ents {

@@ -165,7 +165,7 @@ func (w *entityWriter) finishDegraded() {
 			" (statement_length, statement_sha256 describe the whole), no continuation")
 	case w.l.cut > 0:
 		parts = append(parts, "too large for one entity: strings other than statement and additional_information cut to "+
-			strconv.Itoa(w.l.cut)+" characters")
+			strconv.Itoa(w.l.cut)+" characters, binary columns to as many bytes")
 	case len(w.cuts) > 0:
 		parts = append(parts, "longer than stored")
 	}
