@@ -10,8 +10,14 @@ import (
 	"time"
 	"unicode/utf16"
 
+	"github.com/xelwatch/xelwatch/handler/store/storefake"
 	"github.com/xelwatch/xelwatch/xel/audit"
 )
+
+func newFakeStore(t *testing.T, f *storefake.Tables) *Store {
+	t.Helper()
+	return New(f.ServiceClient(t), Names{})
+}
 
 // refusedRecords are three records of one partition (one transaction),
 // the second with a statement of 200,000 characters: about 400 KB as the
@@ -30,7 +36,7 @@ func refusedRecords() []*audit.Record {
 func TestUpsertRefusedEntity(t *testing.T) {
 	for _, noIndex := range []bool{false, true} {
 		t.Run(map[bool]string{false: "index named", true: "no index"}[noIndex], func(t *testing.T) {
-			f := &fakeTables{noIndex: noIndex, refuse: func(pk, rk string, body []byte) (int, string) {
+			f := &storefake.Tables{NoIndex: noIndex, Refuse: func(pk, rk string, body []byte) (int, string) {
 				if len(body) > 100_000 {
 					return 400, "EntityTooLarge"
 				}
@@ -51,7 +57,7 @@ func TestUpsertRefusedEntity(t *testing.T) {
 			}
 			for i, rec := range recs {
 				ents, _ := BuildRecord("srv1", "db1", "b", time.Now(), rec)
-				row := f.row(ents[0].PartitionKey, ents[0].RowKey)
+				row := f.Row(ents[0].PartitionKey, ents[0].RowKey)
 				if row == nil {
 					t.Fatalf("record %d not stored", i)
 				}
@@ -78,7 +84,7 @@ func TestUpsertRefusedEntity(t *testing.T) {
 // TestUpsertRefusedContinuation: a refused continuation entity degrades
 // its record (the row no longer claims continuations); the blob goes on.
 func TestUpsertRefusedContinuation(t *testing.T) {
-	f := &fakeTables{refuse: func(pk, rk string, body []byte) (int, string) {
+	f := &storefake.Tables{Refuse: func(pk, rk string, body []byte) (int, string) {
 		if strings.HasSuffix(rk, "|statement|0002") {
 			return 400, "PropertyValueTooLarge"
 		}
@@ -92,7 +98,7 @@ func TestUpsertRefusedContinuation(t *testing.T) {
 		t.Fatalf("report %+v, %v; want 3 rows, 1 degraded", rep, err)
 	}
 	ents, _ := BuildRecord("srv1", "db1", "b", time.Now(), recs[1])
-	row := f.row(ents[0].PartitionKey, ents[0].RowKey)
+	row := f.Row(ents[0].PartitionKey, ents[0].RowKey)
 	if row == nil || row["statement_chunks"] != nil || !strings.Contains(row[PropDegraded].(string), "PropertyValueTooLarge") {
 		t.Fatalf("row of the refused record: %v", keysOf(row))
 	}
@@ -106,7 +112,7 @@ func TestUpsertRefusedContinuation(t *testing.T) {
 // TestUpsertRefusedEvenReduced: a record whose reduced row is refused too
 // is dropped and reported; the others are stored, and the call succeeds.
 func TestUpsertRefusedEvenReduced(t *testing.T) {
-	f := &fakeTables{refuse: func(pk, rk string, body []byte) (int, string) {
+	f := &storefake.Tables{Refuse: func(pk, rk string, body []byte) (int, string) {
 		if strings.Contains(string(body), "POISON") {
 			return 400, "InvalidInput"
 		}
@@ -135,7 +141,7 @@ func TestUpsertServiceFailure(t *testing.T) {
 		code      string
 		transient bool
 	}{{503, "ServerBusy", true}, {403, "AuthorizationFailure", false}} {
-		f := &fakeTables{refuse: func(pk, rk string, body []byte) (int, string) { return tc.status, tc.code }}
+		f := &storefake.Tables{Refuse: func(pk, rk string, body []byte) (int, string) { return tc.status, tc.code }}
 		s := newFakeStore(t, f)
 		_, err := s.UpsertRecordsReport(context.Background(), "srv1", "db1", "b", refusedRecords())
 		if err == nil || IsTransient(err) != tc.transient {

@@ -1,4 +1,9 @@
-package store
+// Package storefake is a Table service for tests: it answers entity group
+// transactions ($batch of InsertReplace) atomically, as the service does,
+// and refuses the entities a test chooses, so that the store's handling of
+// permanent per-entity refusals can be tested without a service that
+// refuses on demand. Only tests import it.
+package storefake
 
 import (
 	"bufio"
@@ -18,40 +23,46 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
 )
 
-// fakeTables is a Table service that answers entity group transactions
-// ($batch of InsertReplace) the way the service does, atomically, and can
-// refuse entities: refuse returns the status and error code for an entity
-// (0: accept). It names the failing operation in the error message
-// ("3:…") unless noIndex is set. Everything else is 501.
-type fakeTables struct {
-	mu       sync.Mutex
-	rows     map[string]map[string]any // "pk/rk" → properties
-	refuse   func(pk, rk string, body []byte) (int, string)
-	noIndex  bool
-	batches  int
-	failures int
+// Tables is the fake service. Refuse returns the status and error code
+// for an entity of a transaction (0: accept); the whole transaction then
+// fails, naming the failing operation in the error message ("3:…") unless
+// NoIndex is set. Requests other than $batch are answered 501.
+type Tables struct {
+	Refuse  func(pk, rk string, body []byte) (status int, code string)
+	NoIndex bool
+
+	mu   sync.Mutex
+	rows map[string]map[string]any // "pk/rk" → properties
 }
 
-func newFakeStore(t *testing.T, f *fakeTables) *Store {
+// ServiceClient returns a client whose requests go to f (no retries).
+func (f *Tables) ServiceClient(t testing.TB) *aztables.ServiceClient {
 	t.Helper()
-	f.rows = map[string]map[string]any{}
 	svc, err := aztables.NewServiceClientWithNoCredential("https://fake.table.core.windows.net/", &aztables.ClientOptions{
 		ClientOptions: azcore.ClientOptions{Transport: f, Retry: policy.RetryOptions{MaxRetries: -1}},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return New(svc, Names{})
+	return svc
 }
 
-func (f *fakeTables) row(pk, rk string) map[string]any {
+// Row returns the properties stored under pk, rk (nil: none).
+func (f *Tables) Row(pk, rk string) map[string]any {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.rows[pk+"/"+rk]
 }
 
+// Len returns the number of entities stored.
+func (f *Tables) Len() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.rows)
+}
+
 // Do implements policy.Transporter.
-func (f *fakeTables) Do(req *http.Request) (*http.Response, error) {
+func (f *Tables) Do(req *http.Request) (*http.Response, error) {
 	if req.Method != http.MethodPost || !strings.HasSuffix(req.URL.Path, "$batch") {
 		return respond(req, http.StatusNotImplemented, nil, ""), nil
 	}
@@ -98,12 +109,16 @@ func (f *fakeTables) Do(req *http.Request) (*http.Response, error) {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.batches++
+	if f.rows == nil {
+		f.rows = map[string]map[string]any{}
+	}
 	for i, o := range ops {
-		if st, code := f.refuse(o.pk, o.rk, o.body); st != 0 {
-			f.failures++
+		if f.Refuse == nil {
+			break
+		}
+		if st, code := f.Refuse(o.pk, o.rk, o.body); st != 0 {
 			msg := "The entity is refused."
-			if !f.noIndex {
+			if !f.NoIndex {
 				msg = fmt.Sprintf("%d:%s", i, msg)
 			}
 			body := "--batchresponse_1\r\nContent-Type: multipart/mixed; boundary=changesetresponse_2\r\n\r\n" +
