@@ -273,10 +273,7 @@ func TestE2EAppendedBlobExactlyOnce(t *testing.T) {
 	ctx := context.Background()
 	hook, url := newWebhook(t, nil)
 	a := startApp(t, conn, map[string]string{"XELWATCH_WEBHOOK_URL": url, "XELWATCH_WEBHOOK_SECRET": "s3cret"})
-	file, err := demo.Sample()
-	if err != nil {
-		t.Fatal(err)
-	}
+	file := demo.Sample()
 	name := a.blobName("09_00_00_000_0.xel")
 	ab := a.appendBlob(ctx, name)
 	// The Event Grid source announces the blob once, at creation (empty).
@@ -401,10 +398,7 @@ func TestE2ECorruptBlobNoRetryStorm(t *testing.T) {
 	conn := azuritetest.ConnString(t)
 	ctx := context.Background()
 	a := startApp(t, conn, nil)
-	file, err := demo.Sample()
-	if err != nil {
-		t.Fatal(err)
-	}
+	file := demo.Sample()
 	bad := bytes.Clone(file)
 	// Damage the header of the buffer holding the 20th record.
 	at := int(demoRecords(t, file)[20].AuditFileOffset)
@@ -462,7 +456,7 @@ func TestE2EWebhookFailsThenPoison(t *testing.T) {
 	ctx := context.Background()
 	hook, url := newWebhook(t, func(string, int) bool { return true })
 	a := startApp(t, conn, map[string]string{"XELWATCH_WEBHOOK_URL": url})
-	file, _ := demo.Sample()
+	file := demo.Sample()
 	name := a.blobName("11_00_00_000_0.xel")
 	appendBytes(t, ctx, a.appendBlob(ctx, name), file)
 	r := a.trigger(ctx, name, int64(len(file)))
@@ -498,7 +492,7 @@ func TestE2EWebhookSucceedsAfterRedelivery(t *testing.T) {
 	ctx := context.Background()
 	hook, url := newWebhook(t, func(_ string, n int) bool { return n == 1 })
 	a := startApp(t, conn, map[string]string{"XELWATCH_WEBHOOK_URL": url})
-	file, _ := demo.Sample()
+	file := demo.Sample()
 	name := a.blobName("12_00_00_000_0.xel")
 	appendBytes(t, ctx, a.appendBlob(ctx, name), file)
 	a.trigger(ctx, name, int64(len(file)))
@@ -712,10 +706,7 @@ func TestE2EOutputsLostAfterCommit(t *testing.T) {
 	ctx := context.Background()
 	hook, url := newWebhook(t, nil)
 	a := startAppWith(t, conn, map[string]string{"XELWATCH_WEBHOOK_URL": url}, serveRedispatchAtOnce)
-	file, err := demo.Sample()
-	if err != nil {
-		t.Fatal(err)
-	}
+	file := demo.Sample()
 	name := a.blobName("14_00_00_000_0.xel")
 	appendBytes(t, ctx, a.appendBlob(ctx, name), file)
 

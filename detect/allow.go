@@ -156,10 +156,6 @@ func prefixAt(s, p string, seps string) bool {
 	return strings.IndexByte(seps, c) >= 0
 }
 
-func (a allowDest) empty() bool {
-	return len(a.urls) == 0 && len(a.accounts) == 0 && len(a.paths) == 0 && len(a.devices) == 0
-}
-
 // has reports whether the destination is allow-listed. Unknown
 // destinations never are.
 func (a allowDest) has(d tsql.Destination) bool {

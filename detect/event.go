@@ -22,10 +22,6 @@ type Event struct {
 	id       string
 }
 
-func newEvent(r *audit.Record) Event {
-	return Event{rec: r, action: upperTrim(r.ActionID), class: upperTrim(r.ClassType)}
-}
-
 func upperTrim(s string) string {
 	s = strings.TrimSpace(s)
 	for i := 0; i < len(s); i++ {

@@ -9,10 +9,6 @@ import (
 	"strings"
 )
 
-// MaxBodyBytes bounds an invocation body. With deferred binding the blob
-// trigger's body is a ~2 KB descriptor; a queue message is ≤ 64 KiB.
-const MaxBodyBytes = 8 << 20
-
 // invokeRequest is the host's invocation body.
 type invokeRequest struct {
 	Data     map[string]json.RawMessage `json:"Data"`
@@ -30,19 +26,16 @@ type invokeResponse struct {
 // errBadRequest marks errors caused by the body.
 var errBadRequest = errors.New("bad invocation body")
 
-// decodeInvocation reads and parses the body.
-func decodeInvocation(w http.ResponseWriter, r *http.Request) (invokeRequest, error) {
+// decodeInvocation parses the body, which readBody has already read
+// whole and bounded to MaxBodyBytes.
+func decodeInvocation(_ http.ResponseWriter, r *http.Request) (invokeRequest, error) {
 	var req invokeRequest
 	ct := r.Header.Get("Content-Type")
 	if ct != "" && !strings.HasPrefix(strings.ToLower(ct), "application/json") {
 		return req, fmt.Errorf("%w: content type %q, want application/json", errBadRequest, ct)
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	dec := json.NewDecoder(r.Body)
 	if err := dec.Decode(&req); err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return req, fmt.Errorf("%w: body larger than %d bytes (is the blob trigger's deferred binding on?)", errBadRequest, MaxBodyBytes)
-		}
 		return req, fmt.Errorf("%w: %v", errBadRequest, err)
 	}
 	if dec.More() {

@@ -71,7 +71,7 @@ func messageText(raw json.RawMessage) ([]byte, error) {
 	}
 	s, err := hostString(raw)
 	if err != nil {
-		return nil, fmt.Errorf("Data.%s: %v", bindingMessage, err)
+		return nil, fmt.Errorf("queue message in Data.%s: %w", bindingMessage, err)
 	}
 	return []byte(s), nil
 }

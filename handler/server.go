@@ -56,14 +56,16 @@ const (
 	bindingMessage    = "message"    // queue trigger of Notifier
 )
 
-// NewServer returns the handler for every route.
+// NewServer returns the handler for every route, bodies bounded and read
+// whole first (readBody). NewHTTPServer wraps it in the server with its
+// timeouts.
 func NewServer(d Deps) http.Handler {
 	if d.Log == nil {
 		d.Log = slog.New(slog.DiscardHandler)
 	}
 	mux := http.NewServeMux()
 	addRoutes(mux, d)
-	return mux
+	return readBody(d.Log, mux)
 }
 
 // invocation wraps a function handler: request-scoped log attributes

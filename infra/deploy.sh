@@ -317,7 +317,7 @@ SUBSCRIPTION_NAME=${SUBSCRIPTION_NAME:0:64}
 info "Event Grid subscription $SUBSCRIPTION_NAME on $TOPIC"
 # create = create-or-update (PUT): re-running refreshes the endpoint and key.
 # Azure SQL writes append blobs: BlobCreated fires once, when a file is
-# created; the app's sweep follows the appends (see functions-runtime.md §1.8.3).
+# created (AppendBlock raises no event); the app's sweep follows the appends.
 az eventgrid system-topic event-subscription create \
 	--name "$SUBSCRIPTION_NAME" \
 	--resource-group "$TOPIC_RG" \

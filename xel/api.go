@@ -34,6 +34,15 @@ type FormatError struct {
 	Offset int64  // absolute file offset where the problem was found
 	Msg    string // what is wrong, lower case, no "xel:" prefix
 	Err    error  // one of the sentinels above (or io.ErrUnexpectedEOF)
+	// Limit is, for ErrTooLarge, the Options field the input exceeds
+	// (e.g. "MaxEvents"); Msg also names it, with its value.
+	Limit string
+}
+
+// tooLarge is the error for input beyond a limit of Options: what
+// exceeds the limit called name, of value max.
+func tooLarge(off int64, what, name string, max int64) *FormatError {
+	return &FormatError{Offset: off, Msg: what + " over the limit " + name + " (" + itoa(max) + ")", Err: ErrTooLarge, Limit: name}
 }
 
 func (e *FormatError) Error() string {

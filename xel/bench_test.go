@@ -15,7 +15,6 @@ package xel
 
 import (
 	"bytes"
-	"fmt"
 	"runtime"
 	"syscall"
 	"testing"
@@ -221,7 +220,7 @@ func TestAuditLikeFile(t *testing.T) {
 	if n != 4000 {
 		t.Errorf("got %d events, want 4000", n)
 	}
-	t.Log(fmt.Sprintf("audit-like file: %d bytes", len(f)))
+	t.Logf("audit-like file: %d bytes", len(f))
 }
 
 // cpuTime is the user+system CPU time of the process.

@@ -107,7 +107,7 @@ func (xr *Reader) decodeEvent() (*Event, error) {
 				break
 			}
 			if n >= xr.opt.MaxFields {
-				return nil, &FormatError{Offset: xr.bufOff + int64(p), Msg: "more actions than MaxFields", Err: ErrTooLarge}
+				return nil, tooLarge(xr.bufOff+int64(p), "actions of one event", "MaxFields", int64(xr.opt.MaxFields))
 			}
 			if alen > int64(len(b)-p-actionEntrySize) {
 				return nil, xr.corrupt(p+4, "action value runs past the buffer data")

@@ -56,14 +56,21 @@
 // Input is untrusted. Every length read from the file is checked against
 // the bytes that remain in its buffer (or package, or payload) and against
 // a limit of Options before anything is allocated for it: buffer size
-// (MaxBufferSize, 16 MiB by default), total metadata (MaxMetadataSize),
-// packages, objects, fields and actions, map entries and metadata string
-// lengths. A buffer is read in growing steps, so a length that lies about
-// a short stream costs memory in proportion to the bytes actually
-// present. Malformed input yields a *FormatError naming the absolute file
-// offset and wrapping one of ErrBadMagic, ErrVersion, ErrTruncated,
-// ErrCorrupt or ErrTooLarge — never a panic and never an unbounded
-// allocation. The buffer checksum is not verified (its algorithm is not
+// (MaxBufferSize, 16 MiB by default) and metadata string lengths; and,
+// over everything a Reader merges (the leading metadata, the buffers
+// read again to resume, later ones), metadata buffers and bytes,
+// package records, events, maps, objects of all kinds, fields, map
+// entries and the memory the decoded metadata takes (MaxMetadataMemory,
+// 8 MiB by default; an estimate charged object by object). A count is
+// checked when it is read, before the objects it announces, so a file
+// that declares millions of empty event definitions fails at once. A
+// buffer is read in growing steps, so a length that lies about a short
+// stream costs memory in proportion to the bytes actually present.
+// Malformed input yields a *FormatError naming the absolute file offset
+// and wrapping one of ErrBadMagic, ErrVersion, ErrTruncated, ErrCorrupt or
+// ErrTooLarge (with the exceeded Options field in Limit) — never a panic
+// and never an unbounded allocation: a Reader holds at most one buffer,
+// the decoded metadata and one event. The buffer checksum is not verified (its algorithm is not
 // known): decoding cannot detect bit flips that leave the structure
 // valid. FuzzReader exercises these properties.
 package xel

@@ -22,7 +22,7 @@ func fuzzSeeds() [][]byte {
 	clocks := xelFile(metadataBuffer(clockPackages()...),
 		eventBuffer(record(rid(ridKindEvent, 2, 0), 99, newPayload(4).b, nil),
 			record(rid(ridKindEvent, 3, 0), 99, nil, nil)))
-	return [][]byte{
+	return append([][]byte{
 		synth,
 		synth[:bufs[3]],
 		synth[:bufs[2]+700],
@@ -30,6 +30,18 @@ func fuzzSeeds() [][]byte {
 		clocks,
 		xelFile(),
 		synth[:8],
+	}, countFloodSeeds()...)
+}
+
+// countFloodSeeds are small files whose first package declares more
+// objects than a limit allows (issue 9's metadata flood, in a few hundred
+// bytes): events, maps, objects of all kinds, each count alone.
+func countFloodSeeds() [][]byte {
+	count := func(n uint32) func(*wbuf) uint32 { return func(*wbuf) uint32 { return n } }
+	return [][]byte{
+		xelFile(metaBuf(rawPackage(1, count(DefaultMaxEvents+1), nil, nil, nil))),
+		xelFile(metaBuf(rawPackage(1, nil, nil, count(DefaultMaxMaps+1), nil))),
+		xelFile(metaBuf(rawPackage(1, nil, count(DefaultMaxObjects+1), nil, nil))),
 	}
 }
 
@@ -47,8 +59,8 @@ func FuzzReader(f *testing.F) {
 		}
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		stream, errStream, endStream, rs := fuzzDecode(t, func() (*Reader, error) { return NewReader(bytes.NewReader(data), nil) })
-		at, errAt, endAt, ra := fuzzDecode(t, func() (*Reader, error) { return NewReaderAt(bytes.NewReader(data), int64(len(data)), nil) })
+		stream, endStream, rs, errStream := fuzzDecode(t, func() (*Reader, error) { return NewReader(bytes.NewReader(data), nil) })
+		at, endAt, ra, errAt := fuzzDecode(t, func() (*Reader, error) { return NewReaderAt(bytes.NewReader(data), int64(len(data)), nil) })
 		// Bounded memory: the buffer never outgrows the input (the
 		// stream reader may reach twice the bytes present while growing).
 		for _, r := range []*Reader{rs, ra} {
@@ -57,6 +69,11 @@ func FuzzReader(f *testing.F) {
 			}
 			if r != nil && r.md.bytes > int64(len(data)) {
 				t.Errorf("merged %d metadata bytes from %d bytes of input", r.md.bytes, len(data))
+			}
+			if r != nil && (r.md.mem > DefaultMaxMetadataMemory || len(r.metaOffs) > DefaultMaxMetadataBuffers ||
+				r.md.nEvents > DefaultMaxEvents || r.md.nFields > DefaultMaxTotalFields || r.md.nEntries > DefaultMaxTotalMapEntries) {
+				t.Errorf("decoded metadata beyond the default limits: %d bytes, %d buffers, %d events, %d fields, %d map entries",
+					r.md.mem, len(r.metaOffs), r.md.nEvents, r.md.nFields, r.md.nEntries)
 			}
 		}
 		if len(stream) != len(at) {
@@ -93,23 +110,23 @@ func sentinel(err error) error {
 	return err
 }
 
-func fuzzDecode(t *testing.T, open func() (*Reader, error)) (events []string, err error, end int64, r *Reader) {
+func fuzzDecode(t *testing.T, open func() (*Reader, error)) (events []string, end int64, r *Reader, err error) {
 	r, err = open()
 	if err != nil {
 		checkFuzzErr(t, err)
-		return nil, err, -1, nil
+		return nil, -1, nil, err
 	}
 	for {
 		ev, err := r.Next()
 		if err == io.EOF {
-			return events, err, r.End(), r
+			return events, r.End(), r, err
 		}
 		if err != nil {
 			checkFuzzErr(t, err)
 			if _, err2 := r.Next(); err2 != err {
 				t.Errorf("error not sticky: %v, then %v", err, err2)
 			}
-			return events, err, r.End(), r
+			return events, r.End(), r, err
 		}
 		line := ev.AppendJSON(nil)
 		if !json.Valid(line) {

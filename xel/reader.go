@@ -57,7 +57,8 @@ type Reader struct {
 // NewReader returns a Reader that decodes the XEL stream r from its
 // first byte. It reads the file header and fails on a bad magic or
 // version. Memory is bounded by one buffer (Options.MaxBufferSize) plus
-// the metadata. StartOffset and MetadataOffsets are ignored.
+// the decoded metadata (Options.MaxMetadataMemory). StartOffset and
+// MetadataOffsets are ignored.
 func NewReader(r io.Reader, opts *Options) (*Reader, error) {
 	xr := &Reader{opt: opts.withDefaults(), md: newMetadata(), r: r}
 	xr.opt.StartOffset, xr.opt.MetadataOffsets = 0, nil
@@ -100,6 +101,9 @@ func NewReaderAt(r io.ReaderAt, size int64, opts *Options) (*Reader, error) {
 		xr.pos = xr.bufOff + xr.bufLen
 	}
 	leadEnd := xr.pos
+	if n, limit := len(xr.opt.MetadataOffsets), xr.opt.MaxMetadataBuffers; n > limit {
+		return nil, tooLarge(start, itoa(int64(n))+" metadata offsets to resume with", "MaxMetadataBuffers", int64(limit))
+	}
 	offs := slices.Clone(xr.opt.MetadataOffsets)
 	slices.Sort(offs)
 	for _, off := range offs {
@@ -231,7 +235,7 @@ func (xr *Reader) readBuffer() (ok bool, err error) {
 		return false, nil
 	}
 	if padded > xr.opt.MaxBufferSize {
-		return false, &FormatError{Offset: off, Msg: fmt.Sprintf("buffer length %d exceeds MaxBufferSize", padded), Err: ErrTooLarge}
+		return false, tooLarge(off, "buffer length "+itoa(padded), "MaxBufferSize", xr.opt.MaxBufferSize)
 	}
 	dataOff := int64(binary.LittleEndian.Uint16(h[0x16:]))
 	dataLen := int64(binary.LittleEndian.Uint32(h[0x18:]))
@@ -271,6 +275,9 @@ func (xr *Reader) readBuffer() (ok bool, err error) {
 }
 
 func (xr *Reader) mergeMetadata() error {
+	if n, limit := len(xr.metaOffs), xr.opt.MaxMetadataBuffers; n >= limit {
+		return tooLarge(xr.bufOff, itoa(int64(n)+1)+" metadata buffers", "MaxMetadataBuffers", int64(limit))
+	}
 	xr.metaOffs = append(xr.metaOffs, xr.bufOff)
 	xr.lastRID, xr.lastType = ^uint32(0), nil
 	return xr.md.mergeBuffer(xr.buf[xr.p:xr.dataEnd], xr.bufOff+int64(xr.p), &xr.opt)

@@ -6,12 +6,14 @@ import (
 	"errors"
 	"io"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
 	"testing/iotest"
 
 	"github.com/xelwatch/xelwatch/xel/internal/fixtures"
+	"github.com/xelwatch/xelwatch/xel/xeltest"
 )
 
 // testFiles returns the synthetic file and, when present, a few fixtures
@@ -359,12 +361,60 @@ func TestResumeBadMetadataOffset(t *testing.T) {
 		{"event buffer", []int64{bufs[2]}, ErrCorrupt},
 		{"not a boundary", []int64{bufs[2] + 100}, ErrCorrupt},
 		{"past end", []int64{int64(len(b)) - 10}, ErrTruncated},
+		// a cursor holds at most MaxMetadataBuffers offsets; more are
+		// refused before they are copied or read
+		{"more than MaxMetadataBuffers", make([]int64, DefaultMaxMetadataBuffers+1), ErrTooLarge},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := NewReaderAt(bytes.NewReader(b), int64(len(b)), &Options{StartOffset: int64(len(b)), MetadataOffsets: tt.offs})
 			if !errors.Is(err, tt.want) {
 				t.Errorf("err = %v, want %v", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestLimitsAcrossResume: the metadata limits count what a Reader
+// merges over its life, whether it read the metadata buffers in one pass
+// or, resuming, from MetadataOffsets: a resumed run fails where the one
+// pass failed, and one that passed keeps passing.
+func TestLimitsAcrossResume(t *testing.T) {
+	b, _ := synthFile()
+	bufs := buffersOf(b) // metadata at bufs[0], bufs[1] and bufs[4]
+	opts := map[string]Options{
+		"MaxMetadataBuffers": {MaxMetadataBuffers: 2},
+		"MaxPackages":        {MaxPackages: 4},
+		"MaxEvents":          {MaxEvents: 3},
+		"MaxMetadataSize":    {MaxMetadataSize: int64(bufs[2] - bufs[0] - 2*76)},
+	}
+	for name, o := range opts {
+		t.Run(name, func(t *testing.T) {
+			r, err := NewReaderAt(bytes.NewReader(b), int64(len(b)), &o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = decodeAll(t, r)
+			var fe *FormatError
+			if !errors.As(err, &fe) || fe.Limit != name || bufferAt(b, fe.Offset) != bufs[4] {
+				t.Fatalf("one pass: err = %v, want %s exceeded in the metadata buffer at %d", err, name, bufs[4])
+			}
+			// resume after the event buffer before it: fine
+			ro := o
+			ro.StartOffset, ro.MetadataOffsets = bufs[3], []int64{bufs[0], bufs[1]}
+			if _, err := NewReaderAt(bytes.NewReader(b), int64(len(b)), &ro); err != nil {
+				t.Fatalf("resume before the limit: %v", err)
+			}
+			// resume after it, with its offset: the same limit
+			ro.StartOffset, ro.MetadataOffsets = bufs[5], []int64{bufs[0], bufs[1], bufs[4]}
+			_, err = NewReaderAt(bytes.NewReader(b), int64(len(b)), &ro)
+			var fe2 *FormatError
+			want := fe.Offset
+			if name == "MaxMetadataBuffers" {
+				want = bufs[5] // the list of offsets is refused before anything is read
+			}
+			if !errors.As(err, &fe2) || fe2.Limit != name || fe2.Offset != want {
+				t.Errorf("resumed: err = %v, want %s exceeded at %d", err, name, want)
 			}
 		})
 	}
@@ -420,13 +470,228 @@ func TestMutatedFixtures(t *testing.T) {
 				case 2:
 					b = b[:rnd.IntN(len(b))]
 				}
-				stream, errS, endS, _ := fuzzDecode(t, func() (*Reader, error) { return NewReader(bytes.NewReader(b), nil) })
-				at, errA, endA, _ := fuzzDecode(t, func() (*Reader, error) { return NewReaderAt(bytes.NewReader(b), int64(len(b)), nil) })
+				stream, endS, _, errS := fuzzDecode(t, func() (*Reader, error) { return NewReader(bytes.NewReader(b), nil) })
+				at, endA, _, errA := fuzzDecode(t, func() (*Reader, error) { return NewReaderAt(bytes.NewReader(b), int64(len(b)), nil) })
 				if !slices.Equal(stream, at) || sentinel(errS) != sentinel(errA) || endS != endA {
 					t.Fatalf("mutation %d: stream (%d events, %v, end %d) and ReaderAt (%d events, %v, end %d) disagree",
 						i, len(stream), errS, endS, len(at), errA, endA)
 				}
 			}
 		})
+	}
+}
+
+// rawPackage encodes package record idx (name "flood", no collections)
+// whose event, action, map and type lists are written by the given
+// functions, each returning how many objects it wrote (nil: none).
+func rawPackage(idx uint32, events, actions, maps, types func(w *wbuf) uint32) []byte {
+	var w wbuf
+	w.u16(10)
+	w.u32(0) // size, patched below
+	w.raw(make([]byte, 16+2+2+2+4))
+	w.u64(start2020)
+	w.u64(10_000_000)
+	w.objHeader(0, rid(0, idx, 0), "flood")
+	w.raw(make([]byte, 16+16+2))
+	w.u32(0) // collections
+	for _, list := range []func(w *wbuf) uint32{events, actions, maps, types} {
+		at := len(w.b)
+		w.u32(0)
+		if list != nil {
+			n := list(&w) // before w.b is evaluated: the list grows it
+			binary.LittleEndian.PutUint32(w.b[at:], n)
+		}
+	}
+	for len(w.b)%8 != 0 {
+		w.u8(0)
+	}
+	binary.LittleEndian.PutUint32(w.b[2:], uint32(len(w.b)))
+	return w.b
+}
+
+// metaBuf frames package records as one metadata buffer.
+func metaBuf(pkgs ...[]byte) []byte { return buffer(bufTypeMetadata, bytes.Join(pkgs, nil)) }
+
+// emptyEvents writes n event definitions without name or attributes,
+// object indexes from first on, for package pkg.
+func emptyEvents(pkg uint32, first, n int) func(w *wbuf) uint32 {
+	return func(w *wbuf) uint32 {
+		for i := range n {
+			w.objHeader(0, rid(ridKindEvent, pkg, uint32(first+i)), "")
+			w.raw(make([]byte, 8))
+		}
+		return uint32(n)
+	}
+}
+
+// eventsWithFields writes n events of fields fields each, every field
+// called name (a uint8).
+func eventsWithFields(pkg uint32, n, fields int, name string) func(w *wbuf) uint32 {
+	return func(w *wbuf) uint32 {
+		for i := range n {
+			w.objHeader(0, rid(ridKindEvent, pkg, uint32(i)), "e")
+			w.u16(0)
+			w.u16(0)
+			w.u16(uint16(fields))
+			w.u16(uint16(fields))
+			for range fields {
+				w.u32(typeRID(TypeUint8))
+				w.wstrz(name)
+				w.u16(0)
+				w.u16(0)
+				w.wstrz("")
+			}
+		}
+		return uint32(n)
+	}
+}
+
+// metadataFloods are files of metadata only that each go past one
+// default limit of Options and no other before it (the shape of issue 9's
+// file, and one per limit).
+func metadataFloods(t testing.TB) []struct {
+	name, limit string
+	file        []byte
+} {
+	t.Helper()
+	var issue9 bytes.Buffer
+	if err := xeltest.WriteFlood(&issue9, xeltest.Flood{Packages: 48, Events: 65536}); err != nil {
+		t.Fatal(err)
+	}
+	repeat := func(n int, b []byte) [][]byte {
+		out := make([][]byte, n)
+		for i := range out {
+			out[i] = b
+		}
+		return out
+	}
+	var pkgs [][]byte
+	for i := range DefaultMaxPackages + 1 {
+		pkgs = append(pkgs, rawPackage(uint32(1+i%1000), nil, nil, nil, nil))
+	}
+	half := DefaultMaxEvents/2 + 1
+	emptyMaps := func(n int) func(w *wbuf) uint32 {
+		return func(w *wbuf) uint32 {
+			for i := range n {
+				w.objHeader(0, rid(ridKindMap, 1, uint32(i)), "")
+				w.u8(4)
+				w.u16(0)
+			}
+			return uint32(n)
+		}
+	}
+	fullMaps := func(w *wbuf) uint32 {
+		n := DefaultMaxTotalMapEntries/DefaultMaxMapEntries + 1
+		for i := range n {
+			w.objHeader(0, rid(ridKindMap, 1, uint32(i)), "")
+			w.u8(4)
+			w.u16(DefaultMaxMapEntries)
+			for k := range DefaultMaxMapEntries {
+				w.u32(uint32(k))
+				w.u16(0)
+			}
+		}
+		return uint32(n)
+	}
+	types := func(pkg uint32, n int) func(w *wbuf) uint32 {
+		return func(w *wbuf) uint32 {
+			for i := range n {
+				w.objHeader(0, rid(ridKindType, pkg, uint32(i)), "")
+				w.u8(1)
+			}
+			return uint32(n)
+		}
+	}
+	longDescriptions := func(w *wbuf) uint32 {
+		desc := strings.Repeat("d", DefaultMaxStringLength/2-1)
+		n := DefaultMaxMetadataSize/DefaultMaxStringLength + 1
+		for i := range n {
+			w.u16(10)
+			w.u8(0)
+			w.u8(0)
+			w.u32(rid(ridKindEvent, 1, uint32(i)))
+			w.wstrz("")
+			w.wstrz(desc)
+			w.raw(make([]byte, 8))
+		}
+		return uint32(n)
+	}
+	return []struct {
+		name, limit string
+		file        []byte
+	}{
+		{"issue 9: 48 packages of 65,536 empty events", "MaxEvents", issue9.Bytes()},
+		{"packages", "MaxPackages", xelFile(metaBuf(pkgs...))},
+		{"metadata buffers", "MaxMetadataBuffers", xelFile(repeat(DefaultMaxMetadataBuffers+1, buffer(bufTypeMetadata, nil))...)},
+		{"events over two buffers", "MaxEvents", xelFile(
+			metaBuf(rawPackage(1, emptyEvents(1, 0, half), nil, nil, nil)),
+			metaBuf(rawPackage(2, emptyEvents(2, 0, half), nil, nil, nil)))},
+		{"maps", "MaxMaps", xelFile(metaBuf(rawPackage(1, nil, nil, emptyMaps(DefaultMaxMaps+1), nil)))},
+		{"objects", "MaxObjects", xelFile(metaBuf(
+			rawPackage(1, nil, nil, nil, types(1, DefaultMaxObjects/2)),
+			rawPackage(2, nil, nil, nil, types(2, DefaultMaxObjects/2+1))))},
+		{"fields", "MaxTotalFields", xelFile(metaBuf(rawPackage(1,
+			eventsWithFields(1, DefaultMaxTotalFields/DefaultMaxFields+1, DefaultMaxFields, "f"), nil, nil, nil)))},
+		{"map entries", "MaxTotalMapEntries", xelFile(metaBuf(rawPackage(1, nil, nil, fullMaps, nil)))},
+		{"metadata bytes", "MaxMetadataSize", xelFile(metaBuf(rawPackage(1, longDescriptions, nil, nil, nil)))},
+		// Names of control characters: 2 bytes each in the file, 7 bytes
+		// decoded (1 in the name, 6 escaped in its JSON key).
+		{"decoded memory", "MaxMetadataMemory", xelFile(metaBuf(rawPackage(1,
+			eventsWithFields(1, 4, DefaultMaxFields, strings.Repeat("\x01", 200)), nil, nil, nil)))},
+	}
+}
+
+// largestBuffer is the largest padded buffer length of a file.
+func largestBuffer(b []byte) int64 {
+	var m int64
+	for _, off := range buffersOf(b) {
+		m = max(m, int64(binary.LittleEndian.Uint32(b[off+0x10:])))
+	}
+	return m
+}
+
+// TestMetadataFlood: a file that declares more metadata than the
+// defaults allow fails with ErrTooLarge naming the limit, at the offset
+// where it is exceeded, in both reading modes — and decoding it allocates
+// no more than the decoded-metadata budget plus the buffers read (the
+// stream reader grows its buffer by doubling, up to three times the largest one in all). Before
+// the limits, issue 9's 63 MB file took ~500 MB.
+func TestMetadataFlood(t *testing.T) {
+	for _, fl := range metadataFloods(t) {
+		for _, m := range readerModes[:2] {
+			t.Run(fl.name+"/"+m.name, func(t *testing.T) {
+				budget := uint64(DefaultMaxMetadataMemory + 3*largestBuffer(fl.file) + 1<<20)
+				var before, after runtime.MemStats
+				runtime.GC()
+				runtime.ReadMemStats(&before)
+				r, err := m.open(fl.file)
+				var events int
+				if err == nil {
+					for {
+						if _, err = r.Next(); err != nil {
+							break
+						}
+						events++
+					}
+				}
+				runtime.ReadMemStats(&after)
+				if got := after.TotalAlloc - before.TotalAlloc; got > budget {
+					t.Errorf("decoding allocated %d bytes, over %d (decoded-metadata budget + buffers)", got, budget)
+				}
+				if r != nil && r.md.mem > DefaultMaxMetadataMemory {
+					t.Errorf("decoded metadata estimate %d over the limit %d", r.md.mem, DefaultMaxMetadataMemory)
+				}
+				var fe *FormatError
+				if !errors.Is(err, ErrTooLarge) || !errors.As(err, &fe) || fe.Limit != fl.limit {
+					t.Fatalf("err = %v, want ErrTooLarge over %s", err, fl.limit)
+				}
+				if fe.Offset < 512 || fe.Offset >= int64(len(fl.file)) || !strings.Contains(err.Error(), fl.limit+" (") {
+					t.Errorf("err = %v: offset outside the file, or the limit's value not named", err)
+				}
+				if events != 0 {
+					t.Errorf("%d events from a file of metadata only", events)
+				}
+			})
+		}
 	}
 }

@@ -287,16 +287,14 @@ func u16s(us ...uint16) []byte {
 // package0 lists the base types with their sizes, as SQL Server does.
 func package0() tPkg {
 	p := tPkg{index: 0, name: "package0", freq: 10_000_000}
-	for _, t := range []tType{
+	p.types = append(p.types, []tType{
 		{1, "int8", 1}, {2, "int16", 2}, {3, "int32", 4}, {4, "int64", 8},
 		{5, "uint8", 1}, {6, "uint16", 2}, {7, "uint32", 4}, {8, "uint64", 8},
 		{9, "float32", 4}, {10, "float64", 8}, {11, "cpu_cycle", 8}, {12, "filetime", 8},
 		{13, "ptr", 8}, {19, "ansi_string", 0}, {20, "unicode_string", 0}, {21, "guid", 0},
 		{22, "binary_data", 0}, {23, "callstack", 0}, {24, "activity_id", 20},
 		{25, "activity_id_xfer", 20}, {26, "boolean", 1}, {27, "xml", 0},
-	} {
-		p.types = append(p.types, t)
-	}
+	}...)
 	return p
 }
 

@@ -1,10 +1,13 @@
 package tablestate
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 
@@ -21,6 +24,8 @@ type fakeTable struct {
 	seq       int
 	conflicts int
 	calls     map[string]int
+	noETag    bool                // list entities without odata.etag
+	onDelete  func(pk, rk string) // runs before a delete is applied, unlocked
 }
 
 type fakeRow struct {
@@ -88,8 +93,12 @@ func (f *fakeTable) UpdateEntity(_ context.Context, body []byte, o *aztables.Upd
 }
 
 func (f *fakeTable) DeleteEntity(_ context.Context, pk, rk string, o *aztables.DeleteEntityOptions) (aztables.DeleteEntityResponse, error) {
+	if f.onDelete != nil {
+		f.onDelete(pk, rk)
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.calls["delete"]++
 	k := [2]string{pk, rk}
 	r, ok := f.rows[k]
 	if !ok {
@@ -102,31 +111,56 @@ func (f *fakeTable) DeleteEntity(_ context.Context, pk, rk string, o *aztables.D
 	return aztables.DeleteEntityResponse{}, nil
 }
 
-// NewListEntitiesPager supports the one filter Prune uses:
-// "Expires lt datetime'T'".
+// NewListEntitiesPager supports the one filter Prune uses,
+// "Expires lt datetime'T'", Top and continuation keys (the first key of
+// the next page), in key order like the service. noETag drops odata.etag
+// from the listed entities.
 func (f *fakeTable) NewListEntitiesPager(o *aztables.ListEntitiesOptions) *runtime.Pager[aztables.ListEntitiesResponse] {
+	var from [2]string
+	if o != nil && o.NextPartitionKey != nil && o.NextRowKey != nil {
+		from = [2]string{*o.NextPartitionKey, *o.NextRowKey}
+	}
 	done := false
 	return runtime.NewPager(runtime.PagingHandler[aztables.ListEntitiesResponse]{
 		More: func(aztables.ListEntitiesResponse) bool { return !done },
-		Fetcher: func(context.Context, *aztables.ListEntitiesResponse) (aztables.ListEntitiesResponse, error) {
-			done = true
+		Fetcher: func(_ context.Context, prev *aztables.ListEntitiesResponse) (aztables.ListEntitiesResponse, error) {
+			if prev != nil {
+				from = [2]string{*prev.NextPartitionKey, *prev.NextRowKey}
+			}
 			f.mu.Lock()
 			defer f.mu.Unlock()
+			f.calls["list"]++
 			before := ""
 			if o != nil && o.Filter != nil {
 				_, v, _ := strings.Cut(*o.Filter, "datetime'")
 				before = strings.TrimSuffix(v, "'")
 			}
+			keys := slices.SortedFunc(maps.Keys(f.rows), func(a, b [2]string) int {
+				return cmp.Or(cmp.Compare(a[0], b[0]), cmp.Compare(a[1], b[1]))
+			})
 			var out aztables.ListEntitiesResponse
-			for k, r := range f.rows {
+			for _, k := range keys {
+				if k[0] < from[0] || k[0] == from[0] && k[1] < from[1] {
+					continue
+				}
+				if o != nil && o.Top != nil && len(out.Entities) == int(*o.Top) {
+					out.NextPartitionKey, out.NextRowKey = &k[0], &k[1]
+					return out, nil
+				}
+				r := f.rows[k]
 				var e struct{ Expires string }
 				_ = json.Unmarshal(r.body, &e)
 				if before != "" && !(e.Expires < before) {
 					continue
 				}
-				b, _ := json.Marshal(map[string]string{"PartitionKey": k[0], "RowKey": k[1], "odata.etag": r.etag})
+				m := map[string]string{"PartitionKey": k[0], "RowKey": k[1], "odata.etag": r.etag}
+				if f.noETag {
+					delete(m, "odata.etag")
+				}
+				b, _ := json.Marshal(m)
 				out.Entities = append(out.Entities, b)
 			}
+			done = true
 			return out, nil
 		},
 	})

@@ -82,6 +82,7 @@ type State struct {
 	cache      map[string]*cached // by RowKey (PartitionKey is part of the key hashed into it)
 	cacheBytes int
 	maxBytes   int
+	pruneFrom  [2]*string // where PruneSome's scan continues (nil: the start)
 }
 
 // cached is the table's entity under a key as this State last saw it.
@@ -430,39 +431,87 @@ func decode(b []byte) (stored, error) {
 // minus a grace period longer than the latest expected file), each under
 // its ETag so a concurrent update wins. It returns how many it deleted.
 func (s *State) Prune(ctx context.Context, t time.Time) (int, error) {
+	n, _, err := s.PruneSome(ctx, t, 0)
+	return n, err
+}
+
+// PruneSome is Prune bounded to limit requests, list pages and deletes
+// together (0: no bound), for a scheduled run over a table of any size: it
+// continues the table scan where the previous bounded call of this State
+// stopped (Expires is not a key, so the service scans every entity, and
+// may return empty pages on a large table) and starts over once it reached
+// the end. more reports that it stopped at the bound.
+//
+// Every delete is conditional on the ETag the scan returned: an entity
+// another instance refreshed since then fails with 412 and stays, and an
+// Update that finds its cached entity pruned (404) reads afresh. An entity
+// listed without an ETag is left alone rather than deleted blindly.
+func (s *State) PruneSome(ctx context.Context, t time.Time, limit int) (deleted int, more bool, err error) {
 	filter := fmt.Sprintf("Expires lt datetime'%s'", t.UTC().Format("2006-01-02T15:04:05Z"))
 	sel := "PartitionKey,RowKey,Expires"
-	pager := s.c.NewListEntitiesPager(&aztables.ListEntitiesOptions{Filter: &filter, Select: &sel})
-	n := 0
-	for pager.More() {
-		page, err := pager.NextPage(ctx)
+	opts := &aztables.ListEntitiesOptions{Filter: &filter, Select: &sel}
+	if limit == 1 {
+		limit = 2 // one list and one delete: the least that makes progress
+	}
+	s.mu.Lock()
+	opts.NextPartitionKey, opts.NextRowKey = s.pruneFrom[0], s.pruneFrom[1]
+	s.mu.Unlock()
+	requests := 0
+	spent := func() bool { return limit > 0 && requests >= limit }
+	for {
+		requests++ // the list
+		if limit > 0 {
+			// A page never holds more entities than deletes are left.
+			top := int32(max(1, min(limit-requests, 1000)))
+			opts.Top = &top
+		}
+		page, err := s.c.NewListEntitiesPager(opts).NextPage(ctx)
 		if err != nil {
-			return n, fmt.Errorf("tablestate: list expired: %w", describe(err))
+			return deleted, false, fmt.Errorf("tablestate: list expired: %w", describe(err))
 		}
 		for _, b := range page.Entities {
+			if spent() {
+				// Only when the server returned more than Top: this
+				// page is read again by the next call.
+				return deleted, true, nil
+			}
 			var e struct {
 				PartitionKey, RowKey string
 				ETag                 string `json:"odata.etag"`
 			}
 			if err := json.Unmarshal(b, &e); err != nil {
-				return n, fmt.Errorf("tablestate: list expired: %w", err)
+				return deleted, false, fmt.Errorf("tablestate: list expired: %w", err)
 			}
-			etag := azcore.ETag(e.ETag)
-			opts := &aztables.DeleteEntityOptions{IfMatch: &etag}
 			if e.ETag == "" {
-				opts = nil
+				continue
 			}
+			requests++
+			etag := azcore.ETag(e.ETag)
 			s.forget(e.RowKey)
-			_, err := s.c.DeleteEntity(ctx, e.PartitionKey, e.RowKey, opts)
+			_, err := s.c.DeleteEntity(ctx, e.PartitionKey, e.RowKey, &aztables.DeleteEntityOptions{IfMatch: &etag})
 			if err != nil && statusOf(err) != 412 && statusOf(err) != 404 {
-				return n, fmt.Errorf("tablestate: delete %s/%s: %w", e.PartitionKey, e.RowKey, describe(err))
+				return deleted, false, fmt.Errorf("tablestate: delete %s/%s: %w", e.PartitionKey, e.RowKey, describe(err))
 			}
 			if err == nil {
-				n++
+				deleted++
 			}
 		}
+		// The page is done: the next call continues after it.
+		end := (page.NextPartitionKey == nil || *page.NextPartitionKey == "") && (page.NextRowKey == nil || *page.NextRowKey == "")
+		if end {
+			page.NextPartitionKey, page.NextRowKey = nil, nil
+		}
+		s.mu.Lock()
+		s.pruneFrom = [2]*string{page.NextPartitionKey, page.NextRowKey}
+		s.mu.Unlock()
+		if end {
+			return deleted, false, nil
+		}
+		if spent() {
+			return deleted, true, nil
+		}
+		opts.NextPartitionKey, opts.NextRowKey = page.NextPartitionKey, page.NextRowKey
 	}
-	return n, nil
 }
 
 func hasCode(err error, code aztables.TableErrorCode) bool {

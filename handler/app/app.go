@@ -20,6 +20,7 @@ import (
 	"github.com/xelwatch/xelwatch/handler/notify"
 	"github.com/xelwatch/xelwatch/handler/queuemsg"
 	"github.com/xelwatch/xelwatch/handler/store"
+	"github.com/xelwatch/xelwatch/xel"
 	"github.com/xelwatch/xelwatch/xel/audit"
 )
 
@@ -36,8 +37,9 @@ type App struct {
 	Pipeline *ingest.Pipeline
 	Notifier *notify.Notifier
 
-	stateTable *aztables.Client // detection state (nil when Eval was injected)
-	localSrc   bool             // audit source is a local folder
+	stateTable *aztables.Client  // detection state (nil when Eval was injected)
+	state      *tablestate.State // on stateTable, pruned by the sweep
+	localSrc   bool              // audit source is a local folder
 }
 
 // Evaluator builds the detection engine; nil means "no detections" (the
@@ -58,7 +60,11 @@ type Options struct {
 }
 
 // Build creates the clients from cfg. It does no I/O: Ensure creates the
-// tables, queues and container when they are missing.
+// tables, queues and container when they are missing. Every storage
+// client comes from cfg's accounts (config.Storage), which build them
+// through package azclient with its retry policy: one table service
+// client (events, cursors, detections, detection state), one queue
+// service client, one blob client for the audit account.
 func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options) (*App, error) {
 	if err := cfg.RequireAppStorage(); err != nil {
 		return nil, err
@@ -85,7 +91,7 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options)
 
 	eval := o.Eval
 	if eval == nil {
-		if eval, err = newEngine(ctx, cfg, a); err != nil {
+		if eval, err = newEngine(ctx, cfg, a, tsvc); err != nil {
 			return nil, err
 		}
 	}
@@ -93,8 +99,13 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options)
 	if o.Blobs != nil {
 		src, a.localSrc = o.Blobs, true
 	}
+	// A file with more metadata buffers than a stored cursor can list
+	// fails its cursor (poison input) instead of failing every commit.
+	// The audit reader's limits are the function app's (ingest.XEL.Audit
+	// zero: ingest.MaxRecordBytes, ingest.MaxPendingBytes).
+	dec := ingest.XEL{Options: &xel.Options{MaxMetadataBuffers: store.MaxMetadataOffsets}}
 	a.Pipeline = ingest.New(src, cursors{st: a.Store, container: cfg.AuditContainer}, rows{st: a.Store, log: log},
-		eval, ingest.XEL{}, log, ingest.Options{MaxBytesPerRun: cfg.MaxBytesPerRun, Now: o.Now, FindingSink: a.RecordPending})
+		eval, dec, log, ingest.Options{MaxBytesPerRun: cfg.MaxBytesPerRun, Now: o.Now, FindingSink: a.RecordPending})
 
 	chans := o.Channels
 	if chans == nil {
@@ -124,9 +135,14 @@ func (a *App) RecordPending(ctx context.Context, fs []detect.Finding) error {
 // folders during sweeps; continuing known blobs runs on every sweep.
 const DiscoverEvery = time.Minute
 
-// SweepOptions are the sweep settings of cfg.
+// SweepOptions are the sweep settings of cfg, with the pruning of expired
+// detection state when the app runs the table-backed engine.
 func (a *App) SweepOptions() ingest.SweepOptions {
-	return ingest.SweepOptions{Days: a.Cfg.SweepDays, IdleClose: a.Cfg.IdleClose, DiscoverEvery: DiscoverEvery}
+	so := ingest.SweepOptions{Days: a.Cfg.SweepDays, IdleClose: a.Cfg.IdleClose, DiscoverEvery: DiscoverEvery}
+	if a.state != nil {
+		so.Prune, so.PruneEvery = a.pruneState, PruneEvery
+	}
+	return so
 }
 
 // Ensure creates what is missing: tables, the detections queue and its

@@ -33,6 +33,14 @@ func openStore(ctx context.Context, env envconfig.Lookuper) (*store.Store, error
 	if err != nil {
 		return nil, err
 	}
+	return storeFor(cfg)
+}
+
+// storeFor opens the tables of cfg's app account. The client comes from
+// config.Storage, so through package azclient with the production retry
+// policy (a bound per try): a hung storage connection fails the command
+// instead of hanging it.
+func storeFor(cfg *config.Config) (*store.Store, error) {
 	if err := cfg.RequireAppStorage(); err != nil {
 		return nil, err
 	}

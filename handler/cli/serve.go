@@ -6,9 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
-	"net/http"
 	"sync/atomic"
 	"time"
 
@@ -91,14 +89,10 @@ Settings come from the environment (app settings); logs are JSON lines on stdout
 	deps.Sweep = a.SweepOptions()
 	deps.Outbox = a.Store // the sweep re-emits findings whose queue output was lost
 	deps.RedispatchAfter = so.RedispatchAfter
-	srv := &http.Server{
-		Handler:           handler.NewServer(deps),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		// No WriteTimeout: a blob run may take minutes; the host waits
-		// functionTimeout + 1 min.
-		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
+	// Read timeouts and body bound against a peer that stalls; a write
+	// timeout past the host's own (functionTimeout + 1 min), so that a
+	// long blob run is never cut off: see handler.Limits.
+	srv := handler.NewHTTPServer(deps, handler.DefaultLimits())
 	go func() {
 		// Warm-up after listening: create missing tables and queues
 		// (local runs; in Azure the infrastructure made them).

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -8,6 +9,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue"
+	"github.com/xelwatch/xelwatch/handler/azclient"
 )
 
 // TokenCredential returns the identity for an account reached without a
@@ -29,27 +31,34 @@ func (s Storage) TokenCredential() (azcore.TokenCredential, error) {
 	return cred, nil
 }
 
+// account is the account as package azclient, the one client builder of
+// the process, takes it: with the connection string, or the service URIs
+// and the identity, and the retry policy (Storage.Policy; zero: the
+// production azclient.DefaultPolicy).
+func (s Storage) account() azclient.Account {
+	return azclient.Account{
+		Name:             s.Name,
+		ConnectionString: s.ConnectionString.Reveal(),
+		BlobServiceURL:   s.BlobServiceURI,
+		QueueServiceURL:  s.QueueServiceURI,
+		TableServiceURL:  s.TableServiceURI,
+		Credentials:      s.TokenCredential,
+		Policy:           s.Policy,
+	}
+}
+
+// setting maps azclient's missing-URL error to the setting to add.
+func (s Storage) setting(err error, suffix string) error {
+	if errors.Is(err, azclient.ErrMissingURL) {
+		return fmt.Errorf("%w %s__%s: required without a connection string", ErrInvalid, s.Name, suffix)
+	}
+	return err
+}
+
 // BlobClient builds the account's blob service client.
 func (s Storage) BlobClient() (*azblob.Client, error) {
-	if !s.UsesIdentity() {
-		c, err := azblob.NewClientFromConnectionString(s.ConnectionString.Reveal(), nil)
-		if err != nil {
-			return nil, fmt.Errorf("config: %s: blob client from connection string: %w", s.Name, redactErr(err))
-		}
-		return c, nil
-	}
-	if s.BlobServiceURI == "" {
-		return nil, fmt.Errorf("%w %s__blobServiceUri: required without a connection string", ErrInvalid, s.Name)
-	}
-	cred, err := s.TokenCredential()
-	if err != nil {
-		return nil, err
-	}
-	c, err := azblob.NewClient(s.BlobServiceURI, cred, nil)
-	if err != nil {
-		return nil, fmt.Errorf("config: %s: blob client: %w", s.Name, err)
-	}
-	return c, nil
+	c, err := azclient.Blobs(s.account())
+	return c, s.setting(err, "blobServiceUri")
 }
 
 // TableClient builds a client for one table of the account.
@@ -63,51 +72,12 @@ func (s Storage) TableClient(table string) (*aztables.Client, error) {
 
 // TableServiceClient builds the account's table service client.
 func (s Storage) TableServiceClient() (*aztables.ServiceClient, error) {
-	if !s.UsesIdentity() {
-		c, err := aztables.NewServiceClientFromConnectionString(s.ConnectionString.Reveal(), nil)
-		if err != nil {
-			return nil, fmt.Errorf("config: %s: table client from connection string: %w", s.Name, redactErr(err))
-		}
-		return c, nil
-	}
-	if s.TableServiceURI == "" {
-		return nil, fmt.Errorf("%w %s__tableServiceUri: required without a connection string", ErrInvalid, s.Name)
-	}
-	cred, err := s.TokenCredential()
-	if err != nil {
-		return nil, err
-	}
-	c, err := aztables.NewServiceClient(s.TableServiceURI, cred, nil)
-	if err != nil {
-		return nil, fmt.Errorf("config: %s: table client: %w", s.Name, err)
-	}
-	return c, nil
+	c, err := azclient.Tables(s.account())
+	return c, s.setting(err, "tableServiceUri")
 }
 
 // QueueServiceClient builds the account's queue service client.
 func (s Storage) QueueServiceClient() (*azqueue.ServiceClient, error) {
-	if !s.UsesIdentity() {
-		c, err := azqueue.NewServiceClientFromConnectionString(s.ConnectionString.Reveal(), nil)
-		if err != nil {
-			return nil, fmt.Errorf("config: %s: queue client from connection string: %w", s.Name, redactErr(err))
-		}
-		return c, nil
-	}
-	if s.QueueServiceURI == "" {
-		return nil, fmt.Errorf("%w %s__queueServiceUri: required without a connection string", ErrInvalid, s.Name)
-	}
-	cred, err := s.TokenCredential()
-	if err != nil {
-		return nil, err
-	}
-	c, err := azqueue.NewServiceClient(s.QueueServiceURI, cred, nil)
-	if err != nil {
-		return nil, fmt.Errorf("config: %s: queue client: %w", s.Name, err)
-	}
-	return c, nil
-}
-
-// redactErr drops SDK error texts that may quote the connection string.
-func redactErr(err error) error {
-	return fmt.Errorf("malformed connection string (%T)", err)
+	c, err := azclient.Queues(s.account())
+	return c, s.setting(err, "queueServiceUri")
 }

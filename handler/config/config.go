@@ -12,6 +12,7 @@ import (
 
 	"github.com/sethvargo/go-envconfig"
 	"github.com/xelwatch/xelwatch/detect"
+	"github.com/xelwatch/xelwatch/handler/azclient"
 	"github.com/xelwatch/xelwatch/handler/notify"
 )
 
@@ -48,6 +49,9 @@ type Storage struct {
 	TableServiceURI  string
 	Credential       string // "managedidentity" or empty
 	ClientID         string // user-assigned identity client id; empty = DefaultAzureCredential
+	// Policy is the retry policy of the account's clients (zero: the
+	// production azclient.DefaultPolicy; see Config.SetClientPolicy).
+	Policy azclient.Policy
 }
 
 // UsesIdentity reports whether the account is reached with an identity.
@@ -101,7 +105,18 @@ type Config struct {
 	// detect is read by detect.LoadConfig (XELWATCH_ALLOWED_*, rules
 	// file, …) from the same environment.
 	detect detect.Config
+
+	// clientPolicy is the retry policy of every storage client built from
+	// this config; zero (what Load leaves) is azclient.DefaultPolicy.
+	// Not a setting: the production values are derived from the cursor
+	// lease and the function timeout (package azclient).
+	clientPolicy azclient.Policy
 }
+
+// SetClientPolicy replaces the retry policy of the storage clients built
+// from c (AppStorage, AuditStorageAccount). Tests use it to shrink the
+// timings while going through the production construction path.
+func (c *Config) SetClientPolicy(p azclient.Policy) { c.clientPolicy = p }
 
 // Detect returns the detection settings.
 func (c *Config) Detect() detect.Config { return c.detect }
@@ -237,6 +252,7 @@ func (c *Config) AppStorage() Storage {
 		TableServiceURI:  c.AppTableServiceURI,
 		Credential:       c.AppCredential,
 		ClientID:         c.AppClientID,
+		Policy:           c.clientPolicy,
 	}
 }
 
@@ -254,6 +270,7 @@ func (c *Config) AuditStorageAccount() Storage {
 		QueueServiceURI:  c.AuditQueueServiceURI,
 		Credential:       c.AuditCredential,
 		ClientID:         c.AuditClientID,
+		Policy:           c.clientPolicy,
 	}
 }
 

@@ -84,6 +84,8 @@ func TestLoad(t *testing.T) {
 		{name: "schedule/five-fields", env: map[string]string{"XELWATCH_SWEEP_SCHEDULE": "*/5 * * * *"}, wantErr: "XELWATCH_SWEEP_SCHEDULE"},
 		{name: "severity/bad", env: map[string]string{"XELWATCH_NOTIFY_MIN_SEVERITY": "urgent"}, wantErr: "XELWATCH_NOTIFY_MIN_SEVERITY"},
 		{name: "webhook/not-url", env: map[string]string{"XELWATCH_WEBHOOK_URL": "hooks.example/secret-token"}, wantErr: "XELWATCH_WEBHOOK_URL"},
+		{name: "webhook/http", env: map[string]string{"XELWATCH_WEBHOOK_URL": "http://hooks.example/secret-token"}, wantErr: "XELWATCH_WEBHOOK_URL must be an https URL"},
+		{name: "teams/password", env: map[string]string{"XELWATCH_TEAMS_WEBHOOK_URL": "https://u:secret@teams.example/"}, wantErr: "XELWATCH_TEAMS_WEBHOOK_URL must not carry user:password@"},
 		{name: "credential/unknown", env: map[string]string{"AuditStorage__credential": "password"}, wantErr: "AuditStorage__credential"},
 		{name: "loglevel/bad", env: map[string]string{"XELWATCH_LOG_LEVEL": "loud"}, wantErr: "XELWATCH_LOG_LEVEL"},
 	}

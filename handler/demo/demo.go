@@ -133,7 +133,7 @@ func Demo(ctx context.Context, cfg *config.Config, stdout, stderr io.Writer, ste
 		return fmt.Errorf("create append blob: %w", err)
 	}
 	fmt.Fprintf(stdout, "xelwatch demo — audit blob %s/%s\n", cfg.AuditContainer, blob)
-	fmt.Fprintf(stdout, "sample: %d bytes, %d records; appended in %d steps like Azure SQL auditing does\n\n", len(sampleXEL), len(sampleEvents()), steps)
+	fmt.Fprintf(stdout, "sample: %d bytes, %d records; appended in %d steps like Azure SQL auditing does\n\n", len(sampleXEL), sampleRecords, steps)
 
 	shown := map[string]bool{}
 	for i, chunk := range split(sampleXEL, steps) {

@@ -10,7 +10,14 @@
 // timeout and moves to <queue>-poison after MaxDequeueCount deliveries;
 // queue outputs become one base64 message per array element.
 //
-// See ../../../shared/design/functions-runtime.md §1 and §2b for the
-// behaviour reproduced, and ../testdata for golden bodies it is checked
-// against.
+// The behaviour reproduced is the host's (Azure/azure-functions-host):
+// readiness and environment in Workers/Http/HttpWorkerProcess.cs, the
+// value encoding in Workers/MessageExtensions/
+// ScriptInvocationContextExtensions.cs, the JSON queue message merge in
+// Utility.ApplyBindingData; retries and poison queues as documented for
+// the Blob and Queue storage bindings (5 tries, then webjobs-blobtrigger-
+// poison or <queue>-poison). The real host cannot run on the build
+// machines: Core Tools only downloads it from a CDN they cannot reach.
+// ../testdata holds the golden bodies it is checked against, each traced
+// to a real capture or the host source.
 package hostsim

@@ -19,7 +19,7 @@ import (
 // Defaults of Options.
 const (
 	DefaultBatchSize   = 500
-	DefaultBatchBytes  = 2 << 20
+	DefaultBatchBytes  = 4 << 20
 	DefaultBudget      = 256 << 20
 	DefaultMaxFindings = 1000
 )
@@ -28,11 +28,14 @@ const (
 type Options struct {
 	MaxBytesPerRun int64 // bytes one run decodes (XELWATCH_MAX_BYTES_PER_RUN)
 	BatchSize      int   // records per Rows.Upsert call
-	// BatchBytes bounds the text (statement and additional_information)
-	// of one batch: a batch is stored once it reaches BatchSize records
-	// or BatchBytes, so that large records do not multiply the memory by
-	// BatchSize. Zero means DefaultBatchBytes.
-	BatchBytes int
+	// BatchBytes bounds the memory of the records of one Rows.Upsert call
+	// (audit.Record.Size: the Record, its statement and
+	// additional_information, every other column, and its raw parts): a
+	// batch is handed on when it holds BatchSize records or this many
+	// bytes, whichever comes first, so that records a file makes large
+	// (long statements, long columns, many parts) cannot pile up 500 at a
+	// time. Zero means DefaultBatchBytes.
+	BatchBytes int64
 	// MaxFindings bounds the findings one run collects (they travel in
 	// its Result and in the invocation's response): a run that reaches it
 	// stops after the batch in flight, and the next run continues from
@@ -69,6 +72,8 @@ type Pipeline struct {
 	// lastDiscovery is when this process last listed the date folders
 	// (unix nanoseconds), for SweepOptions.DiscoverEvery.
 	lastDiscovery atomic.Int64
+	// lastPrune is when this process last ran SweepOptions.Prune.
+	lastPrune atomic.Int64
 
 	// abandoned are leases of this process's failed runs that could not
 	// be released (storage was down): owner → lease expiry. A later run of
@@ -394,7 +399,7 @@ func (p *Pipeline) read(ctx context.Context, blob string, path Path, cur Cursor,
 	}
 	stopped := false // at the findings budget
 	batch := make([]*audit.Record, 0, p.opt.BatchSize)
-	batchBytes := 0
+	var batchBytes int64 // audit.Record.Size of the records in batch
 	var decodeErr error
 	// One batch is stored and evaluated while the next one is decoded
 	// (double buffering); within a batch the upsert and the rule
@@ -419,8 +424,7 @@ func (p *Pipeline) read(ctx context.Context, blob string, path Path, cur Cursor,
 			return nil
 		}
 		b := batch
-		batch = make([]*audit.Record, 0, p.opt.BatchSize)
-		batchBytes = 0
+		batch, batchBytes = make([]*audit.Record, 0, p.opt.BatchSize), 0
 		inflight = make(chan error, 1)
 		go func(done chan<- error) { done <- p.process(ctx, path, blob, b, ro, &res) }(inflight)
 		return nil
@@ -440,7 +444,7 @@ func (p *Pipeline) read(ctx context.Context, blob string, path Path, cur Cursor,
 			break
 		}
 		batch = append(batch, rec) // the Record belongs to the caller
-		batchBytes += len(rec.Statement) + len(rec.AdditionalInformation)
+		batchBytes += rec.Size()
 		offsets = append(offsets, rec.AuditFileOffset)
 		if len(batch) == cap(batch) || batchBytes >= p.opt.BatchBytes {
 			if err := p.renew(ctx, held); err != nil {

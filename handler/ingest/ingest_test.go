@@ -3,6 +3,7 @@ package ingest
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/xelwatch/xelwatch/detect"
+	"github.com/xelwatch/xelwatch/xel"
 	"github.com/xelwatch/xelwatch/xel/audit"
 	"github.com/xelwatch/xelwatch/xel/xeltest"
 )
@@ -637,5 +639,145 @@ func TestIngestRecordAtTheLimit(t *testing.T) {
 		if n > 2 {
 			t.Errorf("finding %s emitted %d times", id, n)
 		}
+	}
+}
+
+// metadataFlood is an xeltest.Flood of packages × events without its
+// file header, to append to an audit file.
+func metadataFlood(t testing.TB, packages, events int) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	if err := xeltest.WriteFlood(&b, xeltest.Flood{Packages: packages, Events: events}); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()[xeltest.FileHeaderSize:]
+}
+
+// A file declaring more metadata than the decoder's limits (issue 9:
+// 48 packages × 65,536 empty events took ~400 MB per AuditBlob call) is
+// poison input: its cursor fails with the limit and the offset, the rows
+// before it are kept, the invocation succeeds (no host retry), and later
+// triggers leave it alone — at the start of the file (the leading
+// metadata, read when the reader opens) as in the middle.
+func TestIngestMetadataFlood(t *testing.T) {
+	t.Parallel()
+	events := auditFile(t, 50)
+	flood := metadataFlood(t, 2, 20000) // 40,000 event definitions; the limit is 16,384
+	for _, tc := range []struct {
+		name string
+		file []byte
+		rows int
+		at   int64 // the cursor's FailedOffset
+	}{
+		{"leading", append(bytes.Clone(events[:xeltest.FileHeaderSize]), flood...), 0, xeltest.FileHeaderSize},
+		{"after events", append(bytes.Clone(events), flood...), 50, int64(len(events))},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, Options{})
+			f.blobs.Append(testBlob, tc.file, t0)
+			r, err := f.p.Ingest(context.Background(), testBlob, RunOptions{})
+			if err != nil {
+				t.Fatalf("Ingest: %v (poison input must not fail the invocation)", err)
+			}
+			if r.Outcome != OutcomeFailed {
+				t.Fatalf("outcome = %s, want failed", r.Outcome)
+			}
+			c, _ := f.cursors.Get(context.Background(), testBlob)
+			if c.State != StateFailed || c.FailedOffset != tc.at || !strings.Contains(c.LastError, "over the limit MaxEvents (16384) at offset") {
+				t.Errorf("cursor = %+v, want failed at %d (the flood's first buffer), naming MaxEvents", c, tc.at)
+			}
+			if got := len(f.rows.Records()); got != tc.rows {
+				t.Errorf("rows = %d, want %d (every record before the flood)", got, tc.rows)
+			}
+			f.blobs.Append(testBlob, flood, t0.Add(time.Minute))
+			if r := f.ingest(t, RunOptions{}); r.Outcome != OutcomeFailed || r.Rows != 0 {
+				t.Errorf("next trigger: %s, %d rows; want failed, 0", r.Outcome, r.Rows)
+			}
+		})
+	}
+}
+
+// A file of more metadata buffers than the decoder merges fails the
+// cursor, so that the cursor never holds more offsets than the store
+// takes (store.MaxMetadataOffsets = xel.DefaultMaxMetadataBuffers):
+// otherwise its commit would fail on every run, a retry storm.
+func TestIngestTooManyMetadataBuffers(t *testing.T) {
+	t.Parallel()
+	events := auditFile(t, 10)
+	file := bytes.Clone(events)
+	empty := make([]byte, 512) // a metadata buffer without packages
+	binary.LittleEndian.PutUint16(empty[0x0C:], xeltest.FormatVersion)
+	binary.LittleEndian.PutUint16(empty[0x0E:], 1)
+	binary.LittleEndian.PutUint32(empty[0x10:], 512)
+	binary.LittleEndian.PutUint16(empty[0x16:], xeltest.MetadataDataOffset)
+	for range xel.DefaultMaxMetadataBuffers + 5 {
+		file = append(file, empty...)
+	}
+	f := newFixture(t, Options{})
+	f.blobs.Append(testBlob, file, t0)
+	if r := f.ingest(t, RunOptions{}); r.Outcome != OutcomeFailed {
+		t.Fatalf("outcome = %s, want failed", r.Outcome)
+	}
+	c, _ := f.cursors.Get(context.Background(), testBlob)
+	if c.State != StateFailed || !strings.Contains(c.LastError, "MaxMetadataBuffers") || len(c.MetadataOffsets) > xel.DefaultMaxMetadataBuffers {
+		t.Errorf("cursor state %s, %d metadata offsets, error %q; want failed naming MaxMetadataBuffers, at most %d offsets",
+			c.State, len(c.MetadataOffsets), c.LastError, xel.DefaultMaxMetadataBuffers)
+	}
+	if got := len(f.rows.Records()); got != 10 {
+		t.Errorf("rows = %d, want 10", got)
+	}
+}
+
+// sizingRows is a Rows that keeps nothing and records the largest batch.
+type sizingRows struct {
+	mu       sync.Mutex
+	rows     int
+	maxBytes int // of object_name, the column the test makes large
+}
+
+func (s *sizingRows) Upsert(_ context.Context, _ Path, _ string, recs []*audit.Record) error {
+	n := 0
+	for _, r := range recs {
+		n += len(r.ObjectName)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.rows += len(recs)
+	s.maxBytes = max(s.maxBytes, n)
+	return nil
+}
+
+// A batch is handed on at DefaultBatchBytes as well as at BatchSize
+// records: records a file makes large (here a 150,000-character
+// object_name each) must not pile up 500 at a time in the run's memory.
+func TestIngestBatchBytes(t *testing.T) {
+	t.Parallel()
+	const n, size = 60, 150_000
+	var buf bytes.Buffer
+	w, err := xeltest.NewWriter(&buf, &xeltest.Options{BufferSize: 512 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		if err := w.WriteAudit(xeltest.AuditEvent{EventTime: t0.Add(time.Duration(i) * time.Second), ActionID: "SL", ClassType: "U",
+			Succeeded: true, ObjectName: strings.Repeat("o", size), Statement: "SELECT 1"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	rows := &sizingRows{}
+	blobs := NewMemoryBlobs()
+	blobs.Append(testBlob, buf.Bytes(), t0)
+	p := New(blobs, NewMemoryCursors(), rows, nil, XEL{}, nil, Options{})
+	if _, err := p.Ingest(context.Background(), testBlob, RunOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if rows.rows != n {
+		t.Fatalf("stored %d rows, want %d", rows.rows, n)
+	}
+	if rows.maxBytes > DefaultBatchBytes+size {
+		t.Errorf("a batch held %d bytes of object_name, over %d (DefaultBatchBytes and one record)", rows.maxBytes, DefaultBatchBytes+size)
 	}
 }

@@ -20,6 +20,7 @@ func (p *Pipeline) Poll(ctx context.Context, so SweepOptions) (SweepResult, erro
 		so.IdleClose = 2 * time.Hour
 	}
 	var out SweepResult
+	defer p.maybePrune(ctx, p.opt.Now().UTC(), so) // after ingestion, whatever it did
 	items, err := p.blobs.List(ctx, "", so.MaxList)
 	if err != nil {
 		return out, err

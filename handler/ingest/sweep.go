@@ -28,6 +28,34 @@ type SweepOptions struct {
 	// few seconds must not list every time. Zero lists on every sweep.
 	DiscoverEvery time.Duration
 	FindingSink   func(ctx context.Context, fs []detect.Finding) error
+	// Prune, when set, is housekeeping that a sweep (or poll) runs after
+	// its ingestion at most once per PruneEvery per process (the first
+	// sweep of a process runs it): the app deletes expired detection
+	// state with it. It must bound its own work; its error is logged and
+	// never fails the sweep, since the next run tries again and ingestion
+	// does not depend on it. now is the pipeline's clock.
+	Prune      func(ctx context.Context, now time.Time) error
+	PruneEvery time.Duration
+}
+
+// maybePrune runs so.Prune when PruneEvery has passed since this
+// process's last run of it (claimed before running, so two sweeps of one
+// process never prune at once, and a failing prune is not retried on
+// every sweep).
+func (p *Pipeline) maybePrune(ctx context.Context, now time.Time, so SweepOptions) {
+	if so.Prune == nil || ctx.Err() != nil {
+		return
+	}
+	last := p.lastPrune.Load()
+	if last != 0 && now.Sub(time.Unix(0, last)) < so.PruneEvery {
+		return
+	}
+	if !p.lastPrune.CompareAndSwap(last, now.UnixNano()) {
+		return
+	}
+	if err := so.Prune(ctx, now); err != nil {
+		p.log.WarnContext(ctx, "pruning expired state failed; the next sweep after the interval retries", "err", err.Error())
+	}
 }
 
 // SweepResult summarises a sweep.
@@ -62,6 +90,7 @@ func (p *Pipeline) Sweep(ctx context.Context, so SweepOptions) (SweepResult, err
 	var out SweepResult
 	budget := p.opt.MaxBytesPerRun
 	now := p.opt.Now().UTC()
+	defer p.maybePrune(ctx, now, so) // after ingestion, whatever it did
 
 	// 1. Discovery: <server>/<db>/<audit>/<date>/ for the recent dates.
 	var found []BlobItem

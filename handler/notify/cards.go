@@ -1,6 +1,7 @@
 package notify
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -8,24 +9,70 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/xelwatch/xelwatch/detect"
 )
 
+// Chat cards show attacker-chosen text (see render) only in elements that
+// render no markup:
+//
+//   - Teams: every value is a TextRun in a RichTextBlock ("Text to display.
+//     Markdown is not supported", Adaptive Cards schema, TextRun). TextBlock
+//     and FactSet are not used: Teams renders Markdown in TextBlock.text and
+//     in Fact.title and Fact.value (learn.microsoft.com, "Format cards in
+//     Teams"), so "[Approve backup](https://evil.example)" in a principal
+//     name would be a live link in a security alert.
+//   - Slack: every value is a plain_text text object with emoji off, which
+//     Slack neither formats (*bold*, _italic_, ~strike~, `code`) nor parses
+//     for control sequences (<!channel>, <url|label>). There is no way to
+//     escape the formatting characters in mrkdwn, so mrkdwn objects carry
+//     only our own constant labels. The top-level text (the fallback that
+//     mobile notifications show) is mrkdwn by default: it is sent with
+//     "mrkdwn": false and &, <, > escaped, cut after escaping.
+//
+// A bare URL in attacker text may still be shown as a link by either
+// client; its visible text is then the URL itself, never a label that
+// hides it.
+
+// budget is the byte budget of each kind of rendered value.
+type budget struct {
+	head      int // headline
+	line      int // one-line value (names, addresses)
+	why       int // the explanation
+	statement int // the statement, multi-line
+	fallback  int // Slack's top-level text
+}
+
+// cardBudget sizes a card for people: the full finding is in the
+// Detections table and on the generic webhook. With every value at its
+// budget, doubled by JSON escaping, a card stays under maxCardBytes; in
+// Slack every element stays far inside its limit.
+var cardBudget = budget{head: 150, line: 256, why: 1200, statement: 1500, fallback: 300}
+
+func (b budget) div(k int) budget {
+	return budget{head: b.head, line: max(b.line/k, 16), why: max(b.why/k, 16), statement: max(b.statement/k, 16), fallback: b.fallback}
+}
+
+// maxCardBytes bounds the JSON body of a Teams or Slack message. Teams
+// rejects messages over about 28 KB ("The message size limit is 28 KB",
+// learn.microsoft.com, Create Incoming Webhooks; "about 28 KB" for the
+// Workflows "Post card in a chat or channel" action, with 413 Request
+// Entity Too Large beyond), and clients have reported failures from about
+// 21 KB; Slack documents per-element limits only and rejects long block
+// sets with msg_blocks_too_long. 20,000 bytes leaves room under all of
+// them.
+const maxCardBytes = 20_000
+
 // fact is one labelled value shown on a card.
 type fact struct{ title, value string }
 
-// maxFactValue bounds each value shown on a card: chat cards are for
-// people, the full finding is in the Detections table.
-const maxFactValue = 500
-
 // facts lists what a responder needs first, in order, without empty ones.
+// The statement, long and multi-line, is shown apart (statement).
 func facts(f detect.Finding) []fact {
 	var out []fact
 	add := func(title, v string) {
 		if v != "" {
-			out = append(out, fact{title, clip(v, maxFactValue)})
+			out = append(out, fact{title, v})
 		}
 	}
 	add("Severity", f.Severity.String())
@@ -42,23 +89,18 @@ func facts(f detect.Finding) []fact {
 		add("Action", r.ActionID)
 		add("Client IP", r.ClientIP)
 		add("Application", r.Application)
-		add("Statement", r.Statement)
 		add("Records", strconv.Itoa(len(f.Records)))
 	}
 	add("Detection id", f.DetectionID)
 	return out
 }
 
-// clip cuts s to at most n bytes on a rune boundary, marking the cut.
-func clip(s string, n int) string {
-	if len(s) <= n {
-		return s
+// statement is the first record's statement, or "".
+func statement(f detect.Finding) string {
+	if len(f.Records) == 0 {
+		return ""
 	}
-	cut := n - len("…")
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "…"
+	return f.Records[0].Statement
 }
 
 func headline(f detect.Finding) string {
@@ -67,6 +109,29 @@ func headline(f detect.Finding) string {
 		title = f.Rule
 	}
 	return fmt.Sprintf("[%s] %s", strings.ToUpper(f.Severity.String()), title)
+}
+
+// encodeCard marshals build(b) for the largest budget b (cardBudget,
+// then halved) whose body fits limit. With maxCardBytes the first try
+// always fits (about 11 KB at worst, TestCardBudgetShrinks: every value at
+// its budget, every byte a '"' or a backslash that JSON doubles); the
+// loop is the guard.
+func encodeCard(limit int, build func(budget) any) ([]byte, error) {
+	for k := 1; ; k *= 2 {
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false) // '<' stays one byte: it is not HTML
+		if err := enc.Encode(build(cardBudget.div(k))); err != nil {
+			return nil, err
+		}
+		body := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+		if len(body) <= limit {
+			return body, nil
+		}
+		if k >= 64 {
+			return nil, fmt.Errorf("card of %d bytes exceeds %d", len(body), limit)
+		}
+	}
 }
 
 // Teams posts an Adaptive Card to a Microsoft Teams workflow webhook
@@ -86,7 +151,7 @@ func (t *Teams) Name() string { return "teams" }
 
 // Send implements Channel.
 func (t *Teams) Send(ctx context.Context, f detect.Finding) error {
-	body, err := json.Marshal(TeamsMessage(f))
+	body, err := encodeCard(maxCardBytes, func(b budget) any { return teamsMessage(f, b) })
 	if err != nil {
 		return fmt.Errorf("notify: teams: encode card: %w", err)
 	}
@@ -94,23 +159,45 @@ func (t *Teams) Send(ctx context.Context, f detect.Finding) error {
 }
 
 // TeamsMessage is the workflow webhook payload of f: a message with one
-// Adaptive Card attachment.
-func TeamsMessage(f detect.Finding) map[string]any {
+// Adaptive Card attachment whose text is all TextRuns.
+func TeamsMessage(f detect.Finding) map[string]any { return teamsMessage(f, cardBudget) }
+
+func teamsMessage(f detect.Finding, b budget) map[string]any {
 	color := "Warning"
 	if f.Severity >= detect.High {
 		color = "Attention"
 	}
-	var fs []map[string]string
-	for _, x := range facts(f) {
-		fs = append(fs, map[string]string{"title": x.title, "value": x.value})
+	run := func(s string, max int, multiline bool) map[string]any {
+		return map[string]any{"type": "TextRun", "text": render(s, max, multiline, teamsRun)}
 	}
-	body := []any{
-		map[string]any{"type": "TextBlock", "size": "Medium", "weight": "Bolder", "wrap": true, "color": color, "text": clip(headline(f), maxFactValue)},
+	block := func(spacing string, inlines ...any) map[string]any {
+		m := map[string]any{"type": "RichTextBlock", "inlines": inlines}
+		if spacing != "" {
+			m["spacing"] = spacing
+		}
+		return m
 	}
+	label := func(s string) map[string]any {
+		return map[string]any{"type": "TextRun", "text": s, "weight": "Bolder"}
+	}
+	head := run(headline(f), b.head, false)
+	head["size"], head["weight"], head["color"] = "Medium", "Bolder", color
+	body := []any{block("", head)}
 	if f.Why != "" {
-		body = append(body, map[string]any{"type": "TextBlock", "wrap": true, "text": clip(f.Why, 2000)})
+		body = append(body, block("", run(f.Why, b.why, false)))
 	}
-	body = append(body, map[string]any{"type": "FactSet", "facts": fs})
+	for i, x := range facts(f) {
+		spacing := "None"
+		if i == 0 {
+			spacing = "Medium"
+		}
+		body = append(body, block(spacing, label(x.title+": "), run(x.value, b.line, false)))
+	}
+	if s := statement(f); s != "" {
+		st := run(s, b.statement, true)
+		st["fontType"] = "Monospace"
+		body = append(body, block("Medium", label("Statement")), block("None", st))
+	}
 	return map[string]any{
 		"type": "message",
 		"attachments": []any{map[string]any{
@@ -141,40 +228,54 @@ func (s *Slack) Name() string { return "slack" }
 
 // Send implements Channel.
 func (s *Slack) Send(ctx context.Context, f detect.Finding) error {
-	body, err := json.Marshal(SlackMessage(f))
+	body, err := encodeCard(maxCardBytes, func(b budget) any { return slackMessage(f, b) })
 	if err != nil {
 		return fmt.Errorf("notify: slack: encode message: %w", err)
 	}
 	return post(ctx, s.client, s.Name(), s.url, nil, body)
 }
 
-// slackEscape escapes the three characters Slack's mrkdwn treats as
-// control characters.
-var slackEscape = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
+// Slack Block Kit limits (docs.slack.dev/reference/block-kit): a header's
+// plain_text at most 150 characters, a section's text 3000, a section at
+// most 10 fields of 2000 characters each, a message at most 50 blocks. The
+// budgets keep every element far inside them (a byte budget is also a
+// character budget), and a message has at most 3 + ceil(12 facts / 5)
+// blocks.
+const slackMaxFields = 10
 
-// SlackMessage is the incoming-webhook payload of f: a plain-text
-// fallback and Block Kit blocks (header ≤ 150 characters, section text
-// ≤ 3000, at most 10 fields per section).
-func SlackMessage(f detect.Finding) map[string]any {
-	head := clip(headline(f), 150)
-	blocks := []any{
-		map[string]any{"type": "header", "text": map[string]any{"type": "plain_text", "text": head}},
+// SlackMessage is the incoming-webhook payload of f: a fallback text for
+// notifications and Block Kit blocks whose values are plain_text.
+func SlackMessage(f detect.Finding) map[string]any { return slackMessage(f, cardBudget) }
+
+func slackMessage(f detect.Finding, b budget) map[string]any {
+	plainText := func(s string, max int, multiline bool) map[string]any {
+		return map[string]any{"type": "plain_text", "text": render(s, max, multiline, plain), "emoji": false}
 	}
+	label := func(s string) map[string]any {
+		return map[string]any{"type": "mrkdwn", "text": "*" + s + "*", "verbatim": true}
+	}
+	blocks := []any{map[string]any{"type": "header", "text": plainText(headline(f), b.head, false)}}
 	if f.Why != "" {
-		blocks = append(blocks, map[string]any{"type": "section", "text": map[string]any{"type": "mrkdwn", "text": clip(slackEscape.Replace(f.Why), 3000)}})
+		blocks = append(blocks, map[string]any{"type": "section", "text": plainText(f.Why, b.why, false)})
 	}
+	// Label and value side by side: the two columns of a fields section.
 	var fields []any
 	for _, x := range facts(f) {
-		fields = append(fields, map[string]any{"type": "mrkdwn", "text": "*" + x.title + "*\n" + slackEscape.Replace(x.value)})
+		fields = append(fields, label(x.title), plainText(x.value, b.line, false))
 	}
 	for len(fields) > 0 {
-		n := min(len(fields), 10)
+		n := min(len(fields), slackMaxFields)
 		blocks = append(blocks, map[string]any{"type": "section", "fields": fields[:n]})
 		fields = fields[n:]
 	}
-	text := head
-	if f.Server != "" {
-		text += " on " + f.Server
+	if s := statement(f); s != "" {
+		blocks = append(blocks,
+			map[string]any{"type": "section", "text": label("Statement")},
+			map[string]any{"type": "section", "text": plainText(s, b.statement, true)})
 	}
-	return map[string]any{"text": slackEscape.Replace(text), "blocks": blocks}
+	text := render(headline(f), b.fallback, false, slackMrkdwn)
+	if f.Server != "" {
+		text += " on " + render(f.Server, b.line, false, slackMrkdwn)
+	}
+	return map[string]any{"text": text, "mrkdwn": false, "blocks": blocks}
 }

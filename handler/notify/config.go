@@ -3,7 +3,9 @@ package notify
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/xelwatch/xelwatch/detect"
@@ -58,10 +60,36 @@ func (c Config) Channels() ([]Channel, error) {
 	return out, nil
 }
 
+// checkURL accepts an absolute https URL, or http to a loopback host
+// (127.0.0.0/8, [::1], localhost: tests and the local demo), without
+// user:password. Webhook URLs carry credentials of their own (a Teams
+// workflow's sig, a Slack token) and the findings are sensitive, so plain
+// http across a network and a password in the URL (which also reaches the
+// receiver's access logs) are configuration errors, not warnings. The
+// error names the setting and never the value.
 func checkURL(setting string, s Secret) error {
 	u, err := url.Parse(s.Reveal())
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return fmt.Errorf("notify: %s is not an absolute http(s) URL", setting)
+	switch {
+	case err != nil || u.Host == "" || u.Opaque != "":
+		return fmt.Errorf("notify: %s is not an absolute https URL", setting)
+	case u.User != nil:
+		return fmt.Errorf("notify: %s must not carry user:password@ (a password in a URL reaches proxies and access logs)", setting)
+	case strings.EqualFold(u.Scheme, "https"):
+		return nil
+	case strings.EqualFold(u.Scheme, "http") && loopback(u.Hostname()):
+		return nil
+	case strings.EqualFold(u.Scheme, "http"):
+		return fmt.Errorf("notify: %s must be an https URL (http only to 127.0.0.1, [::1] or localhost)", setting)
 	}
-	return nil
+	return fmt.Errorf("notify: %s is not an absolute https URL", setting)
+}
+
+// loopback reports whether host (without brackets or port) is this
+// machine.
+func loopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.Unmap().IsLoopback()
 }

@@ -239,7 +239,6 @@ type entityWriter struct {
 	buf   []byte
 	size  int
 	props int
-	err   error
 
 	l        layout
 	pk, rk   string

@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
+	"github.com/xelwatch/xelwatch/handler/azclient"
 )
 
 // Names are the three table names (settings XELWATCH_EVENTS_TABLE,
@@ -113,36 +113,31 @@ func (s *Store) EnsureTables(ctx context.Context) error {
 	return nil
 }
 
-// clientOptions are the defaults of both constructors: the SDK's retry
-// policy (3 retries with exponential back-off on 408/429/5xx and
-// connection errors) plus a bound on each try, so that a hung connection
-// becomes a retry instead of a hung invocation.
-func clientOptions() *aztables.ClientOptions {
-	return &aztables.ClientOptions{ClientOptions: azcore.ClientOptions{
-		Retry: policy.RetryOptions{TryTimeout: 60 * time.Second},
-	}}
-}
-
 // NewServiceClientFromConnectionString builds a service client from a
 // storage connection string (shared key or SAS; for Azurite use the
-// explicit devstoreaccount1 string, not UseDevelopmentStorage=true).
+// explicit devstoreaccount1 string, not UseDevelopmentStorage=true) through
+// package azclient, the one client builder, so with its retry policy
+// (a bound on each try: a hung connection becomes a retry, not a hung
+// invocation).
 func NewServiceClientFromConnectionString(conn string) (*aztables.ServiceClient, error) {
-	svc, err := aztables.NewServiceClientFromConnectionString(conn, clientOptions())
-	if err != nil {
-		// The SDK's message never contains the key, but say which
-		// setting is wrong rather than echo anything.
+	if conn == "" {
 		return nil, errors.New("store: table connection string is blank or malformed")
+	}
+	svc, err := azclient.Tables(azclient.Account{Name: "table storage", ConnectionString: conn})
+	if err != nil {
+		// azclient's message never contains the key.
+		return nil, fmt.Errorf("store: %w", err)
 	}
 	return svc, nil
 }
 
 // NewServiceClient builds a service client for serviceURL
 // (https://<account>.table.core.windows.net) with a token credential
-// (managed identity).
+// (managed identity), through azclient like the function above.
 func NewServiceClient(serviceURL string, cred azcore.TokenCredential) (*aztables.ServiceClient, error) {
-	svc, err := aztables.NewServiceClient(serviceURL, cred, clientOptions())
+	svc, err := azclient.Tables(azclient.Account{Name: "table storage", TableServiceURL: serviceURL, Credential: cred})
 	if err != nil {
-		return nil, fmt.Errorf("store: table service client: %w", err)
+		return nil, fmt.Errorf("store: %w", err)
 	}
 	return svc, nil
 }

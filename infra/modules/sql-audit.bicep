@@ -6,8 +6,8 @@
 // the server has a system-assigned identity. This module grants that identity
 // Storage Blob Data Contributor on the audit account before enabling auditing.
 //
-// Action groups: what the rule catalog (shared/design/detections.md §5,
-// phases 1-2) needs AND Azure SQL Database accepts (group availability from
+// Action groups: what the rule catalog (docs/rules.md, "Action groups"
+// column) needs AND Azure SQL Database accepts (group availability from
 // the SQL audit action-group matrix, "Azure SQL DB" column):
 //   BATCH_COMPLETED_GROUP                      statements (Azure default; EXE-*, DES-*, PRV-003 text)
 //   SUCCESSFUL_DATABASE_AUTHENTICATION_GROUP   AUTH-003/005 (Azure default)

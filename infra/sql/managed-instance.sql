@@ -26,8 +26,8 @@
        own audit account has turned off; a user-delegation SAS lives at most
        7 days. So B is for an existing account that allows keys.
 
-  What is audited: the groups the detection catalog needs (shared design
-  detections.md §5, phases 1-2), with the rule ids that use them.
+  What is audited: the groups the detection catalog needs (docs/rules.md,
+  "Action groups" column), with the rule ids that use them.
 */
 
 SET NOCOUNT ON;

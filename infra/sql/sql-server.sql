@@ -25,8 +25,8 @@
       azcopy sync re-uploads a file that grew (the block blob is replaced and
       raises BlobCreated again), which the ingest handles idempotently.
 
-  What is audited: the groups the detection catalog needs (detections.md §5,
-  phases 1-2), with the rule ids that use them.
+  What is audited: the groups the detection catalog needs (docs/rules.md,
+  "Action groups" column), with the rule ids that use them.
 */
 
 SET NOCOUNT ON;

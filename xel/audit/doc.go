@@ -12,9 +12,9 @@
 // yields the same keys (records may repeat: consumers upsert).
 //
 // The reference facts (action ids, class types, action groups, the
-// Windows 24xxx operation signatures) are Go tables generated from
-// shared/audit-reference/*.csv by internal/gen (go generate); the package
-// does not read ../shared at build or run time. Group membership is
+// Windows 24xxx operation signatures) are Go tables generated from the
+// committed reference/*.csv (see reference/README.md for their sources)
+// by internal/gen (go generate). Group membership is
 // inferred from public sources, not read from an engine.
 //
 // # Assumptions

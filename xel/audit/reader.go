@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/xelwatch/xelwatch/xel"
 )
@@ -17,16 +18,12 @@ import (
 // Default limits of ReaderOptions.
 const (
 	DefaultMaxPendingRecords = 1024
-	DefaultMaxPendingBytes   = 64 << 20
+	DefaultMaxPendingBytes   = 8 << 20
 	DefaultMaxRecordBytes    = 1 << 20
 	DefaultMaxPendingBuffers = 64
 	DefaultSplitChars        = 4000
 	DefaultMaxParts          = 1024
 )
-
-// partOverhead is what one kept raw part costs beyond its text (the
-// Record and its short strings), counted against MaxPendingBytes.
-const partOverhead = 1 << 10
 
 // ReaderOptions configure a Reader. The zero value (or nil) gives safe
 // defaults; a zero limit means the default, not "unlimited".
@@ -40,9 +37,14 @@ type ReaderOptions struct {
 	// MaxPendingRecords bounds the split records waiting for their next
 	// part (default 1024); beyond it the oldest is emitted as it is.
 	MaxPendingRecords int
-	// MaxPendingBytes bounds the statement/additional_information bytes
-	// held by waiting records (default 64 MiB); beyond it the oldest is
-	// emitted as it is.
+	// MaxPendingBytes bounds the memory held by waiting records (default
+	// 8 MiB): the text they hold (whole, or head and tail once over
+	// MaxRecordBytes) and every part they keep, each part counted whole
+	// (its Record and all its strings, which a file can make large in any
+	// column; a part whose text was dropped still counts its Record and
+	// other columns). Beyond it the oldest is emitted as it is (flagged
+	// StatementTruncated); parts that continue it later come out as
+	// records of their own, flagged Incomplete.
 	MaxPendingBytes int64
 	// MaxRecordBytes bounds the statement plus additional_information of
 	// one record, split or not (default 1 MiB, UTF-8 bytes). Up to it a
@@ -120,7 +122,7 @@ type Reader struct {
 
 	out     []*Record // ready, in emission order
 	pending []*group  // waiting for a continuation, in arrival order
-	pendB   int64     // text bytes held by pending
+	pendB   int64     // bytes held by pending (group.bytes)
 	bufNo   int       // event buffers seen
 	lastOff int64
 	plan    fieldPlan
@@ -133,8 +135,8 @@ type group struct {
 	info     strings.Builder
 	lastSeq  int32
 	lastBuf  int
-	bytes    int64 // text and parts held, counted against MaxPendingBytes
-	partText int   // text held by the parts
+	bytes    int64 // held, counted against MaxPendingBytes (see appendText)
+	partB    int64 // recordBytes of the parts kept in Parts
 	parts    int   // raw parts seen (Parts keeps at most MaxParts)
 	overflow bool  // over MaxRecordBytes
 }
@@ -428,9 +430,6 @@ func (r *Reader) appendText(g *group, piece *Record, kept bool) {
 	if !g.overflow && g.stmt.held()+g.info.Len()+len(st)+len(ai) <= limit {
 		g.stmt.head.WriteString(st)
 		g.info.WriteString(ai)
-		if kept {
-			g.partText += len(st) + len(ai)
-		}
 	} else {
 		// Over the limit: the statement keeps its head and a rolling
 		// tail, additional_information its head (flagged, never
@@ -451,7 +450,49 @@ func (r *Reader) appendText(g *group, piece *Record, kept bool) {
 			g.rec.Parts[k].Statement, g.rec.Parts[k].AdditionalInformation = "", ""
 		}
 	}
-	g.bytes = int64(g.stmt.held()+g.info.Len()+g.partText) + int64(len(g.rec.Parts))*partOverhead
+	if kept {
+		// The part as it is kept: its Record and every column, its
+		// text only while the record is within MaxRecordBytes.
+		g.partB += recordBytes(&g.rec.Parts[len(g.rec.Parts)-1])
+	}
+	// The record itself (its columns are shared with its first part),
+	// the text held (head and tail), and every kept part whole.
+	g.bytes = recordSize + int64(g.stmt.held()+g.info.Len()) + g.partB
+}
+
+// recordSize is the memory of a Record without what it points to.
+const recordSize = int64(unsafe.Sizeof(Record{}))
+
+// Size estimates the memory the record holds: the Record, its strings and
+// byte slices, and its Parts. A caller that collects records bounds its
+// memory with it.
+func (r *Record) Size() int64 {
+	n := recordBytes(r)
+	for i := range r.Parts {
+		n += recordBytes(&r.Parts[i])
+	}
+	return n
+}
+
+// recordBytes is the memory a part holds: its Record and every string
+// and byte slice in it (copied out of the event buffer; the few shared
+// ones, FileName and the names from the reference tables, are counted
+// too, which errs on the safe side).
+func recordBytes(r *Record) int64 {
+	n := recordSize
+	for _, s := range [...]string{r.ActionID, r.ActionName, r.ClassType, r.ClassTypeDesc,
+		r.SessionServerPrincipalName, r.ServerPrincipalName, r.DatabasePrincipalName,
+		r.TargetServerPrincipalName, r.TargetDatabasePrincipalName, r.ServerInstanceName,
+		r.DatabaseName, r.SchemaName, r.ObjectName, r.Statement, r.AdditionalInformation,
+		r.FileName, r.UserDefinedInformation, r.ClientIP, r.ApplicationName, r.ConnectionID,
+		r.DataSensitivityInformation, r.HostName, r.SessionContext, r.ClientTLSVersionName,
+		r.ExternalPolicyPermissionsChecked, r.OBOMiddleTierAppID} {
+		n += int64(len(s))
+	}
+	for _, b := range [...][]byte{r.PermissionBitmask, r.ServerPrincipalSID, r.TargetServerPrincipalSID, r.SequenceGroupID} {
+		n += int64(len(b))
+	}
+	return n
 }
 
 func (r *Reader) extend(i int, rec *Record) {

@@ -625,3 +625,96 @@ func TestBoundUnsplit(t *testing.T) {
 		t.Errorf("tail lost")
 	}
 }
+
+// A record continued without end holds every part it collects. Each part
+// counts against MaxPendingBytes whole — its Record and all its columns,
+// not only the statement piece — so a file of endless continuations with
+// large other columns cannot grow one pending record without bound (a
+// 252 MB file of one record in 6,000 parts held 166 MB): the record is
+// emitted when it reaches the limit, flagged truncated, and the parts
+// after it come out as incomplete records of their own. Nothing is lost.
+func TestPendingPartsBounded(t *testing.T) {
+	const parts, limit = 200, 1 << 20
+	big := strings.Repeat("o", 16000)
+	data, _ := newFile(t, &xeltest.Options{BufferSize: 1 << 20}, func(w *xeltest.Writer) error {
+		for i := 1; i <= parts; i++ {
+			a := batch(51, time.Date(2025, 6, 7, 8, 9, 10, 0, time.UTC), stmtOf("p", 4000))
+			a.SequenceNumber, a.ObjectName = int32(i), big
+			if err := w.WriteAuditParts(0, a); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	recs, _, err := readAll(t, data, &audit.ReaderOptions{MaxPendingBytes: limit, FlushIncomplete: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := 0
+	for i, r := range recs {
+		n := max(len(r.Parts), 1)
+		total += n
+		if held := n * len(big); held > limit {
+			t.Errorf("record %d held %d parts (%d bytes of object_name alone), over MaxPendingBytes %d", i, n, held, limit)
+		}
+		if !r.StatementTruncated || (i > 0) != r.Incomplete {
+			t.Errorf("record %d: truncated %v incomplete %v; want truncated, and incomplete after the first", i, r.StatementTruncated, r.Incomplete)
+		}
+	}
+	if total != parts || len(recs) < 2 {
+		t.Errorf("%d records of %d parts in all, want the %d parts over several records", len(recs), total, parts)
+	}
+}
+
+// TestPendingPartsBoundedOverLimit: once a split record is over
+// MaxRecordBytes its parts keep no text, but each kept part still holds
+// its Record and its other columns, and still counts against
+// MaxPendingBytes (with the head and tail text the record holds). Counting
+// only the text of such parts (a fixed cost per part) let one record of
+// 200 parts hold 3.2 MB of object_name under a 1 MiB limit.
+func TestPendingPartsBoundedOverLimit(t *testing.T) {
+	const parts, limit, recLimit = 200, 1 << 20, 64 << 10
+	big := strings.Repeat("o", 16000)
+	data, _ := newFile(t, &xeltest.Options{BufferSize: 1 << 20}, func(w *xeltest.Writer) error {
+		for i := 1; i <= parts; i++ {
+			a := batch(51, time.Date(2025, 6, 7, 8, 9, 10, 0, time.UTC), stmtOf("p", 4000))
+			a.SequenceNumber, a.ObjectName = int32(i), big
+			if err := w.WriteAuditParts(0, a); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	recs, _, err := readAll(t, data, &audit.ReaderOptions{MaxPendingBytes: limit, MaxRecordBytes: recLimit, FlushIncomplete: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := 0
+	for i, r := range recs {
+		n := max(r.NumParts(), 1)
+		total += n
+		if held := n * len(big); held > limit {
+			t.Errorf("record %d held %d parts (%d bytes of object_name alone), over MaxPendingBytes %d", i, n, held, limit)
+		}
+		if len(r.Statement) > recLimit || !r.StatementTruncated {
+			t.Errorf("record %d: statement %d bytes, truncated %v; want at most %d, truncated", i, len(r.Statement), r.StatementTruncated, recLimit)
+		}
+	}
+	if total != parts || len(recs) < 2 {
+		t.Errorf("%d records of %d parts in all, want the %d parts over several records", len(recs), total, parts)
+	}
+
+	// The record still waiting at the end of a file being written: what
+	// it holds counts every kept part whole and its head and tail.
+	_, ar, err := readAll(t, data, &audit.ReaderOptions{MaxRecordBytes: recLimit, MaxPendingBytes: 64 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pend := ar.PendingRecords()
+	if len(pend) != 1 || len(pend[0].Parts) != parts {
+		t.Fatalf("%d records pending, want 1 of %d parts", len(pend), parts)
+	}
+	if want := int64(parts*len(big) + len(pend[0].Statement)); ar.PendingBytes() < want {
+		t.Errorf("PendingBytes %d, want at least %d (each part's object_name and the text held)", ar.PendingBytes(), want)
+	}
+}

@@ -6,10 +6,10 @@ import (
 	"strings"
 )
 
-//go:generate go run ./internal/gen -ref ../../../shared/audit-reference -out tables_gen.go
+//go:generate go run ./internal/gen -ref reference -out tables_gen.go
 
 // ActionInfo is one row of sys.dm_audit_actions as far as the public
-// sources reproduce it (shared/audit-reference/audit_actions.csv).
+// sources reproduce it (reference/audit_actions.csv).
 type ActionInfo struct {
 	ID    string // trimmed code, e.g. "BA"
 	Name  string // e.g. "BACKUP"; for group codes the group name
@@ -25,7 +25,7 @@ type ActionInfo struct {
 }
 
 // ClassTypeInfo is one row of sys.dm_audit_class_type_map
-// (shared/audit-reference/audit_class_types.csv).
+// (reference/audit_class_types.csv).
 type ClassTypeInfo struct {
 	Code           string // trimmed, e.g. "DB", "A"
 	Desc           string // class_type_desc, e.g. "DATABASE"
@@ -42,7 +42,7 @@ type Availability struct {
 }
 
 // ActionGroup is an audit action group and the action ids its records
-// carry (shared/audit-reference/audit_action_groups.csv). Membership is
+// carry (reference/audit_action_groups.csv). Membership is
 // inferred (docs + Windows 24xxx catalog + Elastic) except where
 // Confidence says "documented".
 type ActionGroup struct {
@@ -240,18 +240,4 @@ func GroupActionIDs(group string) []string {
 	out := slices.Clone(g.ActionIDs)
 	sort.Strings(out)
 	return out
-}
-
-// packCode packs a code into the little-endian ASCII integer stored in
-// .xel files, right-padded with spaces to n bytes.
-func packCode(code string, n int) uint64 {
-	var v uint64
-	for i := range n {
-		c := byte(' ')
-		if i < len(code) {
-			c = code[i]
-		}
-		v |= uint64(c) << (8 * i)
-	}
-	return v
 }

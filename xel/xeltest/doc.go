@@ -2,7 +2,7 @@
 // for tests and benchmarks.
 //
 // The Writer produces version-10 files byte-for-byte in the layout of the
-// format notes (shared/design/xel-format.md): a 512-byte file header, one
+// format notes (package xel's documentation): a 512-byte file header, one
 // metadata buffer describing package0 (the type table, so the pointer size
 // is 8) and the caller's packages (events with static, customizable and
 // data attributes, actions, maps and bitmask maps), then event buffers
@@ -19,6 +19,9 @@
 // checked against a file written by SQL Server (see README.md), so
 // AuditLayout selects type variants (action_id as a string, counters as
 // int32, no event_time field, ...) for the normalizer's tests.
+//
+// WriteFlood writes files of metadata only (empty event definitions by the
+// million) for the decoder's memory-limit tests.
 //
 // The package does not import package xel, so xel's own tests can use it.
 // It is test tooling: inputs are trusted and mistakes (unknown event or

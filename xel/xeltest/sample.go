@@ -97,7 +97,7 @@ func SampleEvent(pkg string, i int, t time.Time) Event {
 			"f_xml":           "<a n=\"" + strconv.Itoa(i) + "\">x &amp; y</a>",
 			"f_empty":         "",
 			"state":           uint8(i % 3),
-			"flags":           uint32(i%8) | 0,
+			"flags":           uint32(i % 8),
 		},
 	}
 	if i%2 == 0 {

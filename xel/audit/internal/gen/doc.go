@@ -1,8 +1,8 @@
-// Command gen turns the audit reference tables (shared/audit-reference/
-// *.csv) into xel/audit/tables_gen.go, so the audit package carries the
-// facts without reading ../shared at build or run time.
+// Command gen turns the audit reference tables (xel/audit/reference/*.csv)
+// into xel/audit/tables_gen.go, so the audit package carries the facts as
+// Go tables and reads no file at run time.
 //
 // Usage (from xel/audit, see the go:generate line in tables.go):
 //
-//	go run ./internal/gen -ref ../../../shared/audit-reference -out tables_gen.go
+//	go run ./internal/gen -ref reference -out tables_gen.go
 package main
