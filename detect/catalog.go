@@ -54,6 +54,12 @@ var catalog = []*rule{
 		Groups: []string{"(intrinsic)"}, Actions: []string{"AUSF"},
 		Condition: "AUSF record: the audit could not write"}, aud007},
 
+	// G. Defense evasion (phase 1): padding that hides a command from
+	// the other rules or from the tools that read the audit.
+	{RuleInfo{ID: "EVA-001", Title: "Oversized statement (padding)", Severity: Medium, Technique: "T1027.001", Phase: 1,
+		Groups: []string{"(any group that records statements)"}, Actions: []string{anyAction},
+		Condition: "any record whose statement, as written (a split record counts whole), is longer than XELWATCH_OVERSIZED_STATEMENT_CHARS (65,536) characters; high when it is longer than the reader keeps (2 MiB in the function app), so that only its head and tail were evaluated"}, eva001},
+
 	// C. Privilege escalation / persistence (phase 2).
 	{RuleInfo{ID: "PRV-001", Title: "Member added to high-privilege server role", Severity: High, Technique: "T1098", Phase: 2,
 		Groups: []string{"SERVER_ROLE_MEMBER_CHANGE_GROUP", grpBatch}, Actions: withStmt("APRL"),

@@ -60,6 +60,9 @@ type Config struct {
 	SuccessAfterFailures time.Duration `env:"XELWATCH_SUCCESS_AFTER_FAILURES_WINDOW, default=30m" json:"-"` // AUTH-003
 	CorrelationWindow    time.Duration `env:"XELWATCH_CORRELATION_WINDOW, default=60m" json:"-"`            // AUD-006, EXF-005
 	ThrottleWindow       time.Duration `env:"XELWATCH_THROTTLE_WINDOW, default=1h" json:"-"`                // one finding per key per window (AUTH-004, AUTH-006)
+	// OversizedStatementChars is the statement length (UTF-16 code
+	// units, SQL Server's characters) from which EVA-001 reports padding.
+	OversizedStatementChars int `env:"XELWATCH_OVERSIZED_STATEMENT_CHARS, default=65536" json:"-"` // EVA-001
 	// StateMaxEntries bounds the entries kept per state key.
 	StateMaxEntries int `env:"XELWATCH_STATE_MAX_ENTRIES, default=64" json:"-"`
 
@@ -101,6 +104,10 @@ type RulesFile struct {
 	SeverityOverrides         map[string]string     `json:"severity_overrides"`
 	Rules                     map[string]RuleConfig `json:"rules"`
 }
+
+// minOversized is the least XELWATCH_OVERSIZED_STATEMENT_CHARS: two
+// pieces of a split statement (SQL Server splits at 4,000 characters).
+const minOversized = 8000
 
 // maxRulesFile bounds the rules file read at start.
 const maxRulesFile = 1 << 20
@@ -280,6 +287,7 @@ func compile(c Config) (*compiled, error) {
 		{"XELWATCH_CORRELATION_WINDOW", c.CorrelationWindow <= 0 || c.CorrelationWindow > memoryHorizon},
 		{"XELWATCH_THROTTLE_WINDOW", c.ThrottleWindow <= 0 || c.ThrottleWindow > memoryHorizon},
 		{"XELWATCH_STATE_MAX_ENTRIES", c.StateMaxEntries < 1 || c.StateMaxEntries > maxStateEntries},
+		{"XELWATCH_OVERSIZED_STATEMENT_CHARS", c.OversizedStatementChars < minOversized || c.OversizedStatementChars > 1<<30},
 	}
 	for _, ck := range checks {
 		if ck.bad {

@@ -94,6 +94,7 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"bad duration", map[string]string{"XELWATCH_BRUTE_FORCE_WINDOW": "ten minutes"}, "XELWATCH_BRUTE_FORCE_WINDOW"},
 		{"negative window", map[string]string{"XELWATCH_CORRELATION_WINDOW": "-1h"}, "XELWATCH_CORRELATION_WINDOW"},
 		{"state smaller than threshold", map[string]string{"XELWATCH_STATE_MAX_ENTRIES": "4"}, "XELWATCH_STATE_MAX_ENTRIES"},
+		{"oversized threshold within a split piece", map[string]string{"XELWATCH_OVERSIZED_STATEMENT_CHARS": "4000"}, "XELWATCH_OVERSIZED_STATEMENT_CHARS"},
 		{"url without host", map[string]string{"XELWATCH_ALLOWED_BACKUP_DESTINATIONS": "https://"}, "XELWATCH_ALLOWED_BACKUP_DESTINATIONS"},
 		{"missing rules file", map[string]string{"XELWATCH_RULES_FILE": "/nonexistent/rules.json"}, "XELWATCH_RULES_FILE"},
 	}

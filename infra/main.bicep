@@ -145,6 +145,8 @@ param successAfterFailuresWindow string = '30m'
 param correlationWindow string = '60m'
 param throttleWindow string = '1h'
 param stateMaxEntries int = 64
+@description('EVA-001: statement length (characters) from which padding is reported.')
+param oversizedStatementChars int = 65536
 
 @description('More app settings, merged last; empty values are dropped.')
 param extraAppSettings object = {}
@@ -340,6 +342,7 @@ var xelwatchSettings = {
   XELWATCH_CORRELATION_WINDOW: correlationWindow
   XELWATCH_THROTTLE_WINDOW: throttleWindow
   XELWATCH_STATE_MAX_ENTRIES: string(stateMaxEntries)
+  XELWATCH_OVERSIZED_STATEMENT_CHARS: string(oversizedStatementChars)
 }
 // END xelwatch-settings
 

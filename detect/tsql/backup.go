@@ -1,5 +1,7 @@
 package tsql
 
+import "slices"
+
 // Object is what a BACKUP or RESTORE statement copies.
 type Object uint8
 
@@ -185,13 +187,25 @@ func parseBackup(toks []Token, trunc bool) *Backup {
 		c.next()
 	}
 	b.NoTarget = b.Restore && !seen
-	b.Truncated = trunc || (!seen && !b.Restore)
+	b.Truncated = b.Truncated || trunc || (!seen && !b.Restore)
 	return b
 }
 
+// maxOptions and maxDestinations bound what one BACKUP/RESTORE keeps.
+const (
+	maxOptions      = 64
+	maxDestinations = 64
+)
+
 // destinations reads "KIND = value [, KIND = value]..." or device names.
+// Beyond maxDestinations the statement is marked truncated: what the
+// unread ones are is unknown.
 func (b *Backup) destinations(c *cursor) {
-	for !c.endOfStatement() && len(b.Destinations) < 64 {
+	for !c.endOfStatement() {
+		if len(b.Destinations) >= maxDestinations {
+			b.Truncated = true
+			return
+		}
 		t := c.peek()
 		if t.Kind == Word && !t.Quoted {
 			kind := DestUnknown
@@ -272,8 +286,13 @@ func (b *Backup) options(c *cursor) {
 	}
 	c.i = end
 	for _, part := range splitTop(c.toks[start:end]) {
-		if len(b.Options) >= 64 || len(part) == 0 {
+		if len(part) == 0 {
 			continue
+		}
+		if len(b.Options) >= maxOptions {
+			// Keep the first and the last options: padding the list
+			// must not push COPY_ONLY out of sight.
+			b.Options = slices.Delete(b.Options, maxOptions/2, maxOptions/2+1)
 		}
 		o := parseOption(part)
 		// ENCRYPTION BY PASSWORD = '...' must not keep the secret.

@@ -11,7 +11,9 @@
 //
 // Statements come from audit records and are untrusted. Input longer than
 // MaxStatement bytes is cut (and reported as truncated), at most MaxTokens
-// tokens are produced, and every parser works on the bounded token slice:
+// tokens are kept (the first half and the last ones: padding with tokens
+// does not hide the end of a statement), and every parser works on the
+// bounded token slice:
 // malformed or truncated input yields a partial result with Truncated set,
 // never a panic. FuzzParse checks this.
 package tsql

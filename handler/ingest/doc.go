@@ -27,6 +27,23 @@
 // size: one read-ahead window, two batches of records, and the request
 // bodies in flight.
 //
+// # Large records
+//
+// Nothing a record holds can make it cost more than a bound, nor stop its
+// blob. The audit reader keeps at most MaxRecordBytes (2 MiB) of one
+// record's text, split or not: a longer statement keeps its first 1 MiB
+// and its last 512 KiB, with the length and SHA-256 of the whole
+// (audit.Record.Elided), so that detections see what starts and what ends
+// it; records waiting for a continuation hold at most MaxPendingBytes
+// together, each kept part counted whole. A batch is stored at BatchSize
+// records or BatchBytes (4 MiB) of records, measured by
+// audit.Record.Size (text and every other column), whichever comes
+// first, and raw parts keep no text. A 10 MB statement thus costs about
+// MaxRecordBytes, not 10 MB per copy. Rows keeps every
+// record (whole across continuation entities, or reduced and flagged when
+// the service refuses it): only a failure of the service itself fails a
+// run.
+//
 // # Exactly once, from at-least-once
 //
 // Triggers are at-least-once and a trigger and the sweep may meet on one

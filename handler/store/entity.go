@@ -2,6 +2,7 @@ package store
 
 import (
 	"encoding/base64"
+	"encoding/hex"
 	"fmt"
 	"strconv"
 	"time"
@@ -32,6 +33,9 @@ type Entity struct {
 	// Size is the entity's size as the service counts it against
 	// MaxEntitySize.
 	Size int
+
+	rec  int  // 1 + index of the record it stores in an upsert (0: none)
+	main bool // the record's row (not a continuation entity)
 }
 
 // Property names of an AuditEvents entity: the fn_get_audit_file columns,
@@ -43,6 +47,7 @@ const (
 	PropIngestedAt = "xw_ingested_at" // when this row was last written
 	PropEventIndex = "event_index"
 	PropParts      = "split_parts" // number of raw records a split record was reassembled from
+	PropDegraded   = "xw_degraded" // why the row is stored reduced; absent when whole
 )
 
 // BuildEntity returns the AuditEvents entity of rec. server and database
@@ -50,14 +55,90 @@ const (
 // and database_name are used. blob is the blob (or local file) name;
 // ingestedAt is recorded as xw_ingested_at. Every column of rec becomes a
 // typed property; long strings are split (see the package doc). A record
-// that cannot fit one entity gives an error wrapping ErrTooLarge.
+// that cannot fit one entity gives an error wrapping ErrTooLarge: see
+// BuildRecord for the continuation entities that hold such a record.
 func BuildEntity(server, database, blob string, ingestedAt time.Time, rec *audit.Record) (Entity, error) {
-	return buildEntity(server, database, blob, "", ingestedAt, rec, nil)
+	return buildEntity(server, database, blob, "", ingestedAt, rec, nil, layout{})
 }
 
-// buildEntity is BuildEntity with a precomputed file hash (empty: compute)
-// and a reusable buffer.
-func buildEntity(server, database, blob, fileHash string, ingestedAt time.Time, rec *audit.Record, buf []byte) (Entity, error) {
+// BuildRecord returns the entities that store rec (see the package doc,
+// "Large records"): its row, whole when it fits one entity, else with the
+// statement and additional_information spilled to continuation entities
+// (which follow the row), and as a last resort with its other long
+// strings cut. degraded says why the row is reduced ("" when whole). It
+// never fails.
+func BuildRecord(server, database, blob string, ingestedAt time.Time, rec *audit.Record) (ents []Entity, degraded string) {
+	return buildRecord(server, database, blob, "", ingestedAt, rec)
+}
+
+func buildRecord(server, database, blob, fileHash string, ingestedAt time.Time, rec *audit.Record) ([]Entity, string) {
+	for _, l := range []layout{{}, {spill: true}, {spill: true, cut: degradedCut}} {
+		w, err := writeRecord(server, database, blob, fileHash, ingestedAt, rec, nil, l)
+		if err == nil {
+			return w.entities(), w.degraded
+		}
+	}
+	// Cannot happen: the cut layout bounds every string. Store the
+	// minimal row rather than nothing.
+	return buildMinimal(server, database, blob, fileHash, ingestedAt, rec, "too large for one entity even with its strings cut")
+}
+
+// buildMinimal is the row stored for a record the service refused
+// (reason): its keys, every fixed-size column, strings cut to minimalCut
+// and the statement and additional_information to minimalText UTF-16
+// units (with the length and SHA-256 of each whole), no continuation.
+func buildMinimal(server, database, blob, fileHash string, ingestedAt time.Time, rec *audit.Record, reason string) ([]Entity, string) {
+	w, _ := writeRecord(server, database, blob, fileHash, ingestedAt, rec, nil, layout{minimal: true, refused: reason})
+	return w.entities(), w.degraded
+}
+
+// Layout bounds (see the package doc, "Large records").
+const (
+	// entityBudget is what one entity may take, both as the service
+	// counts it and as JSON (the emulator counts the JSON body), with a
+	// margin for the service's own accounting.
+	entityBudget = MaxEntitySize - 32<<10
+	// chunkBudget bounds one continuation entity the same way.
+	chunkBudget = 768 << 10
+	// maxChunkPieces bounds the properties of a continuation entity.
+	maxChunkPieces = 200
+	// maxStoredUnits bounds a spilled string (UTF-16 code units): what
+	// the audit reader keeps of one record is well below it.
+	maxStoredUnits = 4 << 20
+	// degradedCut is the length strings other than statement and
+	// additional_information are cut to when the row cannot fit
+	// otherwise; minimalCut and minimalText are those of the row stored
+	// for a record the service refused.
+	degradedCut = 1024
+	minimalCut  = 256
+	minimalText = 4000
+	// maxDegraded bounds the xw_degraded text.
+	maxDegraded = 2048
+	// maxBinary is the service's limit on a binary property.
+	maxBinary = 64 << 10
+)
+
+// layout decides how a record's strings go into its entities.
+type layout struct {
+	spill   bool   // statement / additional_information over one piece spill to continuation entities
+	cut     int    // other strings cut to this many UTF-16 units (0: whole)
+	minimal bool   // the row stored for a refused record
+	refused string // the service's refusal (minimal)
+}
+
+// buildEntity builds rec's row with layout l and fails with ErrTooLarge
+// when it does not fit one entity (or, with l.spill, when a continuation
+// would be needed: BuildEntity's contract).
+func buildEntity(server, database, blob, fileHash string, ingestedAt time.Time, rec *audit.Record, buf []byte, l layout) (Entity, error) {
+	w, err := writeRecord(server, database, blob, fileHash, ingestedAt, rec, buf, l)
+	if err != nil {
+		return Entity{}, err
+	}
+	return w.row, nil
+}
+
+// writeRecord writes rec's entities with layout l.
+func writeRecord(server, database, blob, fileHash string, ingestedAt time.Time, rec *audit.Record, buf []byte, l layout) (*entityWriter, error) {
 	if server == "" {
 		server = rec.ServerInstanceName
 	}
@@ -73,7 +154,7 @@ func buildEntity(server, database, blob, fileHash string, ingestedAt time.Time, 
 	}
 	pk := EventPartitionKey(server, database, rec.EventTime)
 	rk := rowKey(rec, fileHash)
-	w := entityWriter{buf: buf[:0]}
+	w := &entityWriter{buf: buf[:0], l: l, pk: pk, rk: rk}
 	w.begin(pk, rk)
 	w.time("event_time", rec.EventTime)
 	w.int32("sequence_number", rec.SequenceNumber)
@@ -101,8 +182,8 @@ func buildEntity(server, database, blob, fileHash string, ingestedAt time.Time, 
 	w.str("database_name", rec.DatabaseName)
 	w.str("schema_name", rec.SchemaName)
 	w.str("object_name", rec.ObjectName)
-	w.str("statement", rec.Statement)
-	w.str("additional_information", rec.AdditionalInformation)
+	w.text("statement", rec.Statement)
+	w.text("additional_information", rec.AdditionalInformation)
 	w.str("file_name", rec.FileName)
 	w.int64("audit_file_offset", rec.AuditFileOffset)
 	w.int32("user_defined_event_id", int32(rec.UserDefinedEventID))
@@ -129,24 +210,47 @@ func buildEntity(server, database, blob, fileHash string, ingestedAt time.Time, 
 	w.bool("statement_truncated", rec.StatementTruncated)
 	w.bool("incomplete", rec.Incomplete)
 	w.int32(PropEventIndex, int32(rec.EventIndex))
-	w.int32(PropParts, int32(len(rec.Parts)))
+	w.int32(PropParts, int32(rec.NumParts()))
 	w.str(PropServer, server)
 	w.str(PropDatabase, database)
 	w.str(PropBlob, blob)
 	w.time(PropIngestedAt, ingestedAt)
+	if e := rec.Elided; !e.IsZero() {
+		// The reader kept the head and the tail of a longer statement.
+		at := min(max(e.At, 0), len(rec.Statement))
+		w.int64("statement_elided_at", int64(utf16Len(rec.Statement[:at])))
+		w.int64("statement_elided_bytes", e.Dropped)
+		w.int64("statement_original_length", e.Units)
+		w.str("statement_original_sha256", hex.EncodeToString(e.SHA256[:]))
+	}
+	w.finishDegraded()
 	w.end()
 	if err := w.check(); err != nil {
-		return Entity{}, fmt.Errorf("store: row %s/%s (file offset %d, index %d): %w", pk, rk, rec.AuditFileOffset, rec.EventIndex, err)
+		return nil, fmt.Errorf("store: row %s/%s (file offset %d, index %d): %w", pk, rk, rec.AuditFileOffset, rec.EventIndex, err)
 	}
-	return Entity{PartitionKey: pk, RowKey: rk, JSON: w.buf, Size: w.size}, nil
+	w.row = Entity{PartitionKey: pk, RowKey: rk, JSON: w.buf, Size: w.size, main: true}
+	return w, nil
 }
 
 // entityWriter appends an entity's JSON and tracks its service size and
-// property count.
+// property count; for a record it also collects the continuation
+// entities of spilled strings and what was cut.
 type entityWriter struct {
 	buf   []byte
 	size  int
 	props int
+
+	l        layout
+	pk, rk   string
+	row      Entity
+	chunks   []Entity
+	cuts     []string // "name (N characters)" of strings cut
+	degraded string   // xw_degraded
+}
+
+// entities returns the row, then its continuation entities.
+func (w *entityWriter) entities() []Entity {
+	return append([]Entity{w.row}, w.chunks...)
 }
 
 // Service size accounting ("Understanding the Table service data model",
@@ -179,9 +283,24 @@ func (w *entityWriter) typ(n, edm string) {
 	w.buf = append(w.buf, '"')
 }
 
-// str writes s whole: as one property when it fits, else split across
-// n, n_1, n_2, … plus n_parts.
+// str writes a string column: whole, or cut to the layout's bound.
 func (w *entityWriter) str(n string, s string) {
+	c := w.l.cut
+	if w.l.minimal {
+		c = minimalCut
+	}
+	if c > 0 {
+		if t := prefixUnits(s, c); len(t) < len(s) {
+			w.noteCut(n, s)
+			s = t
+		}
+	}
+	w.strWhole(n, s)
+}
+
+// strWhole writes s whole: as one property when it fits, else split across
+// n, n_1, n_2, … plus n_parts.
+func (w *entityWriter) strWhole(n string, s string) {
 	if len(s) > 2*MaxEntitySize {
 		// At least len/3 UTF-16 code units whatever the text, so more
 		// than MaxEntitySize as the service counts: do not spend time
@@ -232,6 +351,19 @@ func (w *entityWriter) bool(n string, v bool) {
 }
 
 func (w *entityWriter) bin(n string, v []byte) {
+	c := w.l.cut
+	if w.l.minimal {
+		c = minimalCut
+	}
+	switch {
+	case c > 0 && len(v) > c:
+		w.cuts = append(w.cuts, n+" ("+strconv.Itoa(len(v))+" bytes)")
+		v = v[:c]
+	case len(v) > maxBinary:
+		// Not storable as is: make the layout fail so that the next one
+		// cuts it.
+		w.size += MaxEntitySize
+	}
 	w.name(n, 4+len(v))
 	w.buf = append(w.buf, '"')
 	w.buf = base64.StdEncoding.AppendEncode(w.buf, v)
@@ -265,8 +397,8 @@ func (w *entityWriter) check() error {
 	if w.props > MaxProperties {
 		return fmt.Errorf("%d properties (limit %d): %w", w.props, MaxProperties, ErrTooLarge)
 	}
-	if w.size > MaxEntitySize {
-		return fmt.Errorf("%d bytes (limit %d): %w", w.size, MaxEntitySize, ErrTooLarge)
+	if w.size > entityBudget || len(w.buf) > entityBudget {
+		return fmt.Errorf("%d bytes, %d of JSON (limit %d): %w", w.size, len(w.buf), entityBudget, ErrTooLarge)
 	}
 	return nil
 }

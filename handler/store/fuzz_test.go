@@ -105,3 +105,30 @@ func FuzzBuildEntity(f *testing.F) {
 		}
 	})
 }
+
+// FuzzBuildRecord checks that any record gives entities within the
+// budget whose texts read back whole (invalid UTF-8 bytes as U+FFFD).
+func FuzzBuildRecord(f *testing.F) {
+	f.Add("SELECT 1", "<x/>", "obj", 10)
+	f.Add("<\x01&😀日", "", "", 150_000)
+	f.Fuzz(func(t *testing.T, stmt, info, object string, repeat int) {
+		if repeat < 1 || repeat > 400_000 {
+			repeat = 1
+		}
+		stmt = strings.Repeat(stmt, repeat)
+		if len(stmt) > 2<<20 {
+			stmt = stmt[:2<<20]
+		}
+		rec := &audit.Record{EventTime: time.Unix(1e9, 0), Statement: stmt, AdditionalInformation: info, ObjectName: object}
+		ents, _ := BuildRecord("s", "d", "b", time.Unix(1e9, 0), rec)
+		for i, e := range ents {
+			if e.Size > entityBudget || len(e.JSON) > entityBudget {
+				t.Fatalf("entity %d: %d bytes counted, %d of JSON", i, e.Size, len(e.JSON))
+			}
+		}
+		r := roundTrip(t, ents)
+		if r.Record.Statement != asStored(stmt) || r.Record.AdditionalInformation != asStored(info) {
+			t.Fatalf("texts changed (%d → %d, %d → %d), degraded %q", len(stmt), len(r.Record.Statement), len(info), len(r.Record.AdditionalInformation), r.Degraded)
+		}
+	})
+}

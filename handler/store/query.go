@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"iter"
@@ -92,20 +93,131 @@ type Row struct {
 	Blob         string // xw_blob
 	IngestedAt   time.Time
 	// Record holds every column; Parts is nil (only its count is stored,
-	// in SplitParts).
+	// in SplitParts). A statement or additional_information spilled to
+	// continuation entities is whole once QueryEvents has read them
+	// (DecodeRow alone gives its first piece).
 	Record     audit.Record
 	SplitParts int
+	// Degraded says why the row is stored reduced (xw_degraded), and
+	// whether a spilled text could not be read back whole; "" otherwise.
+	Degraded string
+
+	spilled []spilledText // texts whose rest is in continuation entities
+}
+
+// spilledText is a string column spilled to continuation entities, as the
+// row describes it.
+type spilledText struct {
+	column string
+	chunks int
+	units  int64
+	sha256 string
 }
 
 // QueryEvents yields the rows matching q in key order (by server,
-// database, hour, then event time). Iteration stops at the first error,
-// which is yielded.
+// database, hour, then event time), each with its spilled statement and
+// additional_information read back from their continuation entities and
+// checked against the length and SHA-256 in the row (a row whose text
+// cannot be read back whole keeps its first piece and says so in
+// Degraded). Iteration stops at the first error, which is yielded.
 func (s *Store) QueryEvents(ctx context.Context, q EventQuery) iter.Seq2[*Row, error] {
 	filter, err := q.Filter()
 	if err != nil {
 		return func(yield func(*Row, error) bool) { yield(nil, err) }
 	}
-	return listEntities(ctx, s.events, &aztables.ListEntitiesOptions{Filter: &filter}, "events", DecodeRow)
+	return func(yield func(*Row, error) bool) {
+		for r, err := range listEntities(ctx, s.events, &aztables.ListEntitiesOptions{Filter: &filter}, "events", DecodeRow) {
+			if err == nil && r == nil {
+				continue // a continuation entity
+			}
+			if err == nil && len(r.spilled) > 0 {
+				err = s.readSpilled(ctx, r)
+			}
+			if !yield(r, err) || err != nil {
+				return
+			}
+		}
+	}
+}
+
+// readSpilled completes r's spilled texts from its continuation entities.
+func (s *Store) readSpilled(ctx context.Context, r *Row) error {
+	lo := r.RowKey + chunkKeySep
+	hi := r.RowKey + string(rune(chunkKeySep[0]+1))
+	filter := "PartitionKey eq " + ODataString(r.PartitionKey) + " and RowKey gt " + ODataString(lo) + " and RowKey lt " + ODataString(hi)
+	var chunks []chunk
+	for c, err := range listEntities(ctx, s.events, &aztables.ListEntitiesOptions{Filter: &filter}, "continuations", decodeChunk) {
+		if err != nil {
+			return fmt.Errorf("store: row %s/%s: %w", r.PartitionKey, r.RowKey, err)
+		}
+		if len(chunks) >= 2*maxChunks {
+			break
+		}
+		chunks = append(chunks, c)
+	}
+	r.complete(chunks)
+	return nil
+}
+
+// chunk is one continuation entity read back.
+type chunk struct {
+	partOf string
+	column string
+	n      int
+	text   string
+}
+
+func decodeChunk(raw []byte) (chunk, error) {
+	var e aztables.EDMEntity
+	if err := json.Unmarshal(raw, &e); err != nil {
+		return chunk{}, fmt.Errorf("store: decode continuation: %w", err)
+	}
+	p := props(e.Properties)
+	v, err := JoinParts(e.Properties, propValue)
+	if err != nil {
+		return chunk{}, fmt.Errorf("store: continuation %s: %w", e.RowKey, err)
+	}
+	return chunk{partOf: p.str(PropPartOf), column: p.str(propColumn), n: int(p.int32(propChunk)), text: v}, nil
+}
+
+// complete joins r's spilled texts with their continuation entities and
+// checks each against the length and SHA-256 in the row: a text that
+// does not match keeps its first piece, and Degraded says so.
+func (r *Row) complete(chunks []chunk) {
+	if len(r.spilled) == 0 {
+		return
+	}
+	for _, sp := range r.spilled {
+		pieces := make([]string, sp.chunks)
+		for _, c := range chunks {
+			if c.partOf == r.RowKey && c.column == sp.column && c.n >= 1 && c.n <= sp.chunks {
+				pieces[c.n-1] = c.text
+			}
+		}
+		field := &r.Record.Statement
+		if sp.column == "additional_information" {
+			field = &r.Record.AdditionalInformation
+		}
+		whole := *field + strings.Join(pieces, "")
+		if int64(utf16Len(whole)) != sp.units || sha256Hex(whole) != sp.sha256 {
+			note := sp.column + ": continuation entities missing or altered, first piece only"
+			if r.Degraded != "" {
+				note = r.Degraded + "; " + note
+			}
+			r.Degraded = note
+			continue
+		}
+		*field = whole
+	}
+	r.spilled = nil
+	if e := &r.Record.Elided; !e.IsZero() {
+		e.At = unitsToBytes(r.Record.Statement, e.At)
+	}
+}
+
+// unitsToBytes converts an offset in UTF-16 code units of s to bytes.
+func unitsToBytes(s string, units int) int {
+	return len(prefixUnits(s, units))
 }
 
 // listEntities pages through a table query and decodes each entity.
@@ -130,11 +242,16 @@ func listEntities[T any](ctx context.Context, c *aztables.Client, opts *aztables
 	}
 }
 
-// DecodeRow parses an AuditEvents entity as returned by the service.
+// DecodeRow parses an AuditEvents entity as returned by the service; it
+// returns nil for a continuation entity (PropPartOf), which is no row. A
+// spilled text holds its first piece (QueryEvents reads the rest).
 func DecodeRow(raw []byte) (*Row, error) {
 	var e aztables.EDMEntity
 	if err := json.Unmarshal(raw, &e); err != nil {
 		return nil, fmt.Errorf("store: decode row: %w", err)
+	}
+	if _, ok := e.Properties[PropPartOf]; ok {
+		return nil, nil
 	}
 	p := props(e.Properties)
 	var joinErr error
@@ -213,8 +330,32 @@ func DecodeRow(raw []byte) (*Row, error) {
 	if joinErr != nil {
 		return nil, fmt.Errorf("store: row %s/%s: %w", e.PartitionKey, e.RowKey, joinErr)
 	}
+	r.Degraded = p.str(PropDegraded)
+	if n := p.int64("statement_original_length"); n > 0 {
+		el := audit.Elision{Units: n, At: int(p.int64("statement_elided_at"))}
+		if b, err := hex.DecodeString(p.str("statement_original_sha256")); err == nil && len(b) == len(el.SHA256) {
+			copy(el.SHA256[:], b)
+		}
+		// At is in UTF-16 units until the statement is whole.
+		el.Dropped = max(p.int64("statement_elided_bytes"), 1)
+		r.Record.Elided = el
+	}
+	for _, col := range []string{"statement", "additional_information"} {
+		if k := int(p.int32(col + "_chunks")); k > 0 {
+			if k > maxChunks {
+				return nil, fmt.Errorf("store: row %s/%s: %s in %d continuation entities (at most %d)", e.PartitionKey, e.RowKey, col, k, maxChunks)
+			}
+			r.spilled = append(r.spilled, spilledText{column: col, chunks: k, units: p.int64(col + "_length"), sha256: p.str(col + "_sha256")})
+		}
+	}
+	if len(r.spilled) == 0 && !r.Record.Elided.IsZero() {
+		r.Record.Elided.At = unitsToBytes(r.Record.Statement, r.Record.Elided.At)
+	}
 	return r, nil
 }
+
+// maxChunks bounds the continuation entities of one text read back.
+const maxChunks = maxStoredUnits/MaxPieceUnits + 1
 
 // JoinParts returns the string property name of an entity's properties,
 // joined back from name, name_1, … when it was split (name_parts > 1).

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -78,8 +81,9 @@ func Batches(entities []Entity) [][]Entity {
 	return out
 }
 
-// BuildEntities builds the entities of recs (see BuildEntity) with one
-// ingestion time; nil records are skipped.
+// BuildEntities builds the entities of recs (see BuildRecord) with one
+// ingestion time: each record's row, then its continuation entities; nil
+// records are skipped.
 func BuildEntities(server, database, blob string, ingestedAt time.Time, recs []*audit.Record) ([]Entity, error) {
 	entities := make([]Entity, 0, len(recs))
 	var lastFile, lastHash string
@@ -94,11 +98,8 @@ func BuildEntities(server, database, blob string, ingestedAt time.Time, recs []*
 		if file != lastFile || lastHash == "" {
 			lastFile, lastHash = file, FileHash(file)
 		}
-		e, err := buildEntity(server, database, blob, lastHash, ingestedAt, rec, nil)
-		if err != nil {
-			return nil, err
-		}
-		entities = append(entities, e)
+		ents, _ := buildRecord(server, database, blob, lastHash, ingestedAt, rec)
+		entities = append(entities, ents...)
 	}
 	return entities, nil
 }
@@ -109,16 +110,53 @@ func BuildEntities(server, database, blob string, ingestedAt time.Time, recs []*
 // when empty); blob is recorded with each row. Replaying the same records
 // writes the same keys: the operation is idempotent.
 //
-// A record that cannot fit one entity (a reassembled statement of more
-// than about 500,000 characters) is not cut: the other records are stored
-// and the error then wraps ErrTooLarge and one *RecordError per such
-// record, so the caller can mark the blob failed at that record's offset.
-// On any other error the count says how many rows were stored (in whole
-// transactions); run it again to finish.
+// No record can fail the call by its size or its content: see
+// UpsertRecordsReport. An error is a failure of the service (throttling,
+// outage, authorization): the count says how many rows were stored (in
+// whole transactions); run it again to finish.
 func (s *Store) UpsertRecords(ctx context.Context, server, database, blob string, recs []*audit.Record) (int, error) {
+	rep, err := s.UpsertRecordsReport(ctx, server, database, blob, recs)
+	return rep.Rows, err
+}
+
+// RowIssue is a record stored reduced, or not at all.
+type RowIssue struct {
+	FileName        string
+	AuditFileOffset int64
+	EventIndex      int
+	PartitionKey    string
+	RowKey          string
+	Reason          string // as in xw_degraded, or why nothing could be stored
+}
+
+// UpsertReport says what UpsertRecordsReport stored.
+type UpsertReport struct {
+	Rows     int        // rows stored, whole or reduced
+	Degraded []RowIssue // rows stored reduced (their xw_degraded says why)
+	Dropped  []RowIssue // records the service refused even reduced: not stored
+}
+
+// UpsertRecordsReport is UpsertRecords with the rows it had to reduce.
+//
+// A record too large for one entity is stored whole across its row and
+// continuation entities (BuildRecord). An entity the service refuses for
+// good (400: too large, a bad property value or key; 413) is a permanent
+// outcome for its record, never an error: the other entities of the
+// transaction are sent again without it, and once every transaction is
+// done the record's row is replaced by a reduced one flagged in
+// xw_degraded (Degraded). A record whose reduced row is refused too is
+// reported in Dropped. Only failures of the service itself return an
+// error.
+func (s *Store) UpsertRecordsReport(ctx context.Context, server, database, blob string, recs []*audit.Record) (UpsertReport, error) {
 	now := s.now()
+	type item struct {
+		rec        *audit.Record
+		file, hash string
+	}
+	items := make([]item, 0, len(recs))
 	entities := make([]Entity, 0, len(recs))
-	var tooLarge []error
+	var rep UpsertReport
+	degraded := map[int]RowIssue{} // by Entity.rec
 	var lastFile, lastHash string
 	for _, rec := range recs {
 		if rec == nil {
@@ -131,36 +169,117 @@ func (s *Store) UpsertRecords(ctx context.Context, server, database, blob string
 		if file != lastFile || lastHash == "" {
 			lastFile, lastHash = file, FileHash(file)
 		}
-		e, err := buildEntity(server, database, blob, lastHash, now, rec, nil)
-		if err != nil {
-			tooLarge = append(tooLarge, &RecordError{FileName: file, AuditFileOffset: rec.AuditFileOffset, EventIndex: rec.EventIndex, Err: err})
-			continue
+		ents, why := buildRecord(server, database, blob, lastHash, now, rec)
+		items = append(items, item{rec: rec, file: file, hash: lastHash})
+		for i := range ents {
+			ents[i].rec = len(items)
 		}
-		entities = append(entities, e)
+		if why != "" {
+			degraded[len(items)] = rowIssue(rec, file, ents[0], why)
+		}
+		entities = append(entities, ents...)
 	}
-	n, err := s.UpsertEntities(ctx, entities)
-	if err != nil {
-		return n, err
+	ref := &refusals{m: map[int]error{}}
+	if _, err := s.upsertInto(ctx, s.events, "rows", entities, ref); err != nil {
+		return rep, err
 	}
-	if len(tooLarge) > 0 {
-		return n, fmt.Errorf("store: upsert rows: %d of %d records too large to store: %w", len(tooLarge), len(recs), errors.Join(tooLarge...))
+	for _, k := range ref.sorted() {
+		it := items[k-1]
+		reason := refusalText(ref.m[k])
+		ents, why := buildMinimal(server, database, blob, it.hash, now, it.rec, reason)
+		err := submit(ctx, s.events, "reduced row", ents)
+		switch {
+		case err == nil:
+			degraded[k] = rowIssue(it.rec, it.file, ents[0], why)
+		case refusedEntity(err):
+			delete(degraded, k)
+			rep.Dropped = append(rep.Dropped, rowIssue(it.rec, it.file, ents[0], reason+"; reduced row: "+refusalText(err)))
+		default:
+			return rep, err
+		}
 	}
-	return n, nil
+	for k := 1; k <= len(items); k++ {
+		if is, ok := degraded[k]; ok {
+			rep.Degraded = append(rep.Degraded, is)
+		}
+	}
+	rep.Rows = len(items) - len(rep.Dropped)
+	return rep, nil
 }
 
-// RecordError is a record UpsertRecords could not store.
-type RecordError struct {
-	FileName        string
-	AuditFileOffset int64
-	EventIndex      int
-	Err             error
+func rowIssue(rec *audit.Record, file string, row Entity, reason string) RowIssue {
+	return RowIssue{FileName: file, AuditFileOffset: rec.AuditFileOffset, EventIndex: rec.EventIndex,
+		PartitionKey: row.PartitionKey, RowKey: row.RowKey, Reason: reason}
 }
 
-func (e *RecordError) Error() string {
-	return fmt.Sprintf("record at %s offset %d index %d: %v", e.FileName, e.AuditFileOffset, e.EventIndex, e.Err)
+// refusals are the records whose entity the service refused for good, by
+// 1 + index (Entity.rec), with the refusal.
+type refusals struct {
+	mu sync.Mutex
+	m  map[int]error
 }
 
-func (e *RecordError) Unwrap() error { return e.Err }
+func (r *refusals) add(rec int, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.m[rec]; !ok {
+		r.m[rec] = err
+	}
+}
+
+// filter returns batch without the entities of refused records.
+func (r *refusals) filter(batch []Entity) []Entity {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.m) == 0 {
+		return batch
+	}
+	out := make([]Entity, 0, len(batch))
+	for _, e := range batch {
+		if _, ok := r.m[e.rec]; !ok || e.rec == 0 {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func (r *refusals) sorted() []int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]int, 0, len(r.m))
+	for k := range r.m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// refusedEntity reports whether err is the service refusing an entity for
+// good rather than failing: 400 (entity or property value too large, too
+// many properties, a bad value or key) or 413 (request too large).
+func refusedEntity(err error) bool {
+	if err == nil || IsTransient(err) {
+		return false
+	}
+	var se *ServiceError
+	if !errors.As(err, &se) {
+		return false
+	}
+	return se.StatusCode == http.StatusBadRequest || se.StatusCode == http.StatusRequestEntityTooLarge
+}
+
+// refusalText is the refusal for xw_degraded: status and code only.
+func refusalText(err error) string {
+	var se *ServiceError
+	if errors.As(err, &se) {
+		s := "status " + strconv.Itoa(se.StatusCode)
+		if se.ErrorCode != "" {
+			s += " " + prefixUnits(se.ErrorCode, 64)
+		}
+		return s
+	}
+	return prefixUnits(err.Error(), 256)
+}
 
 // DefaultParallelism is how many transactions UpsertRecords keeps in
 // flight at once.
@@ -186,12 +305,14 @@ func (s *Store) SetParallelism(n int) {
 // many were written. The batches are disjoint, so their order does not
 // matter; the first failure cancels the batches not yet sent.
 func (s *Store) UpsertEntities(ctx context.Context, entities []Entity) (int, error) {
-	return s.upsertInto(ctx, s.events, "rows", entities)
+	return s.upsertInto(ctx, s.events, "rows", entities, nil)
 }
 
 // upsertInto is UpsertEntities into table c; what names the entities in
-// errors.
-func (s *Store) upsertInto(ctx context.Context, c *aztables.Client, what string, entities []Entity) (int, error) {
+// errors. With ref, an entity of a record that the service refuses for
+// good is recorded there and its transaction sent again without that
+// record's entities (see submitBatch); without, it fails the call.
+func (s *Store) upsertInto(ctx context.Context, c *aztables.Client, what string, entities []Entity, ref *refusals) (int, error) {
 	batches := Batches(entities)
 	if len(batches) == 0 {
 		return 0, nil
@@ -250,11 +371,12 @@ loop:
 				}
 				<-sem
 			}()
-			if err := submit(ctx, c, what, batch); err != nil {
+			n, err := submitBatch(ctx, c, what, batch, ref)
+			if err != nil {
 				fail(err)
 				return
 			}
-			written.Add(int64(len(batch)))
+			written.Add(int64(n))
 		})
 	}
 	wg.Wait()
@@ -267,6 +389,52 @@ loop:
 		firstErr = fmt.Errorf("store: upsert rows: %w", context.Cause(ctx))
 	}
 	return int(written.Load()), firstErr
+}
+
+// submitBatch sends one batch and returns how many entities it wrote.
+// With ref, an entity the service refuses for good (refusedEntity) is
+// recorded in ref and the batch is sent again without the entities of its
+// record: the failing operation is the one the service names, or, when
+// it names none, the batch is halved until a single entity fails.
+func submitBatch(ctx context.Context, c *aztables.Client, what string, batch []Entity, ref *refusals) (int, error) {
+	if ref == nil {
+		if err := submit(ctx, c, what, batch); err != nil {
+			return 0, err
+		}
+		return len(batch), nil
+	}
+	for {
+		batch = ref.filter(batch)
+		if len(batch) == 0 {
+			return 0, nil
+		}
+		err := submit(ctx, c, what, batch)
+		if err == nil {
+			return len(batch), nil
+		}
+		if !refusedEntity(err) {
+			return 0, err
+		}
+		var se *ServiceError
+		if errors.As(err, &se) && se.Index >= 0 && se.Index < len(batch) && batch[se.Index].rec > 0 {
+			ref.add(batch[se.Index].rec, err)
+			continue
+		}
+		if len(batch) == 1 {
+			if batch[0].rec == 0 {
+				return 0, err
+			}
+			ref.add(batch[0].rec, err)
+			return 0, nil
+		}
+		h := len(batch) / 2
+		n1, err := submitBatch(ctx, c, what, batch[:h], ref)
+		if err != nil {
+			return n1, err
+		}
+		n2, err := submitBatch(ctx, c, what, batch[h:], ref)
+		return n1 + n2, err
+	}
 }
 
 // submit sends one batch as an InsertReplace transaction.

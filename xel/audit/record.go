@@ -70,15 +70,46 @@ type Record struct {
 	// may be cut: the last piece seen is at the 4000-character column
 	// limit and no continuation followed (Azure SQL Database truncates
 	// there instead of splitting; or the next part was never seen), or
-	// reassembly stopped at ReaderOptions.MaxRecordBytes.
+	// the text was over ReaderOptions.MaxRecordBytes (see Elided).
 	StatementTruncated bool
 	// Incomplete reports that parts of a split record are known to be
 	// missing: it starts with a continuation (sequence_number > 1) whose
 	// earlier parts were not seen, or has a gap in sequence numbers.
 	Incomplete bool
 
+	// Elided describes the middle of Statement that a Reader dropped to
+	// keep the record within ReaderOptions.MaxRecordBytes (Statement then
+	// holds the head and the tail of the text as written, and
+	// StatementTruncated is set); zero when nothing was dropped.
+	Elided Elision
+
 	// Parts holds the raw records a split record was reassembled from
-	// (sequence_number 1..n), each with its own statement piece; nil when
-	// the record was not split.
+	// (sequence_number 1..n), each with its own statement piece (no text
+	// once the record is over ReaderOptions.MaxRecordBytes); nil when the
+	// record was not split. A Reader keeps at most
+	// ReaderOptions.MaxParts of them; PartCount counts them all.
 	Parts []Record
+	// PartCount is the number of raw records a split record was
+	// reassembled from, when larger than len(Parts). Use NumParts.
+	PartCount int
 }
+
+// NumParts returns the number of raw records the record was reassembled
+// from (0 when it was not split).
+func (r *Record) NumParts() int { return max(r.PartCount, len(r.Parts)) }
+
+// Elision is what a Reader dropped from the middle of a statement longer
+// than ReaderOptions.MaxRecordBytes: Statement keeps the text's first
+// bytes and its last bytes, joined at At, so that what precedes and what
+// ends a padded statement (BACKUP … TO URL = …, /* megabytes */, WITH
+// COPY_ONLY) are both seen. The length and the SHA-256 describe the whole
+// text as written.
+type Elision struct {
+	At      int      // byte offset in Statement where the dropped text was
+	Dropped int64    // bytes (UTF-8) dropped
+	Units   int64    // UTF-16 code units (SQL Server characters) of the whole statement
+	SHA256  [32]byte // SHA-256 of the whole statement, UTF-8
+}
+
+// IsZero reports whether nothing was dropped.
+func (e Elision) IsZero() bool { return e.Dropped == 0 }
