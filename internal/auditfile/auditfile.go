@@ -153,16 +153,17 @@ type WalkOptions struct {
 	// MaxFiles bounds the files returned (DefaultMaxFiles when <= 0).
 	MaxFiles int
 	// Skip receives each audit-named entry that is not listed (a
-	// *SkipError, or a wrapped stat error) and each subfolder that cannot
-	// be read. Nil drops them.
+	// *SkipError, or a stat error naming the path) and each subfolder that
+	// cannot be read, in path order, once the walk is over. Nil drops them.
 	Skip func(error)
 }
 
 // Walk lists the audit files (by IsAuditName) of the folder root, sorted
 // by Name. It returns an error when root cannot be read, when ctx ends,
 // or (wrapping ErrTooMany, with the first MaxFiles files found) when
-// there are too many; what it cannot read below root goes to o.Skip. A
-// file that vanishes during the walk is left out silently.
+// there are too many (skipped entries count); what it cannot read below
+// root goes to o.Skip. A file that vanishes during the walk is left out
+// silently.
 func Walk(ctx context.Context, root string, o WalkOptions) ([]File, error) {
 	if o.MaxFiles <= 0 {
 		o.MaxFiles = DefaultMaxFiles
@@ -173,14 +174,33 @@ func Walk(ctx context.Context, root string, o WalkOptions) ([]File, error) {
 	w := &walker{ctx: ctx, o: o}
 	err := w.dir(root, "", 0)
 	slices.SortFunc(w.files, func(a, b File) int { return strings.Compare(a.Name, b.Name) })
+	slices.SortStableFunc(w.skipped, func(a, b skipped) int { return strings.Compare(a.name, b.name) })
+	for _, s := range w.skipped {
+		o.Skip(s.err)
+	}
 	return w.files, err
+}
+
+type skipped struct {
+	name string
+	err  error
 }
 
 type walker struct {
 	ctx     context.Context
 	o       WalkOptions
 	files   []File
+	skipped []skipped
 	entries int
+}
+
+// skip records what the walk leaves out, counted with the files.
+func (w *walker) skip(name string, err error) error {
+	if len(w.files)+len(w.skipped) >= w.o.MaxFiles {
+		return fmt.Errorf("more than %d audit files: %w", w.o.MaxFiles, ErrTooMany)
+	}
+	w.skipped = append(w.skipped, skipped{name, err})
+	return nil
 }
 
 // dir lists one folder; rel is its slash path under the root.
@@ -191,7 +211,7 @@ func (w *walker) dir(p, rel string, depth int) error {
 			return err
 		}
 		if !errors.Is(err, fs.ErrNotExist) {
-			w.o.Skip(&SkipError{Path: p, Reason: "unreadable", Err: err})
+			return w.skip(rel, &SkipError{Path: p, Reason: "unreadable", Err: err})
 		}
 		return nil
 	}
@@ -208,8 +228,7 @@ func (w *walker) dir(p, rel string, depth int) error {
 			if depth == 0 {
 				return fmt.Errorf("%s: %w", p, err)
 			}
-			w.o.Skip(&SkipError{Path: p, Reason: "unreadable", Err: err})
-			return nil
+			return w.skip(rel, &SkipError{Path: p, Reason: "unreadable", Err: err})
 		}
 		w.entries += len(ents)
 		if w.entries > MaxEntries {
@@ -229,11 +248,11 @@ func (w *walker) entry(dir, rel string, depth int, e fs.DirEntry) error {
 	if e.IsDir() { // a folder, not a link to one
 		switch {
 		case w.o.Recursive && depth+1 >= MaxDepth:
-			w.o.Skip(&SkipError{Path: p, Reason: fmt.Sprintf("folder nested deeper than %d", MaxDepth)})
+			return w.skip(name, &SkipError{Path: p, Reason: fmt.Sprintf("folder nested deeper than %d", MaxDepth)})
 		case w.o.Recursive:
 			return w.dir(p, name, depth+1)
 		case audit:
-			w.o.Skip(&SkipError{Path: p, Reason: "directory"})
+			return w.skip(name, &SkipError{Path: p, Reason: "directory"})
 		}
 		return nil
 	}
@@ -249,10 +268,9 @@ func (w *walker) entry(dir, rel string, depth int, e fs.DirEntry) error {
 		if se != nil && se.Reason == "directory" && e.Type()&fs.ModeSymlink != 0 {
 			se.Reason = "symbolic link to a directory (not followed)"
 		}
-		w.o.Skip(err)
-		return nil
+		return w.skip(name, err)
 	}
-	if len(w.files) >= w.o.MaxFiles {
+	if len(w.files)+len(w.skipped) >= w.o.MaxFiles {
 		return fmt.Errorf("more than %d audit files: %w", w.o.MaxFiles, ErrTooMany)
 	}
 	w.files = append(w.files, File{Path: p, Name: name, Info: fi})
