@@ -120,6 +120,13 @@ func Open(p string) (*os.File, fs.FileInfo, error) {
 	return openAs(p, fs.FileMode.IsRegular)
 }
 
+// OpenDir opens the folder at p (links followed) for reading its
+// entries, without blocking; anything else is refused with a *SkipError.
+func OpenDir(p string) (*os.File, error) {
+	f, _, err := openAs(p, fs.FileMode.IsDir)
+	return f, err
+}
+
 // openAs opens p without blocking and keeps it if fstat's mode passes ok.
 func openAs(p string, ok func(fs.FileMode) bool) (*os.File, fs.FileInfo, error) {
 	f, err := os.OpenFile(p, os.O_RDONLY|openFlags, 0)
@@ -205,7 +212,7 @@ func (w *walker) skip(name string, err error) error {
 
 // dir lists one folder; rel is its slash path under the root.
 func (w *walker) dir(p, rel string, depth int) error {
-	f, _, err := openAs(p, fs.FileMode.IsDir)
+	f, err := OpenDir(p)
 	if err != nil {
 		if depth == 0 {
 			return err
