@@ -189,7 +189,12 @@ func TestWalkUnreadableSubfolder(t *testing.T) {
 func TestOpen(t *testing.T) {
 	t.Parallel()
 	dir := hostile(t)
-	sock := filepath.Join(os.TempDir(), "xw-"+filepath.Base(dir)+".xel")
+	short, err := os.MkdirTemp("", "xw") // a socket path must be short
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(short) })
+	sock := filepath.Join(short, "s.xel")
 	l, err := net.Listen("unix", sock)
 	if err != nil {
 		t.Fatal(err)
