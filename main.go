@@ -7,11 +7,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/sethvargo/go-envconfig"
 	"github.com/xelwatch/xelwatch/detect/detectcmd"
@@ -22,9 +24,17 @@ import (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], envconfig.OsLookuper(), os.Stdin, os.Stdout, os.Stderr)
-	stop()
+	args, env := os.Args[1:], envconfig.OsLookuper()
+	ctx, cancel := context.WithCancelCause(context.Background())
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	daemon := isDaemon(args, env)
+	go onSignal(sigs, cancel, daemon)
+	err := run(ctx, args, env, os.Stdin, os.Stdout, os.Stderr)
+	var sig interrupted
+	if errors.As(context.Cause(ctx), &sig) && !daemon {
+		os.Exit(sig.status()) // the command stopped early: its output is incomplete
+	}
 	if err != nil {
 		if code, ok := err.(exitCode); ok {
 			os.Exit(int(code))
@@ -32,6 +42,62 @@ func main() {
 		fmt.Fprintln(os.Stderr, "xelwatch:", err)
 		os.Exit(1)
 	}
+}
+
+// signalGrace is how long a command other than serve and watch has to
+// return after SIGINT/SIGTERM before the process exits without it (a
+// write to a stalled pipe cannot be cancelled).
+const signalGrace = 2 * time.Second
+
+// onSignal cancels the context with the first SIGINT or SIGTERM. A
+// command stops at its next check and returns; the process exits after a
+// second signal, or after signalGrace unless the command is a daemon
+// (serve drains running invocations, watch finishes its step).
+func onSignal(sigs <-chan os.Signal, cancel context.CancelCauseFunc, daemon bool) {
+	first := interrupted{<-sigs}
+	cancel(first)
+	var force <-chan time.Time
+	if !daemon {
+		force = time.After(signalGrace)
+	}
+	select {
+	case <-sigs:
+	case <-force:
+	}
+	fmt.Fprintf(os.Stderr, "xelwatch: %v: exiting without waiting for the command\n", first)
+	os.Exit(first.status())
+}
+
+// interrupted is the context's cause after a signal.
+type interrupted struct{ sig os.Signal }
+
+func (i interrupted) Error() string {
+	switch i.sig {
+	case os.Interrupt:
+		return "received SIGINT"
+	case syscall.SIGTERM:
+		return "received SIGTERM"
+	}
+	return "received " + i.sig.String()
+}
+
+// status is the shell's convention for death by the signal: 130 for
+// SIGINT, 143 for SIGTERM.
+func (i interrupted) status() int {
+	if s, ok := i.sig.(syscall.Signal); ok {
+		return 128 + int(s)
+	}
+	return 130
+}
+
+// isDaemon reports whether args run serve or watch, whose normal stop is
+// SIGTERM: they shut down in their own time and their exit status stands.
+func isDaemon(args []string, env envconfig.Lookuper) bool {
+	if len(args) == 0 {
+		port, ok := env.Lookup("FUNCTIONS_CUSTOMHANDLER_PORT")
+		return ok && port != ""
+	}
+	return args[0] == "serve" || args[0] == "watch"
 }
 
 // exitCode is a subcommand's non-zero exit status (it printed why).
@@ -76,6 +142,8 @@ func usage(w io.Writer) {
 		fmt.Fprintf(w, "  %-11s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w, "\nSettings are environment variables (Azure app settings); see README.md.")
+	fmt.Fprintln(w, "SIGINT/SIGTERM stops a command at once with exit status 130/143; serve and")
+	fmt.Fprintln(w, "watch shut down gracefully and exit 0 (a second signal exits at once).")
 }
 
 // run dispatches to a subcommand. It is what main and the tests call.

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -267,6 +268,89 @@ func TestScanErrors(t *testing.T) {
 				t.Errorf("code = %d, stderr %q; want %d and %q", code, errb.String(), tt.code, tt.errs)
 			}
 		})
+	}
+}
+
+// noHang runs f and fails the test instead of hanging when f blocks (a
+// safety net, not a timing assertion).
+func noHang(t *testing.T, f func()) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() { defer close(done); f() }()
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+		t.Fatal("blocked: still running after a minute")
+	}
+}
+
+// TestScanHostileFolder: a FIFO named like an audit file (which used to
+// block the scan in open), dangling and looping links are reported, not
+// opened; a damaged file is reported with its offset; the other files
+// are scanned as if those were absent, and the exit status is 1.
+func TestScanHostileFolder(t *testing.T) {
+	dir := t.TempDir()
+	writeScenarios(t, dir)
+	first := filepath.Join(dir, filepath.FromSlash("sql01/master/Main/2026-11-18/13_00_00_000_0.xel"))
+	b, err := os.ReadFile(first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "a.xel"), b[:4], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(filepath.Join(dir, "sql01", "pipe.xel"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for link, target := range map[string]string{"dangling.xel": "gone.xel", "loop.sqlaudit": "loop.sqlaudit", "pipelink.xel": "sql01/pipe.xel"} {
+		if err := os.Symlink(target, filepath.Join(dir, link)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var out, errb bytes.Buffer
+	var code int
+	noHang(t, func() { code = scan(context.Background(), []string{dir}, &out, &errb, envconfig.MapLookuper(scanEnv)) })
+	if code != 1 {
+		t.Errorf("exit %d, want 1", code)
+	}
+	want, err := os.ReadFile(filepath.Join("testdata", "scenarios.jsonl.golden"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.String() != string(want) {
+		t.Errorf("findings differ from the clean folder's:\n%s", out.String())
+	}
+	p := func(n string) string { return "scan: " + filepath.Join(dir, filepath.FromSlash(n)) + ": " }
+	wantErr := strings.Join([]string{
+		p("dangling.xel") + "skipped: dangling symbolic link",
+		p("loop.sqlaudit") + "skipped: symbolic link loop",
+		p("pipelink.xel") + "skipped: FIFO (not a regular file)",
+		p("sql01/pipe.xel") + "skipped: FIFO (not a regular file)",
+		p("a.xel") + "xel: file header cut short at offset 4",
+	}, "\n") + "\n"
+	if errb.String() != wantErr {
+		t.Errorf("stderr\n%s\nwant\n%s", errb.String(), wantErr)
+	}
+	// Named on the command line, a FIFO is refused, not opened.
+	noHang(t, func() {
+		fifo := filepath.Join(dir, "sql01", "pipe.xel")
+		errb.Reset()
+		code := scan(context.Background(), []string{fifo}, &out, &errb, envconfig.MapLookuper(scanEnv))
+		if code != 1 || errb.String() != "scan: "+fifo+": skipped: FIFO (not a regular file)\n" {
+			t.Errorf("FIFO argument: exit %d, stderr %q", code, errb.String())
+		}
+	})
+}
+
+func TestScanCanceled(t *testing.T) {
+	dir := t.TempDir()
+	writeScenarios(t, dir)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	var out, errb bytes.Buffer
+	code := scan(ctx, []string{dir}, &out, &errb, envconfig.MapLookuper(scanEnv))
+	if code != 1 || errb.String() != "scan: interrupted: context canceled\n" || out.Len() != 0 {
+		t.Errorf("exit %d, stdout %q, stderr %q; want 1, nothing, one interrupted line", code, out.String(), errb.String())
 	}
 }
 

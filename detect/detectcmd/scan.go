@@ -7,16 +7,15 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/sethvargo/go-envconfig"
 
 	"github.com/xelwatch/xelwatch/detect"
+	"github.com/xelwatch/xelwatch/internal/auditfile"
 	"github.com/xelwatch/xelwatch/xel"
 	"github.com/xelwatch/xelwatch/xel/audit"
 )
@@ -45,7 +44,15 @@ func scan(ctx context.Context, args []string, stdout, stderr io.Writer, env envc
 		fmt.Fprintf(stderr, "usage: xelwatch scan [--format jsonl|table] [--rules-file FILE] PATH...\n\n"+
 			"Decodes audit .xel files (folders are walked recursively) and prints the\n"+
 			"detections the rule catalog finds. Allow-lists and thresholds come from the\n"+
-			"XELWATCH_* environment variables (see docs/rules.md).\n\n")
+			"XELWATCH_* environment variables (see docs/rules.md).\n\n"+
+			"Only regular files are read (a symbolic link to one is followed; links to\n"+
+			"folders are not). A FIFO, device, socket, dangling link or link loop named\n"+
+			"like an audit file is not opened: one line on stderr says what was skipped\n"+
+			"and why. A damaged file is reported with its offset (its records before the\n"+
+			"damage are scanned) and the scan goes on with the next file.\n\n"+
+			"Exit status: 0 success; 1 when any file was damaged, unreadable or skipped\n"+
+			"(the findings of the others are printed); 2 usage or configuration error;\n"+
+			"130 on SIGINT, 143 on SIGTERM (the scan stops at once).\n\n")
 		fl.PrintDefaults()
 	}
 	if err := fl.Parse(args); err != nil {
@@ -75,25 +82,27 @@ func scan(ctx context.Context, args []string, stdout, stderr io.Writer, env envc
 		fmt.Fprintf(stderr, "scan: %v\n", err)
 		return exitUsage
 	}
-	files, err := collect(fl.Args())
-	if err != nil {
-		fmt.Fprintf(stderr, "scan: %v\n", err)
-		return exitError
-	}
-	out := newPrinter(*format, stdout)
 	code := exitOK
+	fail := func(err error) {
+		fmt.Fprintf(stderr, "scan: %v\n", err)
+		code = exitError
+	}
+	files := collect(ctx, fl.Args(), fail)
+	out := newPrinter(*format, stdout)
 	for _, f := range files {
-		if err := ctx.Err(); err != nil {
-			fmt.Fprintf(stderr, "scan: %v\n", err)
-			return exitError
+		if ctx.Err() != nil {
+			break
 		}
-		if err := scanFile(ctx, eng, f, out); err != nil {
-			fmt.Fprintf(stderr, "scan: %v\n", err)
-			code = exitError
+		if err := scanFile(ctx, eng, f, out); err != nil && ctx.Err() == nil {
+			fail(err)
 		}
 	}
 	if err := out.flush(); err != nil {
 		fmt.Fprintf(stderr, "scan: write: %v\n", err)
+		return exitError
+	}
+	if ctx.Err() != nil {
+		fmt.Fprintf(stderr, "scan: interrupted: %v\n", context.Cause(ctx))
 		return exitError
 	}
 	return code
@@ -106,51 +115,39 @@ type input struct {
 	path, name string
 }
 
-func collect(args []string) ([]input, error) {
+// collect lists the files to scan; folders are walked recursively by
+// internal/auditfile, and what cannot be scanned goes to fail (a folder
+// with too many files is reported and left out).
+func collect(ctx context.Context, args []string, fail func(error)) []input {
 	var out []input
 	for _, a := range args {
-		st, err := os.Stat(a)
-		if err != nil {
-			return nil, err
+		if ctx.Err() != nil {
+			return nil
 		}
-		if !st.IsDir() {
-			out = append(out, input{path: a, name: filepath.Base(a)})
+		if st, err := os.Stat(a); err != nil || !st.IsDir() {
+			out = append(out, input{path: a, name: filepath.Base(a)}) // opening it says what is wrong
 			continue
 		}
-		var found []input
-		err = filepath.WalkDir(a, func(p string, d fs.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			if d.IsDir() || !isAuditFile(p) {
-				return nil
-			}
-			if len(out)+len(found) >= maxFiles {
-				return fmt.Errorf("more than %d files under %s", maxFiles, a)
-			}
-			rel, err := filepath.Rel(a, p)
-			if err != nil {
-				return err
-			}
-			found = append(found, input{path: p, name: filepath.ToSlash(rel)})
-			return nil
-		})
-		if err != nil {
-			return nil, err
+		if len(out) >= maxFiles {
+			fail(fmt.Errorf("%s: more than %d audit files", a, maxFiles))
+			continue
 		}
-		slices.SortFunc(found, func(x, y input) int { return strings.Compare(x.name, y.name) })
-		out = append(out, found...)
+		files, err := auditfile.Walk(ctx, a, auditfile.WalkOptions{Recursive: true, MaxFiles: maxFiles - len(out), Skip: fail})
+		if err != nil {
+			if ctx.Err() == nil {
+				fail(fmt.Errorf("%s: %w", a, err))
+			}
+			continue
+		}
+		for _, f := range files {
+			out = append(out, input{path: f.Path, name: f.Name})
+		}
 	}
-	return out, nil
-}
-
-func isAuditFile(p string) bool {
-	ext := strings.ToLower(filepath.Ext(p))
-	return ext == ".xel" || ext == ".sqlaudit"
+	return out
 }
 
 func scanFile(ctx context.Context, eng *detect.Engine, in input, out *printer) error {
-	f, err := os.Open(in.path)
+	f, _, err := auditfile.Open(in.path)
 	if err != nil {
 		return err
 	}
@@ -161,12 +158,21 @@ func scanFile(ctx context.Context, eng *detect.Engine, in input, out *printer) e
 	}
 	ar := audit.NewReader(xr, in.name, &audit.ReaderOptions{FlushIncomplete: true})
 	var errs []error
-	for {
+	for n := 0; ; n++ {
+		if n&1023 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
 		rec, err := ar.Next()
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
+			var fe *xel.FormatError
+			if !errors.As(err, &fe) {
+				err = fmt.Errorf("%w (at offset %d)", err, ar.End())
+			}
 			errs = append(errs, fmt.Errorf("%s: %w", in.path, err))
 			break
 		}

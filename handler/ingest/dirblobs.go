@@ -6,18 +6,25 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/xelwatch/xelwatch/internal/auditfile"
 )
 
 // DirBlobs is Blobs over a local folder (on-prem SQL Server writes
 // .sqlaudit files to disk): blob names are slash-separated paths relative
-// to the folder; the ETag is the size and modification time.
+// to the folder; the ETag is the size and modification time. Files are
+// listed and opened by internal/auditfile: only regular files (links to
+// them followed, links to folders not), never blocking on a FIFO.
 type DirBlobs struct {
 	root string
+	// OnSkip, if set, receives each audit-named entry List leaves out
+	// (a FIFO, device, socket, dangling link, link loop, unreadable
+	// folder), at every List.
+	OnSkip func(error)
 }
 
 // NewDirBlobs serves the files under root.
@@ -36,7 +43,7 @@ func (d *DirBlobs) Properties(_ context.Context, name string) (BlobProps, error)
 	if err != nil {
 		return BlobProps{}, err
 	}
-	fi, err := os.Stat(p)
+	fi, err := auditfile.Stat(p) // a dangling link is "not found", a FIFO an error
 	if errors.Is(err, fs.ErrNotExist) {
 		return BlobProps{}, fmt.Errorf("%w: file %s", ErrNotFound, name)
 	}
@@ -55,7 +62,7 @@ func (d *DirBlobs) ReaderAt(ctx context.Context, name string, size int64) io.Rea
 		if err != nil {
 			return 0, err
 		}
-		f, err := os.Open(p)
+		f, _, err := auditfile.Open(p) // refuses a file swapped for a FIFO since List
 		if err != nil {
 			return 0, err
 		}
@@ -78,56 +85,49 @@ func (d *DirBlobs) Prefixes(_ context.Context, prefix string, max int) ([]string
 		}
 		dir = p
 	}
-	ents, err := os.ReadDir(dir)
+	f, err := auditfile.OpenDir(dir) // not blocking on a FIFO put in its place
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err
 	}
+	defer f.Close()
 	var out []string
-	for _, e := range ents {
-		if e.IsDir() && len(out) < max {
-			out = append(out, prefix+e.Name()+"/")
+	for len(out) < max {
+		ents, err := f.ReadDir(1024)
+		for _, e := range ents {
+			if e.IsDir() && len(out) < max {
+				out = append(out, prefix+e.Name()+"/")
+			}
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
 		}
 	}
+	slices.Sort(out)
 	return out, nil
 }
 
-// List implements Blobs (recursive, audit files only, sorted).
+// List implements Blobs (recursive, regular audit files only, sorted;
+// the first max when there are more).
 func (d *DirBlobs) List(ctx context.Context, prefix string, max int) ([]BlobItem, error) {
-	var out []BlobItem
-	err := filepath.WalkDir(d.root, func(p string, e fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		if e.IsDir() || !IsAuditFile(e.Name()) {
-			return nil
-		}
-		rel, err := filepath.Rel(d.root, p)
-		if err != nil {
-			return err
-		}
-		name := filepath.ToSlash(rel)
-		if !strings.HasPrefix(name, prefix) {
-			return nil
-		}
-		fi, err := e.Info()
-		if err != nil {
-			return nil // vanished meanwhile
-		}
-		out = append(out, BlobItem{Name: name, BlobProps: BlobProps{Size: fi.Size(), LastModified: fi.ModTime().UTC()}})
-		if len(out) >= max {
-			return fs.SkipAll
-		}
-		return nil
-	})
-	if err != nil {
+	o := auditfile.WalkOptions{Recursive: true, Skip: d.OnSkip}
+	if prefix == "" {
+		o.MaxFiles = max
+	}
+	files, err := auditfile.Walk(ctx, d.root, o)
+	if err != nil && !errors.Is(err, auditfile.ErrTooMany) {
 		return nil, fmt.Errorf("ingest: list %s: %w", d.root, err)
 	}
-	slices.SortFunc(out, func(a, b BlobItem) int { return strings.Compare(a.Name, b.Name) })
+	var out []BlobItem
+	for _, f := range files {
+		if strings.HasPrefix(f.Name, prefix) && len(out) < max {
+			out = append(out, BlobItem{Name: f.Name, BlobProps: BlobProps{Size: f.Info.Size(), LastModified: f.Info.ModTime().UTC()}})
+		}
+	}
 	return out, nil
 }

@@ -2,8 +2,12 @@ package ingest
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -61,5 +65,94 @@ func TestPollLocalFolder(t *testing.T) {
 	}
 	if c, _ := cursors.Get(context.Background(), "MSSQL/Audit/Audit_1_0_2.sqlaudit"); c.State != StateOpen || c.BlobLength != int64(len(file)+100) {
 		t.Errorf("cursor after growth = %s len %d", c.State, c.BlobLength)
+	}
+}
+
+// TestPollHostileFolder: a local folder with a FIFO, a dangling link and
+// a link loop under audit file names. The listing leaves them out and
+// reports them, a link to a regular file is listed with the target's
+// size, the poll ingests the regular files, and a name swapped for a FIFO
+// after the listing is refused by Properties and ReaderAt, never opened
+// in a way that blocks (the one-minute net only turns a hang into a
+// failure).
+func TestPollHostileFolder(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	sub := filepath.Join(dir, "MSSQL", "Audit")
+	if err := os.MkdirAll(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	file := auditFile(t, 60)
+	if err := os.WriteFile(filepath.Join(sub, "Audit_1_0_1.sqlaudit"), file, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(filepath.Join(sub, "Audit_1_0_3.sqlaudit"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for link, target := range map[string]string{"Audit_1_0_2.sqlaudit": "Audit_1_0_1.sqlaudit", "gone.sqlaudit": "nowhere.sqlaudit", "loop.xel": "loop.xel"} {
+		if err := os.Symlink(target, filepath.Join(sub, link)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d := NewDirBlobs(dir)
+	var skipped []string
+	d.OnSkip = func(err error) {
+		skipped = append(skipped, strings.TrimPrefix(err.Error(), sub+string(filepath.Separator)))
+	}
+	ctx := context.Background()
+	noHang(t, func() {
+		items, err := d.List(ctx, "", 100)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		var names []string
+		for _, it := range items {
+			names = append(names, it.Name)
+			if it.Size != int64(len(file)) {
+				t.Errorf("%s: size %d, want %d", it.Name, it.Size, len(file))
+			}
+		}
+		if want := []string{"MSSQL/Audit/Audit_1_0_1.sqlaudit", "MSSQL/Audit/Audit_1_0_2.sqlaudit"}; !slices.Equal(names, want) {
+			t.Errorf("listed %q, want %q", names, want)
+		}
+		want := []string{"Audit_1_0_3.sqlaudit: skipped: FIFO (not a regular file)", "gone.sqlaudit: skipped: dangling symbolic link", "loop.xel: skipped: symbolic link loop"}
+		if !slices.Equal(skipped, want) {
+			t.Errorf("skipped %q, want %q", skipped, want)
+		}
+	})
+	rows := NewMemoryRows()
+	p := New(d, NewMemoryCursors(), rows, nil, XEL{}, nil, Options{})
+	noHang(t, func() {
+		if _, err := p.Poll(ctx, SweepOptions{IdleClose: time.Hour}); err != nil {
+			t.Error(err)
+		}
+	})
+	if got := len(rows.Records()); got != 120 {
+		t.Errorf("rows = %d, want 120 (the file and the link to it)", got)
+	}
+	noHang(t, func() {
+		fifo := "MSSQL/Audit/Audit_1_0_3.sqlaudit"
+		if _, err := d.Properties(ctx, fifo); err == nil || errors.Is(err, ErrNotFound) {
+			t.Errorf("Properties of a FIFO: %v, want an error other than not found", err)
+		}
+		if _, err := d.ReaderAt(ctx, fifo, 4096).ReadAt(make([]byte, 512), 0); err == nil || !strings.Contains(err.Error(), "FIFO") {
+			t.Errorf("ReadAt of a FIFO: %v, want it refused", err)
+		}
+		if _, err := d.Properties(ctx, "MSSQL/Audit/gone.sqlaudit"); !errors.Is(err, ErrNotFound) {
+			t.Errorf("Properties of a dangling link: %v, want not found", err)
+		}
+	})
+}
+
+// noHang runs f and fails the test instead of hanging when f blocks.
+func noHang(t *testing.T, f func()) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() { defer close(done); f() }()
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+		t.Fatal("blocked: still running after a minute")
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue"
@@ -66,6 +67,13 @@ container (XELWATCH_AUDIT_CONTAINER on AuditStorage, or AzureWebJobsStorage) or
 a local folder, stores rows and cursors in the tables, puts detections on the
 detections queue and delivers them to the configured channels (webhook, Teams,
 Slack), moving a message to <queue>-poison after 5 failed deliveries.
+
+With --dir only regular files named *.xel / *.sqlaudit are read (links to
+them followed, links to folders not); a FIFO, device, socket, dangling link
+or link loop is never opened and is logged once as a warning. A damaged
+file's cursor is marked failed with its offset (see xelwatch cursors) and
+the other files go on. SIGINT or SIGTERM stops the watcher after the
+current step; it then exits 0 (a second signal exits at once).
 `)
 		fs.PrintDefaults()
 	}
@@ -113,7 +121,9 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, ao app.Optio
 			cfg.AuditConnectionString = cfg.AppConnectionString
 			cfg.AuditBlobServiceURI = cfg.AppBlobServiceURI
 		}
-		ao.Blobs = ingest.NewDirBlobs(abs)
+		blobs := ingest.NewDirBlobs(abs)
+		blobs.OnSkip = skipLogger(log)
+		ao.Blobs = blobs
 	}
 	a, err := app.Build(ctx, cfg, log, ao)
 	if err != nil {
@@ -126,6 +136,30 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, ao app.Optio
 		o.Visibility = VisibilityTimeout
 	}
 	return &Watcher{App: a, Log: log, Opt: o}, nil
+}
+
+// maxSkipsRemembered bounds the skipped entries skipLogger remembers.
+const maxSkipsRemembered = 10000
+
+// skipLogger logs each entry of the folder that the listing leaves out (a
+// FIFO, device, socket, dangling link, link loop, unreadable folder) as a
+// warning, once per entry and reason rather than at every poll.
+func skipLogger(log *slog.Logger) func(error) {
+	var mu sync.Mutex
+	seen := map[string]bool{}
+	return func(err error) {
+		msg := err.Error()
+		mu.Lock()
+		defer mu.Unlock()
+		if seen[msg] {
+			return
+		}
+		if len(seen) >= maxSkipsRemembered {
+			clear(seen)
+		}
+		seen[msg] = true
+		log.Warn("audit folder entry skipped: not a regular file or unreadable", "err", msg)
+	}
 }
 
 // Run polls until ctx ends (or one pass with Once).

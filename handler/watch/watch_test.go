@@ -1,6 +1,7 @@
 package watch
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"log/slog"
@@ -8,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -18,6 +20,7 @@ import (
 	"github.com/xelwatch/xelwatch/handler/config"
 	"github.com/xelwatch/xelwatch/handler/config/redact"
 	"github.com/xelwatch/xelwatch/handler/notify"
+	"github.com/xelwatch/xelwatch/internal/auditfile"
 )
 
 func newWatcher(t *testing.T, status int) (*Watcher, *sync.Map) {
@@ -116,5 +119,20 @@ func TestWatchPoisonsAfterFiveAttempts(t *testing.T) {
 		if _, err := w.App.Store.GetDetection(ctx, id); err != nil {
 			t.Errorf("detection %s not kept: %v", id, err)
 		}
+	}
+}
+
+// TestSkipLoggerOncePerEntry: a FIFO left in the folder is logged once,
+// not at every poll.
+func TestSkipLoggerOncePerEntry(t *testing.T) {
+	var buf bytes.Buffer
+	skip := skipLogger(slog.New(slog.NewJSONHandler(&buf, nil)))
+	fifo := &auditfile.SkipError{Path: "/audit/x.sqlaudit", Reason: "FIFO"}
+	for range 3 {
+		skip(fifo)
+		skip(&auditfile.SkipError{Path: "/audit/y.sqlaudit", Reason: "dangling symbolic link"})
+	}
+	if n := strings.Count(buf.String(), "\n"); n != 2 || !strings.Contains(buf.String(), `"err":"/audit/x.sqlaudit: skipped: FIFO (not a regular file)"`) {
+		t.Errorf("%d lines, want 2:\n%s", n, buf.String())
 	}
 }

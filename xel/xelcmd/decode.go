@@ -8,12 +8,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 
+	"github.com/xelwatch/xelwatch/internal/auditfile"
 	"github.com/xelwatch/xelwatch/xel"
 	"github.com/xelwatch/xelwatch/xel/audit"
 )
@@ -21,8 +20,8 @@ import (
 const usage = `usage: xelwatch decode [--audit] [--format jsonl|csv] PATH...
 
 Decode SQL Server Extended Events files (.xel, .sqlaudit) to stdout.
-PATH is a file, a directory (its .xel and .sqlaudit files, in name order)
-or - for stdin.
+PATH is a file, a directory (its .xel and .sqlaudit files, in name order,
+not recursive) or - for stdin.
 
   --audit          write normalized audit records (fn_get_audit_file
                    columns) instead of raw events; other events are skipped
@@ -32,8 +31,15 @@ or - for stdin.
                    fields/actions as JSON) or per audit record
   --help           show this help
 
-Exit status: 0 success, 1 damaged or unreadable input (events before the
-damage are written), 2 usage error.
+Only regular files are read (a symbolic link to one is followed). A FIFO,
+device, socket, directory, dangling link or link loop named like an audit
+file is not opened: one line on stderr says what was skipped and why.
+A damaged file's events up to the damage are written, then one stderr line
+names the file and the offset, and decoding goes on with the next file.
+
+Exit status: 0 success; 1 when any file was damaged, unreadable or skipped
+(the others are still decoded); 2 usage error; 130 on SIGINT, 143 on
+SIGTERM (decoding stops at once, what was decoded is written).
 `
 
 // Exit statuses.
@@ -69,84 +75,72 @@ func Decode(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	bw := bufio.NewWriterSize(stdout, 256<<10)
 	out := newWriter(bw, *format == "csv", *auditMode)
 	status := exitOK
+	fail := func(err error) {
+		out.flush() // the events before the failure come first
+		fmt.Fprintf(stderr, "xelwatch decode: %v\n", err)
+		status = exitInput
+	}
 	for _, arg := range flags.Args() {
-		names, err := expand(arg)
-		if err != nil {
-			fmt.Fprintf(stderr, "xelwatch decode: %s: %v\n", arg, err)
-			status = exitInput
+		if ctx.Err() != nil {
 			break
 		}
-		failed := false
-		for _, name := range names {
+		for _, name := range expand(ctx, arg, fail) {
 			if err := decodeFile(ctx, name, stdin, out); err != nil {
-				out.flush()
-				fmt.Fprintf(stderr, "xelwatch decode: %s: %v\n", name, err)
-				failed = true
-				break
+				if ctx.Err() != nil {
+					break
+				}
+				fail(fmt.Errorf("%s: %w", name, err))
 			}
-		}
-		if failed {
-			status = exitInput
-			break
 		}
 	}
 	if err := out.flush(); err != nil && status == exitOK {
 		fmt.Fprintf(stderr, "xelwatch decode: write output: %v\n", err)
 		status = exitInput
 	}
+	if ctx.Err() != nil {
+		fmt.Fprintf(stderr, "xelwatch decode: interrupted: %v\n", context.Cause(ctx))
+		status = exitInput
+	}
 	return status
 }
 
-// expand turns a PATH argument into the files to decode.
-func expand(arg string) ([]string, error) {
+// expand turns a PATH argument into the files to decode; what it leaves
+// out of a folder, and a folder it cannot list, go to fail.
+func expand(ctx context.Context, arg string, fail func(error)) []string {
 	if arg == "-" {
-		return []string{"-"}, nil
+		return []string{"-"}
 	}
-	fi, err := os.Stat(arg)
-	if err != nil {
-		return nil, err
+	if fi, err := os.Stat(arg); err != nil || !fi.IsDir() {
+		return []string{arg} // opening it says what is wrong
 	}
-	if !fi.IsDir() {
-		return []string{arg}, nil
+	files, err := auditfile.Walk(ctx, arg, auditfile.WalkOptions{Skip: fail})
+	if err != nil && ctx.Err() == nil {
+		fail(fmt.Errorf("%s: %w", arg, err))
 	}
-	entries, err := os.ReadDir(arg) // sorted by name
-	if err != nil {
-		return nil, err
+	names := make([]string, len(files))
+	for i, f := range files {
+		names[i] = f.Path
 	}
-	var names []string
-	for _, e := range entries {
-		ext := strings.ToLower(filepath.Ext(e.Name()))
-		if ext != ".xel" && ext != ".sqlaudit" {
-			continue
-		}
-		path := filepath.Join(arg, e.Name())
-		if e.Type()&fs.ModeSymlink != 0 {
-			if fi, err := os.Stat(path); err != nil || !fi.Mode().IsRegular() {
-				continue
-			}
-		} else if !e.Type().IsRegular() {
-			continue
-		}
-		names = append(names, path)
-	}
-	return names, nil
+	return names
 }
 
 func decodeFile(ctx context.Context, name string, stdin io.Reader, out *writer) error {
 	var xr *xel.Reader
 	var err error
 	if name == "-" {
-		xr, err = xel.NewReader(bufio.NewReaderSize(stdin, 1<<20), nil)
+		in := interruptible(ctx, stdin)
+		defer in.Close()
+		xr, err = xel.NewReader(bufio.NewReaderSize(in, 1<<20), nil)
 	} else {
-		f, oerr := os.Open(name)
+		f, fi, oerr := auditfile.Open(name)
 		if oerr != nil {
+			var se *auditfile.SkipError
+			if errors.As(oerr, &se) {
+				return errors.New(strings.TrimPrefix(se.Error(), se.Path+": "))
+			}
 			return oerr
 		}
 		defer f.Close()
-		fi, serr := f.Stat()
-		if serr != nil {
-			return serr
-		}
 		xr, err = xel.NewReaderAt(f, fi.Size(), nil)
 	}
 	if err != nil {
@@ -165,7 +159,7 @@ func decodeFile(ctx context.Context, name string, stdin io.Reader, out *writer) 
 				return nil
 			}
 			if err != nil {
-				return err
+				return withOffset(err, ar.End())
 			}
 			if err := out.record(rec); err != nil {
 				return err
@@ -183,12 +177,46 @@ func decodeFile(ctx context.Context, name string, stdin io.Reader, out *writer) 
 			return nil
 		}
 		if err != nil {
-			return err
+			return withOffset(err, xr.End())
 		}
 		if err := out.event(ev); err != nil {
 			return err
 		}
 	}
+}
+
+// withOffset adds the offset decoding reached to an error that does not
+// carry one (a read error); a *xel.FormatError names its own.
+func withOffset(err error, end int64) error {
+	var fe *xel.FormatError
+	if errors.As(err, &fe) {
+		return err
+	}
+	return fmt.Errorf("%w (at offset %d)", err, end)
+}
+
+// interruptible reads r in a goroutine so that a read blocked on a pipe
+// that never closes (stdin) returns when ctx ends: the decoder sees the
+// context's error and the command exits; the blocked goroutine goes with
+// the process. Close ends the goroutine at its next read or write.
+func interruptible(ctx context.Context, r io.Reader) io.ReadCloser {
+	pr, pw := io.Pipe()
+	stop := context.AfterFunc(ctx, func() { pr.CloseWithError(context.Cause(ctx)) })
+	go func() {
+		_, err := io.Copy(pw, r)
+		pw.CloseWithError(err) // nil: io.EOF for the reader
+	}()
+	return &stopCloser{pr, stop}
+}
+
+type stopCloser struct {
+	*io.PipeReader
+	stop func() bool
+}
+
+func (s *stopCloser) Close() error {
+	s.stop()
+	return s.PipeReader.Close()
 }
 
 // writer formats events or audit records as JSON Lines or CSV.

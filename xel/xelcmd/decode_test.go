@@ -12,7 +12,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/xelwatch/xelwatch/xel"
 	"github.com/xelwatch/xelwatch/xel/audit"
@@ -88,7 +90,7 @@ func TestDecode(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("not xel"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Mkdir(filepath.Join(dir, "sub.xel"), 0o755); err != nil { // a directory is skipped
+	if err := os.Mkdir(filepath.Join(dir, "sub.xel"), 0o755); err != nil { // a directory is skipped, and said
 		t.Fatal(err)
 	}
 	if err := os.Symlink(b, filepath.Join(dir, "c.xel")); err != nil { // a link to a file is followed
@@ -122,11 +124,12 @@ func TestDecode(t *testing.T) {
 		{name: "missing file", args: []string{filepath.Join(dir, "nope.xel")}, wantCode: 1, stderrHas: "xelwatch decode: " + filepath.Join(dir, "nope.xel") + ": "},
 		{name: "file", args: []string{a}, wantCode: 0, wantStdout: aLines, stderrNone: true},
 		{name: "two files", args: []string{b, a}, wantCode: 0, wantStdout: append(slices.Clone(bLines), aLines...), stderrNone: true},
-		{name: "directory in name order", args: []string{dir}, wantCode: 0, wantStdout: slices.Concat(aLines, bLines, bLines), stderrNone: true},
+		{name: "directory in name order", args: []string{dir}, wantCode: 1, wantStdout: slices.Concat(aLines, bLines, bLines),
+			stderrHas: "xelwatch decode: " + filepath.Join(dir, "sub.xel") + ": skipped: directory\n"},
 		{name: "empty directory", args: []string{empty}, wantCode: 0, wantStdout: nil, stderrNone: true},
 		{name: "stdin", args: []string{"-"}, stdin: aBytes, wantCode: 0, wantStdout: aLines, stderrNone: true},
 		{name: "not xel", args: []string{bad}, wantCode: 1, stderrHas: "xelwatch decode: " + bad + ": xel: bad magic at offset 0"},
-		{name: "good then bad", args: []string{b, bad, a}, wantCode: 1, wantStdout: bLines, stderrHas: "bad magic"},
+		{name: "good, bad, good", args: []string{b, bad, a}, wantCode: 1, wantStdout: slices.Concat(bLines, aLines), stderrHas: bad + ": xel: bad magic at offset 0\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -286,6 +289,110 @@ func TestDecodeAudit(t *testing.T) {
 			t.Fatalf("got %d rows (header %q), want %d rows with the audit header", len(rows), rows[0], n+1)
 		}
 	})
+}
+
+// noHang runs f and fails the test instead of hanging when f blocks (a
+// safety net, not a timing assertion).
+func noHang(t *testing.T, f func()) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() { defer close(done); f() }()
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+		t.Fatal("blocked: still running after a minute")
+	}
+}
+
+// TestDecodeHostileFolder: a damaged file does not stop the files after
+// it, and every audit-named entry that is not a regular file is reported
+// instead of opened (a FIFO would block) or dropped silently.
+func TestDecodeHostileFolder(t *testing.T) {
+	dir := t.TempDir()
+	_, bBytes := auditFile(t, dir, "b.xel", 100<<10, 7)
+	if err := os.WriteFile(filepath.Join(dir, "a.xel"), bBytes[:4], 0o644); err != nil { // only the magic
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(filepath.Join(dir, "c.xel"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for link, target := range map[string]string{"d.xel": "gone.xel", "e.xel": "e.xel", "f.sqlaudit": "c.xel"} {
+		if err := os.Symlink(target, filepath.Join(dir, link)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, args := range [][]string{{dir}, {"--audit", dir}} {
+		var stdout, stderr string
+		var code int
+		noHang(t, func() { stdout, stderr, code = run(context.Background(), nil, args...) })
+		if code != 1 {
+			t.Errorf("%q: exit %d, want 1", args, code)
+		}
+		if args[0] == dir {
+			if got, want := lines(stdout), eventLines(t, bBytes); !slices.Equal(got, want) {
+				t.Errorf("stdout: %d lines, want b.xel's %d events", len(got), len(want))
+			}
+		} else if got, want := len(lines(stdout)), auditCount(t, bBytes); got != want {
+			t.Errorf("--audit: %d records, want b.xel's %d", got, want)
+		}
+		p := func(n string) string { return "xelwatch decode: " + filepath.Join(dir, n) + ": " }
+		want := []string{ // what the folder's listing leaves out, then decoding
+			p("c.xel") + "skipped: FIFO (not a regular file)",
+			p("d.xel") + "skipped: dangling symbolic link",
+			p("e.xel") + "skipped: symbolic link loop",
+			p("f.sqlaudit") + "skipped: FIFO (not a regular file)",
+			p("a.xel") + "xel: file header cut short at offset 4",
+		}
+		if got := lines(stderr); !slices.Equal(got, want) {
+			t.Errorf("%q: stderr\n%s\nwant\n%s", args, strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+	}
+	// Named on the command line, a FIFO is refused, not opened.
+	fifo := filepath.Join(dir, "c.xel")
+	noHang(t, func() {
+		_, stderr, code := run(context.Background(), nil, fifo)
+		if code != 1 || stderr != "xelwatch decode: "+fifo+": skipped: FIFO (not a regular file)\n" {
+			t.Errorf("FIFO argument: exit %d, stderr %q", code, stderr)
+		}
+	})
+}
+
+// TestDecodeStdinInterrupted: decoding a pipe that never closes stops
+// when the context ends (SIGINT/SIGTERM in the binary).
+func TestDecodeStdinInterrupted(t *testing.T) {
+	var buf bytes.Buffer
+	if err := xeltest.SyntheticAuditFile(&buf, 100<<10, 8); err != nil {
+		t.Fatal(err)
+	}
+	all := eventLines(t, buf.Bytes())
+	pr, pw := io.Pipe() // never closed by the writer
+	defer pr.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	type result struct {
+		stdout, stderr string
+		code           int
+	}
+	res := make(chan result, 1)
+	go func() {
+		var out, errb bytes.Buffer
+		code := Decode(ctx, []string{"-"}, pr, &out, &errb)
+		res <- result{out.String(), errb.String(), code}
+	}()
+	if _, err := pw.Write(buf.Bytes()); err != nil { // returns once decode has read it all
+		t.Fatal(err)
+	}
+	cancel()
+	select {
+	case r := <-res:
+		if r.code != 1 || r.stderr != "xelwatch decode: interrupted: context canceled\n" {
+			t.Errorf("exit %d, stderr %q; want 1 and one interrupted line", r.code, r.stderr)
+		}
+		if got := lines(r.stdout); !slices.Equal(got, all[:len(got)]) {
+			t.Errorf("stdout is not a prefix of the events")
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("decode - did not return after the context ended")
+	}
 }
 
 func TestDecodeCanceled(t *testing.T) {

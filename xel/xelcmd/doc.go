@@ -21,8 +21,16 @@
 // sys.fn_get_audit_file columns by package xel/audit (split records
 // reassembled; pending parts flushed at the end of each file).
 //
-// On damaged input every event decoded before the damage is written,
-// then one line "xelwatch decode: <file>: <error>" goes to stderr and
-// the exit status is 1. Usage errors exit with 2; --help prints the
-// usage on stdout and exits 0.
+// Only regular files are opened (links to them followed), never blocking:
+// a FIFO, device, socket, directory, dangling link or link loop with an
+// audit file's name is reported on stderr ("xelwatch decode: <path>:
+// skipped: FIFO (not a regular file)") and not read (package
+// internal/auditfile). On damaged input every event decoded before the
+// damage is written, then one line "xelwatch decode: <file>: <error> at
+// offset <n>" goes to stderr, and decoding goes on with the next file.
+// The exit status is 1 when any file failed or was skipped. Usage errors
+// exit with 2; --help prints the usage on stdout and exits 0. When the
+// context ends (SIGINT, SIGTERM) decoding stops, also while waiting on
+// stdin, the output so far is flushed, and the status is 1 (the binary
+// turns it into 130 or 143).
 package xelcmd
