@@ -10,7 +10,7 @@ import (
 // TestBinaryLinksNoTestCode lists the packages the xelwatch binary links
 // and fails when one is test scaffolding: the standard testing packages,
 // or a package of this module that exists for tests (the xel test writer,
-// the Functions host simulator, the Azurite harness, the benchmarks, and
+// the packages under handler/internal/testsupport, the store fake, and
 // any package named *test or *testsupport).
 func TestBinaryLinksNoTestCode(t *testing.T) {
 	t.Parallel()
@@ -43,7 +43,7 @@ func testScaffolding(p string) string {
 	case p != module && !strings.HasPrefix(p, module+"/"):
 		return ""
 	}
-	for _, test := range []string{"xel/xeltest", "handler/hostsim", "handler/azuritetest", "handler/bench"} {
+	for _, test := range []string{"xel/xeltest", "handler/internal/testsupport", "handler/internal/store/storefake"} {
 		if p == module+"/"+test || strings.HasPrefix(p, module+"/"+test+"/") {
 			return "test scaffolding of this module"
 		}
@@ -58,20 +58,20 @@ func testScaffolding(p string) string {
 func TestTestScaffolding(t *testing.T) {
 	t.Parallel()
 	for p, want := range map[string]bool{
-		"testing":                                    true,
-		"testing/fstest":                             true,
-		"net/http/httptest":                          true,
-		"internal/synctest":                          false, // linked by the runtime, not test code
-		module + "/xel/xeltest":                      true,
-		module + "/handler/hostsim":                  true,
-		module + "/handler/azuritetest":              true,
-		module + "/handler/bench":                    true,
-		module + "/handler/azclient/azclienttest":    true,
-		module + "/handler/ingest/ingesttestsupport": true,
-		module + "/xel":                              false,
-		module + "/handler/ingest":                   false,
-		module + "/handler/benchmarks":               false,
-		module:                                       false,
+		"testing":               true,
+		"testing/fstest":        true,
+		"net/http/httptest":     true,
+		"internal/synctest":     false, // linked by the runtime, not test code
+		module + "/xel/xeltest": true,
+		module + "/handler/internal/testsupport/hostsim":     true,
+		module + "/handler/internal/testsupport/azuritetest": true,
+		module + "/handler/internal/testsupport/bench":       true,
+		module + "/handler/internal/store/storefake":         true,
+		module + "/handler/internal/azclient/azclienttest":   true,
+		module + "/xel":                     false,
+		module + "/handler/internal/ingest": false,
+		module + "/handler/benchmarks":      false,
+		module:                              false,
 	} {
 		if got := testScaffolding(p) != ""; got != want {
 			t.Errorf("testScaffolding(%q) = %v, want %v", p, got, want)

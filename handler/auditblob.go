@@ -7,8 +7,8 @@ import (
 	"strings"
 
 	"github.com/xelwatch/xelwatch/detect"
-	"github.com/xelwatch/xelwatch/handler/ingest"
-	"github.com/xelwatch/xelwatch/handler/queuemsg"
+	"github.com/xelwatch/xelwatch/handler/internal/ingest"
+	"github.com/xelwatch/xelwatch/handler/internal/queuemsg"
 )
 
 // handleAuditBlob continues the blob the host announces. The host's Data

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/xelwatch/xelwatch/detect"
-	"github.com/xelwatch/xelwatch/handler/ingest"
+	"github.com/xelwatch/xelwatch/handler/internal/ingest"
 )
 
 // Outbox lists the findings ingestion recorded pending before committing

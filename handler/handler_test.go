@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/xelwatch/xelwatch/detect"
-	"github.com/xelwatch/xelwatch/handler/ingest"
+	"github.com/xelwatch/xelwatch/handler/internal/ingest"
 )
 
 type fakeIngester struct {

@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/xelwatch/xelwatch/handler/ingest"
+	"github.com/xelwatch/xelwatch/handler/internal/ingest"
 )
 
 // safety bounds a wait that only a broken server reaches; never asserted

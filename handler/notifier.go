@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"net/http"
 
-	"github.com/xelwatch/xelwatch/handler/queuemsg"
+	"github.com/xelwatch/xelwatch/handler/internal/queuemsg"
 )
 
 // handleNotifier delivers one detection from the queue. Data.message is

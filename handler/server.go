@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/xelwatch/xelwatch/detect"
-	"github.com/xelwatch/xelwatch/handler/ingest"
-	"github.com/xelwatch/xelwatch/handler/logctx"
+	"github.com/xelwatch/xelwatch/handler/internal/ingest"
+	"github.com/xelwatch/xelwatch/handler/internal/logctx"
 )
 
 // Ingester is what AuditBlob and AuditSweep need from the pipeline

@@ -1,7 +1,7 @@
 package xel
 
 // This file fixes the public surface of package xel that the rest of
-// xelwatch (xel/audit, xel/xelcmd, handler, detect) is written against.
+// xelwatch (xel/audit, handler/internal/xelcmd, handler, detect) is written against.
 // The decoder implementation lives in the other files of this package.
 
 import (

@@ -20,7 +20,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/xelwatch/xelwatch/xel/internal/fixtures"
+	"github.com/xelwatch/xelwatch/xel/xeltest/fixtures"
 )
 
 // auditLikeFile builds a file of n audit_event-like records with 40

@@ -8,7 +8,7 @@ import (
 	"os"
 	"testing"
 
-	"github.com/xelwatch/xelwatch/xel/internal/fixtures"
+	"github.com/xelwatch/xelwatch/xel/xeltest/fixtures"
 )
 
 // fuzzSeeds are small synthetic files: the full synthetic file, pieces

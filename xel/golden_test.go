@@ -16,7 +16,7 @@ import (
 	"testing"
 	"testing/iotest"
 
-	"github.com/xelwatch/xelwatch/xel/internal/fixtures"
+	"github.com/xelwatch/xelwatch/xel/xeltest/fixtures"
 )
 
 // readFixture reads a fixture and checks that it holds the bytes the

@@ -12,8 +12,8 @@ import (
 	"testing"
 	"testing/iotest"
 
-	"github.com/xelwatch/xelwatch/xel/internal/fixtures"
 	"github.com/xelwatch/xelwatch/xel/xeltest"
+	"github.com/xelwatch/xelwatch/xel/xeltest/fixtures"
 )
 
 // testFiles returns the synthetic file and, when present, a few fixtures

@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/sethvargo/go-envconfig"
-	"github.com/xelwatch/xelwatch/handler/config"
-	"github.com/xelwatch/xelwatch/handler/store"
+	"github.com/xelwatch/xelwatch/handler/internal/config"
+	"github.com/xelwatch/xelwatch/handler/internal/store"
 	"github.com/xelwatch/xelwatch/xel/audit"
 )
 

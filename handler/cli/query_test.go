@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/sethvargo/go-envconfig"
-	"github.com/xelwatch/xelwatch/handler/azclient/azclienttest"
-	"github.com/xelwatch/xelwatch/handler/config"
+	"github.com/xelwatch/xelwatch/handler/internal/azclient/azclienttest"
+	"github.com/xelwatch/xelwatch/handler/internal/config"
 )
 
 // TestStoreCutsOffHungServer: the store of the query, detections and

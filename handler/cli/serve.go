@@ -12,9 +12,9 @@ import (
 
 	"github.com/sethvargo/go-envconfig"
 	"github.com/xelwatch/xelwatch/handler"
-	"github.com/xelwatch/xelwatch/handler/app"
-	"github.com/xelwatch/xelwatch/handler/config"
-	"github.com/xelwatch/xelwatch/handler/logctx"
+	"github.com/xelwatch/xelwatch/handler/internal/app"
+	"github.com/xelwatch/xelwatch/handler/internal/config"
+	"github.com/xelwatch/xelwatch/handler/internal/logctx"
 )
 
 // ShutdownTimeout bounds the graceful shutdown on SIGTERM: running

@@ -1,0 +1,81 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
+
+	"github.com/xelwatch/xelwatch/detect"
+	"github.com/xelwatch/xelwatch/handler/internal/config"
+	"github.com/xelwatch/xelwatch/handler/internal/store/tablestate"
+)
+
+// newEngine builds the detection engine with its windowed state in the
+// XELWATCH_STATE_TABLE table, so that correlations work across files,
+// invocations and instances.
+// svc is the app account's table service client Build made.
+func newEngine(_ context.Context, cfg *config.Config, a *App, svc *aztables.ServiceClient) (Evaluator, error) {
+	a.stateTable = svc.NewClient(cfg.StateTable)
+	a.state = tablestate.New(a.stateTable, nil)
+	e, err := detect.New(cfg.Detect(), a.state)
+	if err != nil {
+		return nil, fmt.Errorf("app: detection engine: %w", err)
+	}
+	return e, nil
+}
+
+// Pruning of the DetectionState table. Not settings: the values follow
+// from the rule windows and the ingestion lag, and are documented here.
+const (
+	// PruneEvery: a process prunes on its first sweep and then at most
+	// this often (the sweep ticks every few seconds).
+	PruneEvery = 10 * time.Minute
+	// PruneGrace: an entity is deleted once its Expires (event time of its
+	// last update plus the rule's window, so already past every window
+	// that could use it) is older than the wall clock minus PruneGrace.
+	// Expires is in event time while the prune runs on the wall clock: a
+	// file ingested late (a backlog after an outage, a blob nobody
+	// announced found by the sweep, which looks back XELWATCH_SWEEP_DAYS,
+	// 2 by default) still correlates with state written for it during the
+	// last two days. Records arriving later than that may miss a
+	// correlation whose state was pruned; the same would happen to the
+	// in-memory state's horizon.
+	PruneGrace = 48 * time.Hour
+	// PruneMaxRequests bounds one run (listing pages and conditional
+	// deletes together), and PruneBudget its time: a backlog is drained
+	// over several runs, each resuming the scan where the last one
+	// stopped. One process deletes up to ~1,000 entities per 10 minutes
+	// (~144,000 a day); a faster growth than that shows as repeated
+	// "more to prune" warnings. The sweep answers (and its findings go
+	// out) only after the prune, so PruneBudget is also the most a prune
+	// delays one sweep's detections, once per PruneEvery.
+	PruneMaxRequests = 1000
+	PruneBudget      = 10 * time.Second
+)
+
+// pruneState is the sweep's housekeeping (ingest.SweepOptions.Prune):
+// one bounded tablestate.PruneSome run. Deletes are conditional on the
+// ETag the scan read, so an entity another instance refreshed meanwhile
+// stays; several instances pruning at once only waste a few requests on
+// 404/412 answers. Running out of PruneBudget is not an error: the next
+// run continues.
+func (a *App) pruneState(ctx context.Context, now time.Time) error {
+	pctx, cancel := context.WithTimeout(ctx, PruneBudget)
+	defer cancel()
+	n, more, err := a.state.PruneSome(pctx, now.Add(-PruneGrace), PruneMaxRequests)
+	if err != nil && ctx.Err() == nil && pctx.Err() != nil {
+		more, err = true, nil // our own time budget: the next run continues
+	}
+	if err != nil {
+		return fmt.Errorf("app: prune detection state: %w", err)
+	}
+	switch {
+	case more:
+		a.Log.WarnContext(ctx, "pruned expired detection state; more to prune, the next runs continue", "deleted", n)
+	case n > 0:
+		a.Log.InfoContext(ctx, "pruned expired detection state", "deleted", n)
+	}
+	return nil
+}

