@@ -377,6 +377,86 @@ func pickResume(resume []int64, recs []audit.Record, k int) []int64 {
 	return slices.Compact(out)
 }
 
+// TestReplayBatchesAfterFailure is the pipeline's case: a run starts at
+// the blob's cursor and evaluates records in batches through a Deferred,
+// each committed after the batch's findings were emitted. Storage fails
+// after the n-th state operation of the run, for every n: while a batch
+// is evaluated (its findings and writes are lost) or while it commits
+// (its findings were emitted, some of its writes made it). The retry
+// starts at the same cursor; with what was emitted, it gives the
+// findings of an uninterrupted pass, even when the per-key bounds of the
+// state are exceeded (flood).
+func TestReplayBatchesAfterFailure(t *testing.T) {
+	cfg := testConfig(t)
+	cases := append(replayCases(140), replayCase{"flood", flood()})
+	const batch = 7
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			clean := idSet(evalBatches(t, mustEngine(t, cfg, NewMemoryState()), tc.recs, batch))
+			if got := rulesOf(clean); tc.name != "flood" && !containsAll(got, windowedRules) {
+				t.Fatalf("scenario exercises %q, want every windowed rule %q", got, windowedRules)
+			}
+			resume := resumePoints(tc.recs)
+			for _, o := range []int64{resume[0], resume[len(resume)/2]} {
+				before := func(st State) []string {
+					var recs []audit.Record
+					for _, r := range tc.recs {
+						if r.AuditFileOffset < o {
+							recs = append(recs, r)
+						}
+					}
+					return evalBatches(t, mustEngine(t, cfg, st), recs, batch)
+				}
+				run := from(tc.recs, o)
+				counter := &failingState{State: NewMemoryState(), budget: -1}
+				before(counter.State)
+				evalBatches(t, mustEngine(t, cfg, counter), run, batch)
+				for n := 0; n < counter.ops; n++ {
+					st := &failingState{State: NewMemoryState(), budget: n}
+					earlier := before(st.State)
+					first := evalBatches(t, mustEngine(t, cfg, st), run, batch)
+					retry := evalBatches(t, mustEngine(t, cfg, st.State), run, batch)
+					if got := idSet(earlier, first, retry); !slices.Equal(got, clean) {
+						t.Fatalf("run from %d: storage down after %d operations:%s", o, n, diff(got, clean))
+					}
+					if extra := diff(idSet(retry), clean); strings.Contains(extra, "new") {
+						t.Fatalf("run from %d: storage down after %d operations: retry emitted%s", o, n, extra)
+					}
+				}
+			}
+		})
+	}
+}
+
+// evalBatches evaluates recs in batches of size n through Deferreds,
+// emitting each batch's findings and then committing its writes, until
+// the state fails. It returns the ids emitted.
+func evalBatches(t *testing.T, e *Engine, recs []audit.Record, n int) []string {
+	t.Helper()
+	var emitted []string
+	for start := 0; start < len(recs); start += n {
+		d := e.Deferred()
+		var got []string
+		for i := start; i < min(start+n, len(recs)); i++ {
+			found, err := d.Evaluate(context.Background(), &recs[i])
+			if errors.Is(err, errDown) {
+				return emitted
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, ids(found)...)
+		}
+		emitted = append(emitted, got...)
+		if err := d.Commit(context.Background()); errors.Is(err, errDown) {
+			return emitted
+		} else if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return emitted
+}
+
 func mustEngine(t testing.TB, cfg Config, st State) *Engine {
 	t.Helper()
 	e, err := New(cfg, st)
