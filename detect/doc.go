@@ -23,6 +23,51 @@
 // drop duplicates. Findings are bounded (statement excerpts, evidence
 // count) to fit a queue message.
 //
+// # Replays
+//
+// A pipeline that fails in the middle of a file (storage down, a crash)
+// evaluates the file again from its last committed cursor, with the State
+// the failed pass left behind: that pass may have written entries for
+// records after the ones the retry evaluates first. Three things make the
+// retry, together with what the failed pass emitted, give exactly the
+// findings (detection ids) of an uninterrupted pass:
+//
+//   - Causal evaluation. Every Entry carries its record's place in its
+//     file (Entry.ID, and Entry.Last for a record SQL Server split, which
+//     the decoder emits when its last part is read). A record does not see
+//     entries of the same file at or after its own place: not in window
+//     counts, not in correlation lookups, not among claims. So a record
+//     evaluated again sees what it saw the first time, or less when a
+//     bound of the state dropped entries meanwhile — never more, and a
+//     record seeing less never fires a finding the uninterrupted pass
+//     would not. What a bounded entry list keeps depends only on the
+//     entries given, not on their order (cmpEntry), so a replayed record
+//     leaves the State as it was.
+//   - Remembered claims. A windowed rule fires once per key and window
+//     through a claim; the holders are kept (without evidence, the newest
+//     maxHolders per key), so a replayed holder fires again with the same
+//     id and a replayed record that a holder blocked is blocked again.
+//     AUD-006 and the EXF-005 correlation are keyed on the backup record
+//     (one finding per backup), so which pairing is found, or found first,
+//     does not change their id.
+//   - Deferred writes. The pipeline evaluates each batch through a
+//     Deferred and commits its state after the batch's findings are
+//     recorded: the batch that fails leaves nothing in the State, so its
+//     retry sees exactly what the first try saw even where the bounds of
+//     the state (entries per key, the time window) have since dropped
+//     entries. Earlier batches of the failed pass were emitted; their
+//     replay may find less, never an id of its own.
+//
+// What is not guaranteed: across files, findings depend on the order the
+// files are evaluated in (the pipeline reads the files of one audit in
+// order, and a file whose read failed holds back the later ones of its
+// audit; files of different audits, or blobs two instances read at once,
+// interleave as they come). A replay is exact only while the failed pass
+// made fewer than maxHolders (64) claims on one key after the records
+// replayed, and a record the decoder emitted late (a split record whose
+// continuation never came, emitted after MaxPendingBuffers buffers) is
+// placed by its last part, before records emitted ahead of it.
+//
 // Configuration comes from XELWATCH_* environment variables and an
 // optional JSON rules file (LoadConfig); see docs/rules.md for the catalog.
 // A severity override moves a rule's escalated severities along with it

@@ -149,7 +149,7 @@ func (e *Engine) Evaluate(ctx context.Context, rec *audit.Record) ([]Finding, er
 		}
 		rules = nil
 	}
-	sc.m = matcher{ctx: ctx, cfg: e.cfg, state: e.state}
+	sc.m = matcher{ctx: ctx, cfg: e.cfg, state: e.state, rec: rec}
 	ev, m := &sc.ev, &sc.m
 	var out []Finding
 	var errs []error
@@ -285,6 +285,7 @@ type matcher struct {
 	cfg   *compiled
 	state State
 	rule  *rule
+	rec   *audit.Record // the record being evaluated
 }
 
 func (m *matcher) perRule() *ruleAllow { return m.cfg.perRule[m.rule.ID] }
@@ -360,88 +361,181 @@ func (m *matcher) refAllowed(ref string) bool {
 // entryFor builds the State entry of a record.
 func entryFor(ev *Event, value string) Entry {
 	evd := evidence(ev, stateExcerpt)
-	return Entry{ID: ev.ID(), Time: ev.Time(), Value: value, Evidence: &evd}
+	return Entry{ID: ev.ID(), Time: ev.Time(), Value: value, Evidence: &evd, Last: lastPart(ev.rec)}
+}
+
+// lastPart is the place of the last part of a split record (zero for a
+// record in one part).
+func lastPart(r *audit.Record) Place {
+	if n := len(r.Parts); n > 1 {
+		return Place{Offset: r.Parts[n-1].AuditFileOffset, Index: r.Parts[n-1].EventIndex}
+	}
+	return Place{}
+}
+
+// view is where the record being evaluated lies in its file, for sees.
+// It is a value, so that the update functions given to the State (which
+// a Deferred runs again at Commit, after Evaluate returned) can keep it.
+type view struct {
+	file  string
+	self  Place // the record's first part: its id
+	order Place // its place in the file's processing order
+}
+
+func (m *matcher) view() view {
+	r := m.rec
+	v := view{file: r.FileName, self: Place{Offset: r.AuditFileOffset, Index: r.EventIndex}}
+	v.order = lastPart(r)
+	if v.order == (Place{}) {
+		v.order = v.self
+	}
+	return v
+}
+
+// sees reports whether the record being evaluated may use e: evaluation
+// is causal within a file. An entry of a record of the same file whose
+// place is at or after this record's (written by an earlier pass over
+// the file that was interrupted and is being replayed, or by a record
+// evaluated ahead of its place) is hidden, so that a replay sees what
+// the first evaluation saw. The record's own entry, and entries of other
+// files, are seen.
+func (m *matcher) sees(e *Entry) bool { return m.view().sees(e) }
+
+func (v view) sees(e *Entry) bool {
+	p, ok := idPlace(e.ID, v.file)
+	if !ok || p == v.self {
+		return true // another file's, or its own
+	}
+	if e.Last != (Place{}) {
+		p = e.Last
+	}
+	return p.before(v.order)
+}
+
+// merge adds entries to cur (an entry of the same record, and for marks
+// the same value, replaces the one there), drops entries older than
+// window before the newest one, and keeps the newest max by cmpEntry. The
+// result depends only on the entries given, not on their order, so a
+// replayed record leaves the list as it was.
+func merge(cur []Entry, window time.Duration, max int, byValue bool, add ...Entry) []Entry {
+	var newest time.Time
+	for _, e := range cur {
+		if e.Time.After(newest) {
+			newest = e.Time
+		}
+	}
+	for _, e := range add {
+		if e.Time.After(newest) {
+			newest = e.Time
+		}
+	}
+	oldest := newest.Add(-window)
+	next := make([]Entry, 0, len(cur)+len(add))
+	for _, c := range cur {
+		if c.Time.Before(oldest) || slices.ContainsFunc(add, func(a Entry) bool { return a.ID == c.ID && (!byValue || a.Value == c.Value) }) {
+			continue
+		}
+		next = append(next, c)
+	}
+	for _, a := range add {
+		if !a.Time.Before(oldest) {
+			next = append(next, a)
+		}
+	}
+	slices.SortFunc(next, cmpEntry)
+	if len(next) > max {
+		next = next[len(next)-max:]
+	}
+	return next
 }
 
 // observe adds entry to the window under key (once per record id), drops
 // entries older than window before the newest one, keeps at most max, and
-// returns the entries within window of the record's time.
+// returns the entries within window of the record's time that the record
+// sees (its own included).
 func (m *matcher) observe(key string, en Entry, window time.Duration, max int) ([]Entry, error) {
-	fn := func(cur []Entry) []Entry {
-		next := make([]Entry, 0, len(cur)+1)
-		newest := en.Time
-		for _, c := range cur {
-			if c.Time.After(newest) {
-				newest = c.Time
-			}
-		}
-		dup := false
-		for _, c := range cur {
-			if c.ID == en.ID {
-				dup = true
-			}
-			if !c.Time.Before(newest.Add(-window)) {
-				next = append(next, c)
-			}
-		}
-		if !dup && !en.Time.Before(newest.Add(-window)) {
-			next = append(next, en)
-		}
-		slices.SortStableFunc(next, byTime)
-		if len(next) > max {
-			next = next[len(next)-max:]
-		}
-		return next
-	}
-	all, err := m.state.Update(m.ctx, key, en.Time.Add(window), fn)
+	all, err := m.state.Update(m.ctx, key, en.Time.Add(window), func(cur []Entry) []Entry {
+		return merge(cur, window, max, false, en)
+	})
 	if err != nil {
 		return nil, err
 	}
 	var in []Entry
-	for _, c := range all {
-		if !c.Time.Before(en.Time.Add(-window)) && !c.Time.After(en.Time) {
-			in = append(in, c)
+	for i := range all {
+		c := &all[i]
+		if !c.Time.Before(en.Time.Add(-window)) && !c.Time.After(en.Time) && m.sees(c) {
+			in = append(in, *c)
 		}
 	}
 	return in, nil
 }
 
-// claim makes en the holder of key for window unless another unexpired
-// holder exists; it returns the holder. Replays of the holder's record
-// get the holder back, so they produce the same finding again.
-func (m *matcher) claim(key string, en Entry, window time.Duration) (Entry, error) {
-	fn := func(cur []Entry) []Entry {
-		if len(cur) > 0 && cur[0].ID != en.ID && en.Time.Sub(cur[0].Time) < window && cur[0].Time.Sub(en.Time) < window {
+// maxHolders bounds the claims remembered per key. A claim is kept after
+// its window so that a replay of a record it blocked is blocked again
+// (see claim): a replay of the records before a claim is exact as long as
+// fewer than maxHolders later claims were made on the same key.
+const maxHolders = 64
+
+// claim makes en a holder of key unless a holder the record sees lies
+// within window of it (before or after); it reports whether en holds the
+// key. Holders are kept (without evidence, at most maxHolders), so a
+// replay of a holder's record finds itself and produces the same finding
+// again, and a replay of a record that was blocked finds its blocker
+// again.
+func (m *matcher) claim(key string, en Entry, window time.Duration) (bool, error) {
+	v := m.view()
+	verdict := func(cur []Entry) (holds, blocked bool) {
+		for i := range cur {
+			h := &cur[i]
+			if h.ID == en.ID {
+				return true, false
+			}
+			if d := en.Time.Sub(h.Time); d < window && d > -window && v.sees(h) {
+				blocked = true
+			}
+		}
+		return false, blocked
+	}
+	cur, err := m.state.Get(m.ctx, key)
+	if err != nil {
+		return false, err
+	}
+	if holds, blocked := verdict(cur); holds || blocked {
+		return holds, nil
+	}
+	h := en
+	h.Evidence = nil
+	won := false
+	_, err = m.state.Update(m.ctx, key, en.Time.Add(window), func(cur []Entry) []Entry {
+		holds, blocked := verdict(cur)
+		won = holds || !blocked
+		if holds || blocked {
 			return cur
 		}
-		if len(cur) > 0 && cur[0].ID == en.ID {
-			return cur
-		}
-		return []Entry{en}
+		return merge(cur, memoryHorizon, maxHolders, false, h)
+	})
+	if err != nil {
+		return false, err
 	}
-	got, err := m.state.Update(m.ctx, key, en.Time.Add(window), fn)
-	if err != nil || len(got) == 0 {
-		return Entry{}, err
-	}
-	return got[0], nil
+	return won, nil
 }
 
-// lookup returns entries under key whose time is within [from, to].
+// lookup returns the entries under key whose time is within [from, to]
+// and that the record sees.
 func (m *matcher) lookup(key string, from, to time.Time) ([]Entry, error) {
 	all, err := m.state.Get(m.ctx, key)
 	if err != nil {
 		return nil, err
 	}
 	var out []Entry
-	for _, c := range all {
-		if !c.Time.Before(from) && !c.Time.After(to) {
-			out = append(out, c)
+	for i := range all {
+		c := &all[i]
+		if !c.Time.Before(from) && !c.Time.After(to) && m.sees(c) {
+			out = append(out, *c)
 		}
 	}
 	return out, nil
 }
-
-func byTime(a, b Entry) int { return a.Time.Compare(b.Time) }
 
 func evidences(es []Entry) []Evidence {
 	out := make([]Evidence, 0, len(es))

@@ -3,6 +3,7 @@ package detect
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/xelwatch/xelwatch/detect/tsql"
 )
@@ -218,36 +219,40 @@ func isReenable(ev *Event) bool {
 	return false
 }
 
-const maxPairs = 4
-
+// aud006 reports one finding per backup (or staged credential) record
+// that an audit change preceded, or a re-enable of the audit followed,
+// within the correlation window, whichever record of the pair is
+// evaluated last. The detection id is keyed on the backup record alone,
+// so the pairing found first, and any later one, give the same id. The
+// finding names the latest audit change before the backup (the earliest
+// re-enable after it), preferring one by the backup's own session
+// principal: critical when the principals match, high otherwise.
 func aud006(m *matcher, ev *Event) ([]hit, error) {
 	w := m.cfg.cfg.CorrelationWindow
 	srv := ev.Server()
 	t := ev.Time()
-	var hits []hit
-	pair := func(earlier Entry, samePrincipal bool, why string) {
-		if len(hits) >= maxPairs {
-			return
-		}
-		sev := High
-		if samePrincipal {
-			sev = Critical
-		}
-		hits = append(hits, hit{sev: sev, earlier: evidences([]Entry{earlier}), why: why})
-	}
 	me := ev.SessionPrincipal()
+	var hits []hit
 	switch {
 	case isTamper(ev):
 		if _, err := m.observe(lowerKey("tamper", srv), entryFor(ev, me), w, 16); err != nil {
 			return nil, err
 		}
-		// Backups already seen that happened after this change.
+		// Backups already seen that happened after this change, unless
+		// another change already paired them (their finding exists).
 		later, err := m.lookup(lowerKey("backup", srv), t, t.Add(w))
+		if err != nil || len(later) == 0 {
+			return nil, err
+		}
+		tampers, err := m.lookup(lowerKey("tamper", srv), t.Add(-w), t.Add(w))
 		if err != nil {
 			return nil, err
 		}
 		for _, b := range later {
-			pair(b, strings.EqualFold(b.Value, me), fmt.Sprintf("audit change by %s at %s, then a backup/credential by %s at %s (within %s)", me, t.Format("15:04:05Z"), b.Value, b.Time.Format("15:04:05Z"), w))
+			if paired(tampers, ev.ID(), b.Time.Add(-w), b.Time) {
+				continue
+			}
+			hits = append(hits, pairHit(b.ID, b, strings.EqualFold(b.Value, me), fmt.Sprintf("audit weakened by %s at %s, then %s by %s at %s (within %s)", me, t.Format("15:04:05Z"), backupWhat(b), b.Value, b.Time.Format("15:04:05Z"), w)))
 		}
 	case ev.action == "BA" || ev.action == "BAL" || m.stagedCredential(ev) != nil:
 		if _, err := m.observe(lowerKey("backup", srv), entryFor(ev, me), w, 16); err != nil {
@@ -262,41 +267,112 @@ func aud006(m *matcher, ev *Event) ([]hit, error) {
 				return nil, err
 			}
 		}
-		before, err := m.lookup(lowerKey("tamper", srv), t.Add(-w), t)
-		if err != nil {
-			return nil, err
-		}
 		what := "backup"
 		if ev.action == "CR" || ev.action == "AL" {
 			what = "credential"
 		}
-		for _, a := range before {
-			pair(a, strings.EqualFold(a.Value, me), fmt.Sprintf("audit weakened by %s at %s, then %s by %s at %s (within %s)", a.Value, a.Time.Format("15:04:05Z"), what, me, t.Format("15:04:05Z"), w))
+		before, err := m.lookup(lowerKey("tamper", srv), t.Add(-w), t)
+		if err != nil {
+			return nil, err
+		}
+		if a, same, ok := pick(before, me, true); ok {
+			return []hit{pairHit(ev.ID(), a, same, fmt.Sprintf("audit weakened by %s at %s, then %s by %s at %s (within %s)", a.Value, a.Time.Format("15:04:05Z"), what, me, t.Format("15:04:05Z"), w))}, nil
+		}
+		if approved {
+			return nil, nil
 		}
 		after, err := m.lookup(lowerKey("auditon", srv), t, t.Add(w))
 		if err != nil {
 			return nil, err
 		}
-		if approved {
-			after = nil
+		if a, same, ok := pick(after, me, false); ok {
+			return []hit{pairHit(ev.ID(), a, same, fmt.Sprintf("%s by %s at %s, then audit re-enabled by %s at %s (within %s)", what, me, t.Format("15:04:05Z"), a.Value, a.Time.Format("15:04:05Z"), w))}, nil
 		}
-		for _, a := range after {
-			pair(a, strings.EqualFold(a.Value, me), fmt.Sprintf("%s by %s at %s, then audit re-enabled at %s (within %s)", what, me, t.Format("15:04:05Z"), a.Time.Format("15:04:05Z"), w))
-		}
+		return nil, nil
 	}
 	if isReenable(ev) {
 		if _, err := m.observe(lowerKey("auditon", srv), entryFor(ev, me), w, 16); err != nil {
 			return nil, err
 		}
+		// Backups not allow-listed before the re-enable, unless an audit
+		// change before them or another re-enable after them already
+		// paired them (their finding exists).
 		before, err := m.lookup(lowerKey("backupx", srv), t.Add(-w), t)
+		if err != nil || len(before) == 0 {
+			return nil, err
+		}
+		tampers, err := m.lookup(lowerKey("tamper", srv), t.Add(-2*w), t)
+		if err != nil {
+			return nil, err
+		}
+		ons, err := m.lookup(lowerKey("auditon", srv), t.Add(-w), t.Add(w))
 		if err != nil {
 			return nil, err
 		}
 		for _, b := range before {
-			pair(b, strings.EqualFold(b.Value, me), fmt.Sprintf("backup/credential by %s at %s, then audit re-enabled by %s at %s (within %s)", b.Value, b.Time.Format("15:04:05Z"), me, t.Format("15:04:05Z"), w))
+			if paired(tampers, ev.ID(), b.Time.Add(-w), b.Time) || paired(ons, ev.ID(), b.Time, b.Time.Add(w)) {
+				continue
+			}
+			hits = append(hits, pairHit(b.ID, b, strings.EqualFold(b.Value, me), fmt.Sprintf("%s by %s at %s, then audit re-enabled by %s at %s (within %s)", backupWhat(b), b.Value, b.Time.Format("15:04:05Z"), me, t.Format("15:04:05Z"), w)))
 		}
 	}
 	return hits, nil
+}
+
+// paired reports whether es holds an entry of a record other than self
+// within [from, to].
+func paired(es []Entry, self string, from, to time.Time) bool {
+	for i := range es {
+		if e := &es[i]; e.ID != self && !e.Time.Before(from) && !e.Time.After(to) {
+			return true
+		}
+	}
+	return false
+}
+
+// pairHit is the AUD-006 finding of the backup (or credential) record
+// backupID, paired with the record of entry other; its id is keyed on the
+// backup record alone.
+func pairHit(backupID string, other Entry, samePrincipal bool, why string) hit {
+	sev := High
+	if samePrincipal {
+		sev = Critical
+	}
+	return hit{sev: sev, earlier: evidences([]Entry{other}), key: "backup:" + backupID, why: why}
+}
+
+// backupWhat names a backup-side entry by its action.
+func backupWhat(b Entry) string {
+	if b.Evidence != nil && (b.Evidence.ActionID == "CR" || b.Evidence.ActionID == "AL") {
+		return "credential"
+	}
+	return "backup"
+}
+
+// pick chooses the entry an AUD-006 finding names among es (sorted by
+// time): the latest (or, with latest false, the earliest) by the session
+// principal me, else the latest (earliest) of all.
+func pick(es []Entry, me string, latest bool) (Entry, bool, bool) {
+	best, bestSame := -1, -1
+	for i := range es {
+		j := i
+		if latest {
+			j = len(es) - 1 - i
+		}
+		if best < 0 {
+			best = j
+		}
+		if bestSame < 0 && strings.EqualFold(es[j].Value, me) {
+			bestSame = j
+		}
+	}
+	switch {
+	case bestSame >= 0:
+		return es[bestSame], true, true
+	case best >= 0:
+		return es[best], false, true
+	}
+	return Entry{}, false, false
 }
 
 func aud007(m *matcher, ev *Event) ([]hit, error) {

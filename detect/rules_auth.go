@@ -26,12 +26,22 @@ func clientKey(ev *Event) (string, bool) {
 // a replay of it) produces the finding, whose id is derived from the key
 // and the holder.
 func (m *matcher) fire(key string, ev *Event, window time.Duration) (bool, string, error) {
-	holder, err := m.claim(lowerKey("fired", m.rule.ID, key), entryFor(ev, ""), window)
-	if err != nil {
+	won, err := m.claim(claimPrefix+lowerKey(m.rule.ID, key), entryFor(ev, ""), window)
+	if err != nil || !won {
 		return false, "", err
 	}
-	return holder.ID == ev.ID(), key + "|" + holder.ID, nil
+	return true, key + "|" + ev.ID(), nil
 }
+
+// State key prefixes of claims ("fired|<rule>|<key>") and of the
+// AUTH-001/002 marks per server ("attack|<server>").
+const (
+	claimPrefix = "fired|"
+	markPrefix  = "attack|"
+)
+
+// maxMarks bounds the AUTH-001/002 marks kept per server for AUTH-003.
+const maxMarks = 64
 
 // markAttack remembers an AUTH-001/002 source and its principals for
 // AUTH-003, in one key per server so that a login costs one state read.
@@ -45,19 +55,8 @@ func (m *matcher) markAttack(ev *Event, principals []string) error {
 		}
 		marks = append(marks, withValue(base, "principal:"+strings.ToLower(p)))
 	}
-	_, err := m.state.Update(m.ctx, lowerKey("attack", ev.Server()), base.Time.Add(w), func(cur []Entry) []Entry {
-		next := make([]Entry, 0, len(cur)+len(marks))
-		for _, c := range cur {
-			if base.Time.Sub(c.Time) <= w && !slices.ContainsFunc(marks, func(x Entry) bool { return x.ID == c.ID && x.Value == c.Value }) {
-				next = append(next, c)
-			}
-		}
-		next = append(next, marks...)
-		slices.SortStableFunc(next, byTime)
-		if len(next) > 64 {
-			next = next[len(next)-64:]
-		}
-		return next
+	_, err := m.state.Update(m.ctx, markPrefix+lowerKey(ev.Server()), base.Time.Add(w), func(cur []Entry) []Entry {
+		return merge(cur, w, maxMarks, true, marks...)
 	})
 	return err
 }
@@ -88,9 +87,11 @@ func auth001(m *matcher, ev *Event) ([]hit, error) {
 	if err := m.markAttack(ev, principals); err != nil {
 		return nil, err
 	}
-	earlier := in
-	if len(earlier) > 0 && earlier[len(earlier)-1].ID == ev.ID() {
-		earlier = earlier[:len(earlier)-1]
+	var earlier []Entry
+	for _, x := range in {
+		if x.ID != ev.ID() {
+			earlier = append(earlier, x)
+		}
 	}
 	return []hit{{key: dk, earlier: evidences(earlier),
 		why: fmt.Sprintf("%d failed logins from %s within %s (threshold %d), principals: %s", len(in), ev.ClientIP(), c.BruteForceWindow, c.BruteForceThreshold, strings.Join(principals, ", "))}}, nil
@@ -122,26 +123,34 @@ func auth002(m *matcher, ev *Event) ([]hit, error) {
 	w := c.SprayWindow
 	en := entryFor(ev, ev.Principal())
 	// One entry per principal (the latest), so that many failures of one
-	// principal cannot push the others out of the bounded list.
+	// principal cannot push the others out of the bounded list. What the
+	// list keeps depends only on the failures seen, not on their order,
+	// so a replay leaves it unchanged.
 	all, err := m.state.Update(m.ctx, lowerKey("spray", key), en.Time.Add(w), func(cur []Entry) []Entry {
+		newest := en.Time
+		for _, x := range cur {
+			if x.Time.After(newest) {
+				newest = x.Time
+			}
+		}
 		next := make([]Entry, 0, len(cur)+1)
 		replaced := false
 		for _, x := range cur {
-			if en.Time.Sub(x.Time) > w {
+			if x.Time.Before(newest.Add(-w)) {
 				continue
 			}
 			if strings.EqualFold(x.Value, en.Value) {
-				if !en.Time.Before(x.Time) {
+				if cmpEntry(en, x) >= 0 {
 					x = en
 				}
 				replaced = true
 			}
 			next = append(next, x)
 		}
-		if !replaced {
+		if !replaced && !en.Time.Before(newest.Add(-w)) {
 			next = append(next, en)
 		}
-		slices.SortStableFunc(next, byTime)
+		slices.SortFunc(next, cmpEntry)
 		if len(next) > c.StateMaxEntries {
 			next = next[len(next)-c.StateMaxEntries:]
 		}
@@ -151,9 +160,10 @@ func auth002(m *matcher, ev *Event) ([]hit, error) {
 		return nil, err
 	}
 	var in []Entry
-	for _, x := range all {
-		if !x.Time.After(en.Time) && en.Time.Sub(x.Time) <= w {
-			in = append(in, x)
+	for i := range all {
+		x := &all[i]
+		if !x.Time.After(en.Time) && en.Time.Sub(x.Time) <= w && m.sees(x) {
+			in = append(in, *x)
 		}
 	}
 	if len(in) < c.SprayThreshold {
@@ -183,7 +193,7 @@ func auth003(m *matcher, ev *Event) ([]hit, error) {
 	}
 	w := m.cfg.cfg.SuccessAfterFailures
 	t := ev.Time()
-	all, err := m.lookup(lowerKey("attack", ev.Server()), t.Add(-w), t)
+	all, err := m.lookup(markPrefix+lowerKey(ev.Server()), t.Add(-w), t)
 	if err != nil || len(all) == 0 {
 		return nil, err
 	}
@@ -197,7 +207,10 @@ func auth003(m *matcher, ev *Event) ([]hit, error) {
 	if mark == nil {
 		return nil, nil
 	}
-	win, dk, err := m.fire(mark.ID, ev, w)
+	// One finding per server, client address and principal per window,
+	// whichever AUTH-001/002 mark matched: the id does not depend on the
+	// marks the state still holds.
+	win, dk, err := m.fire(lowerKey(ev.Server(), ev.ClientIP(), ev.Principal()), ev, w)
 	if err != nil || !win {
 		return nil, err
 	}

@@ -232,8 +232,10 @@ func exf005(m *matcher, ev *Event) ([]hit, error) {
 	if err != nil || len(creds) == 0 {
 		return nil, err
 	}
+	// One finding per backup (its id is keyed on the backup record, not
+	// on the credential named), naming the latest credential staged.
 	last := creds[len(creds)-1]
-	return []hit{{sev: High, earlier: evidences(creds[len(creds)-1:]),
+	return []hit{{sev: High, key: "backup:" + ev.ID(), earlier: evidences(creds[len(creds)-1:]),
 		why: fmt.Sprintf("credential %s staged by %s at %s, then %s by the same principal within %s", last.Value, ev.SessionPrincipal(), last.Time.Format("15:04:05Z"), describeBackup(ev, backupOf(ev)), w)}}, nil
 }
 

@@ -16,13 +16,88 @@ const memoryHorizon = 7 * 24 * time.Hour
 
 // Entry is one remembered fact of a windowed or correlation rule.
 type Entry struct {
-	// ID identifies the record behind the entry (file, offset, index), so
-	// replaying a record never adds it twice.
+	// ID identifies the record behind the entry as
+	// "<file>@<audit_file_offset>#<event_index>" (of its first part), so
+	// replaying a record never adds it twice, and it places the record in
+	// its file: a record does not see the entries of records at or after
+	// its own place in the same file (see the package documentation,
+	// "Replays").
 	ID    string    `json:"id"`
 	Time  time.Time `json:"t"`           // event time
 	Value string    `json:"v,omitempty"` // e.g. the principal that failed
 	// Evidence is the record, for findings that span several records.
 	Evidence *Evidence `json:"e,omitempty"`
+	// Last is the place of the last part of a record SQL Server split
+	// into several audit events: the decoder emits such a record when its
+	// last part arrives, so that is its place in the file's processing
+	// order. Zero (and absent from the JSON, which older entries lack
+	// too) for a record in one part, whose place is in ID.
+	Last Place `json:"l,omitzero"`
+}
+
+// Place is the position of an audit event in its file.
+type Place struct {
+	Offset int64 `json:"o"` // audit_file_offset: the event buffer
+	Index  int   `json:"i"` // event_index within the buffer
+}
+
+func (p Place) before(q Place) bool {
+	return p.Offset < q.Offset || p.Offset == q.Offset && p.Index < q.Index
+}
+
+// idPlace returns the place in file of the record whose entry id is id
+// ("<file>@<offset>#<index>"), and false when id belongs to another file
+// (or is not a record id). It does not allocate.
+func idPlace(id, file string) (Place, bool) {
+	n := len(file)
+	if len(id) < n+4 || id[n] != '@' || id[:n] != file {
+		return Place{}, false
+	}
+	var p Place
+	i, digits := n+1, 0
+	for ; i < len(id) && id[i] >= '0' && id[i] <= '9'; i++ {
+		if digits++; digits > 18 {
+			return Place{}, false
+		}
+		p.Offset = p.Offset*10 + int64(id[i]-'0')
+	}
+	if digits == 0 || i >= len(id) || id[i] != '#' {
+		return Place{}, false
+	}
+	i, digits = i+1, 0
+	for ; i < len(id) && id[i] >= '0' && id[i] <= '9'; i++ {
+		if digits++; digits > 9 {
+			return Place{}, false
+		}
+		p.Index = p.Index*10 + int(id[i]-'0')
+	}
+	if digits == 0 || i != len(id) {
+		return Place{}, false
+	}
+	return p, true
+}
+
+// cmpEntry orders entries by event time, then by id and value: a total
+// order that does not depend on when entries were added, so that what a
+// bounded list keeps is a function of the entries it was given, whatever
+// their arrival order (a replay changes nothing).
+func cmpEntry(a, b Entry) int {
+	if c := a.Time.Compare(b.Time); c != 0 {
+		return c
+	}
+	if a.ID != b.ID {
+		if a.ID < b.ID {
+			return -1
+		}
+		return 1
+	}
+	switch {
+	case a.Value < b.Value:
+		return -1
+	case a.Value > b.Value:
+		return 1
+	}
+	return 0
 }
 
 // State is the memory of windowed and correlation rules, keyed by

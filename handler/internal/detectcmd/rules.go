@@ -89,7 +89,10 @@ func Markdown() string {
 	b.WriteString("- **Maintenance windows** (`XELWATCH_MAINTENANCE_WINDOWS`, e.g. `Sat 01:00-05:00 UTC`): rules marked *maintenance*\n")
 	b.WriteString("  are silent inside a window for allow-listed principals (any principal when no principal list is set).\n")
 	b.WriteString("- **Windowed** rules keep event-time state (`DetectionState` table in Azure, memory in the CLI) and report once\n")
-	b.WriteString("  per source and window; replays give the same detection id.\n\n")
+	b.WriteString("  per source and window. Within a file, a record sees only what the records before it left in the state, so\n")
+	b.WriteString("  a file read again after an interruption (storage down, a crash) gives the detections, and detection ids,\n")
+	b.WriteString("  of an uninterrupted read. AUD-006 and the EXF-005 correlation are keyed on the backup record, so their id\n")
+	b.WriteString("  does not depend on which record of a pair is read first.\n\n")
 	for _, r := range cat {
 		fmt.Fprintf(&b, "## %s\n\n**%s** — %s, ATT&CK %s, phase %d", r.ID, r.Title, r.Severity, r.Technique, r.Phase)
 		var flags []string

@@ -104,6 +104,16 @@ type Evaluator interface {
 	Evaluate(ctx context.Context, rec *audit.Record) ([]detect.Finding, error)
 }
 
+// DeferringEvaluator is an Evaluator that can hold back its state writes
+// (*detect.Engine is one): the pipeline evaluates each batch through a
+// Deferred and commits its state only after the batch's findings reached
+// the sink, so that a batch that fails leaves the detection state as it
+// found it and its retry yields the same findings.
+type DeferringEvaluator interface {
+	Evaluator
+	Deferred() *detect.Deferred
+}
+
 // RecordReader is an audit record stream over a range of a file.
 type RecordReader interface {
 	Next() (*audit.Record, error)

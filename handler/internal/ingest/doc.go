@@ -58,6 +58,18 @@
 // idempotent). The bytes before a blob's current length never change for
 // an append blob, so range reads are not pinned to an ETag.
 //
+// Detections too: each batch is evaluated through a detect.Deferred whose
+// state writes are committed only after the batch's findings reached the
+// sink, and a record sees only the detection state of the records before
+// it in its file (see package detect, "Replays"). So a run interrupted
+// anywhere and retried emits the detection ids of an uninterrupted run,
+// windows and correlations included. Across files that holds when they
+// are read in the same order: Poll reads a folder's files, and Sweep the
+// open files of an audit stream, oldest first, and a file that fails (or
+// that another run holds) holds back the later ones of its folder or
+// stream until the next pass. Blobs the trigger starts, or instances read,
+// side by side interleave as they come.
+//
 // # Errors
 //
 // A corrupt or truncated-for-good file stores every row before the damage,

@@ -531,9 +531,15 @@ func (p *Pipeline) process(ctx context.Context, path Path, blob string, batch []
 	go func() { upserted <- p.rows.Upsert(ctx, path, blob, batch) }()
 	var fs []detect.Finding
 	var evalErr error
-	if p.eval != nil {
+	eval := p.eval
+	var deferred *detect.Deferred
+	if de, ok := p.eval.(DeferringEvaluator); ok {
+		deferred = de.Deferred()
+		eval = deferred
+	}
+	if eval != nil {
 		for _, rec := range batch {
-			f, err := p.eval.Evaluate(ctx, rec)
+			f, err := eval.Evaluate(ctx, rec)
 			if err != nil {
 				evalErr = fmt.Errorf("ingest: %s: evaluate: %w", blob, err)
 				break
@@ -550,6 +556,13 @@ func (p *Pipeline) process(ctx context.Context, path Path, blob string, batch []
 	if len(fs) > 0 && ro.FindingSink != nil {
 		if err := ro.FindingSink(ctx, fs); err != nil {
 			return fmt.Errorf("ingest: %s: emit findings: %w", blob, err)
+		}
+	}
+	// The batch's detection state, only now that its findings are safe: a
+	// failure before this point leaves the state as the batch found it.
+	if deferred != nil {
+		if err := deferred.Commit(ctx); err != nil {
+			return fmt.Errorf("ingest: %s: %w", blob, err)
 		}
 	}
 	res.Findings = append(res.Findings, fs...)

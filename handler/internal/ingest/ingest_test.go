@@ -781,3 +781,48 @@ func TestIngestBatchBytes(t *testing.T) {
 		t.Errorf("a batch held %d bytes of object_name, over %d (DefaultBatchBytes and one record)", rows.maxBytes, DefaultBatchBytes+size)
 	}
 }
+
+// TestSweepHoldsBackStreamAfterFailure: the open files of an audit stream
+// are continued oldest first, and one that fails holds back the later
+// ones of its stream (not other streams) until the next sweep.
+func TestSweepHoldsBackStreamAfterFailure(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 11, 21, 23, 0, 0, 0, time.UTC)
+	first := "srv1/db1/aud/2026-11-21/9_00_00_000_0.xel"
+	second := "srv1/db1/aud/2026-11-21/10_00_00_000_1.xel"
+	other := "srv2/db1/aud/2026-11-21/10_00_00_000_0.xel"
+	file := auditFile(t, 20)
+	f := newFixture(t, Options{Now: func() time.Time { return now }})
+	so := SweepOptions{Days: 2, IdleClose: 10 * time.Hour}
+	for _, b := range []string{second, first, other} {
+		f.blobs.Append(b, file[:100], now) // header only: cursors open, nothing read
+	}
+	if _, err := f.p.Sweep(context.Background(), so); err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range []string{second, first, other} {
+		f.blobs.Append(b, file[100:], now)
+	}
+	var order []string
+	down := true
+	f.rows.Fail = func(blob string) error {
+		if down && blob == first {
+			return errors.New("storage down")
+		}
+		order = append(order, blob)
+		return nil
+	}
+	if _, err := f.p.Sweep(context.Background(), so); err == nil {
+		t.Fatal("sweep with a failing blob: no error")
+	}
+	if !slices.Equal(order, []string{other}) {
+		t.Errorf("first sweep stored %q, want only the other stream's blob", order)
+	}
+	down, order = false, nil
+	if _, err := f.p.Sweep(context.Background(), so); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{first, second}; !slices.Equal(order, want) {
+		t.Errorf("second sweep stored %q, want %q (oldest first)", order, want)
+	}
+}

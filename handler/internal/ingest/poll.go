@@ -9,9 +9,11 @@ import (
 
 // Poll is the sweep for a flat source (a local folder of on-prem audit
 // files, which has no date folders): it lists every audit file (at most
-// MaxList), continues each from its cursor, and closes every file but the
-// newest of its folder (SQL Server rolls files over) and files idle for
-// IdleClose. Closed and failed files cost one cursor read per poll.
+// MaxList), continues each from its cursor in name order, and closes every
+// file but the newest of its folder (SQL Server rolls files over) and
+// files idle for IdleClose. A file that fails holds back the later files
+// of its folder until the next poll. Closed and failed files cost one
+// cursor read per poll.
 func (p *Pipeline) Poll(ctx context.Context, so SweepOptions) (SweepResult, error) {
 	if so.MaxList <= 0 {
 		so.MaxList = 10000
@@ -37,19 +39,32 @@ func (p *Pipeline) Poll(ctx context.Context, so SweepOptions) (SweepResult, erro
 	budget := p.opt.MaxBytesPerRun
 	findings := p.opt.MaxFindings
 	var errs []error
+	// A folder's files are one audit's rollover sequence, read in name
+	// order: when one fails (storage down) or another run holds it, the
+	// later files of its folder wait for the next poll, so that windowed
+	// and correlation rules see the folder's records in order.
+	held := map[string]bool{}
 	for _, it := range items {
 		if budget <= 0 || findings <= 0 {
 			out.Budget = true
 			break
 		}
-		final := newest[path.Dir(it.Name)].Name != it.Name || now.Sub(it.LastModified) > so.IdleClose
+		dir := path.Dir(it.Name)
+		if held[dir] {
+			continue
+		}
+		final := newest[dir].Name != it.Name || now.Sub(it.LastModified) > so.IdleClose
 		r, err := p.Ingest(ctx, it.Name, RunOptions{Owner: so.Owner, Final: final, Budget: budget, MaxFindings: findings, FindingSink: so.FindingSink})
 		if err != nil {
 			errs = append(errs, err)
+			held[dir] = true
 			if ctx.Err() != nil {
 				break
 			}
 			continue
+		}
+		if r.Outcome == OutcomeBusy {
+			held[dir] = true
 		}
 		budget -= r.Bytes
 		findings -= len(r.Findings)

@@ -156,3 +156,58 @@ func noHang(t *testing.T, f func()) {
 		t.Fatal("blocked: still running after a minute")
 	}
 }
+
+// TestPollHoldsBackFolderAfterFailure: a file whose read fails holds back
+// the later files of its folder (read in name order, so that the rules
+// see the audit in order) but not the other folders; the next poll reads
+// the folder from the failed file on, in order.
+func TestPollHoldsBackFolderAfterFailure(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	file := auditFile(t, 30)
+	names := []string{"A/Audit_1_0_1.sqlaudit", "A/Audit_1_0_2.sqlaudit", "A/Audit_1_0_3.sqlaudit", "B/Audit_2_0_1.sqlaudit"}
+	for i, n := range names {
+		p := filepath.Join(dir, filepath.FromSlash(n))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, file, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		mt := time.Now().Add(time.Duration(i-10) * time.Minute)
+		if err := os.Chtimes(p, mt, mt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cursors, rows := NewMemoryCursors(), NewMemoryRows()
+	var order []string
+	down := true
+	rows.Fail = func(blob string) error {
+		if down && blob == names[0] {
+			return errors.New("storage down")
+		}
+		if len(order) == 0 || order[len(order)-1] != blob {
+			order = append(order, blob)
+		}
+		return nil
+	}
+	p := New(NewDirBlobs(dir), cursors, rows, nil, XEL{}, nil, Options{})
+	if _, err := p.Poll(context.Background(), SweepOptions{IdleClose: time.Hour}); err == nil {
+		t.Fatal("poll with a failing file: no error")
+	}
+	if want := []string{names[3]}; !slices.Equal(order, want) {
+		t.Errorf("first poll read %q, want only the other folder's %q", order, want)
+	}
+	for _, n := range names[1:3] {
+		if _, err := cursors.Get(context.Background(), n); !errors.Is(err, ErrNotFound) {
+			t.Errorf("%s was touched after the failure of an earlier file of its folder (%v)", n, err)
+		}
+	}
+	down, order = false, nil
+	if _, err := p.Poll(context.Background(), SweepOptions{IdleClose: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	if want := names[:3]; !slices.Equal(order, want) {
+		t.Errorf("second poll read %q, want %q in order", order, want)
+	}
+}

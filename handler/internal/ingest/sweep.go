@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -122,14 +123,45 @@ func (p *Pipeline) Sweep(ctx context.Context, so SweepOptions) (SweepResult, err
 		known[c.Blob] = true
 	}
 	findings := p.opt.MaxFindings // the sweep's findings budget, shared like the bytes
+	// The files of one audit stream are read oldest first; when one fails
+	// (storage down) or another run holds it, the later files of its
+	// stream wait for the next sweep, so that windowed and correlation
+	// rules see the stream's records in order.
+	held := map[string]bool{}
+	slices.SortStableFunc(open, func(a, b Cursor) int {
+		pa, erra := ParsePath(a.Blob)
+		pb, errb := ParsePath(b.Blob)
+		switch {
+		case erra != nil || errb != nil:
+			return 0
+		case pa.Stream() != pb.Stream():
+			return strings.Compare(pa.Stream(), pb.Stream())
+		case newer(pa, pb):
+			return -1
+		case newer(pb, pa):
+			return 1
+		}
+		return 0
+	})
 	run := func(blob string, final bool) error {
+		stream := blob
+		if pp, err := ParsePath(blob); err == nil {
+			stream = pp.Stream()
+		}
+		if held[stream] {
+			return nil
+		}
 		if budget <= 0 || findings <= 0 {
 			out.Budget = true
 			return nil
 		}
 		r, err := p.Ingest(ctx, blob, RunOptions{Owner: so.Owner, Final: final, Budget: budget, MaxFindings: findings, FindingSink: so.FindingSink})
 		if err != nil {
+			held[stream] = true
 			return err
+		}
+		if r.Outcome == OutcomeBusy {
+			held[stream] = true
 		}
 		budget -= r.Bytes
 		findings -= len(r.Findings)

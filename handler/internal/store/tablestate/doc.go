@@ -22,7 +22,11 @@
 // exists, and Update reads it then). Get answers from
 // the copy for Options.ReadTTL (1 s by default): within that second an
 // instance may not yet see another instance's write, the same as if the
-// two had evaluated their records concurrently. Entities carry Expires (event time plus the
+// two had evaluated their records concurrently. That is the contract:
+// an instance sees its own writes at once and other instances' within
+// ReadTTL, and Update never loses a write whatever the cache holds. A
+// reader that needs every instance's writes now (a test, a tool) uses a
+// fresh State or ReadTTL < 0. Entities carry Expires (event time plus the
 // rule's window); Prune deletes expired entities, conditionally on their
 // ETag.
 package tablestate

