@@ -47,23 +47,6 @@ func TestSplitString(t *testing.T) {
 	}
 }
 
-func TestAppendJSONStringMatchesEncodingJSON(t *testing.T) {
-	for _, s := range []string{
-		"", "plain", `quote " backslash \`, "<html> & co", "tab\tnl\ncr\r\x00\x01\x1f\x7f",
-		"\u2028\u2029", "ü日本😀", "bad \xff\xfe utf8", "\b\f",
-	} {
-		t.Run(s, func(t *testing.T) {
-			want, err := json.Marshal(s)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got := appendJSONString(nil, s); string(got) != string(want) {
-				t.Fatalf("got %s, want %s", got, want)
-			}
-		})
-	}
-}
-
 func TestBuildEntity(t *testing.T) {
 	at := time.Date(2026, 11, 21, 20, 31, 39, 123456789, time.UTC)
 	rec := &audit.Record{
