@@ -5,77 +5,22 @@ import (
 	"slices"
 	"strconv"
 	"unicode/utf8"
+
+	"github.com/xelwatch/xelwatch/internal/jsonx"
 )
 
 // JSON writing without encoding/json: the hot path appends to a caller
 // buffer and allocates nothing.
 
-// jsonSafe[c] is true for ASCII bytes that go into a JSON string as is.
-var jsonSafe = func() (t [utf8.RuneSelf]bool) {
-	for c := 0x20; c < utf8.RuneSelf; c++ {
-		t[c] = c != '"' && c != '\\'
-	}
-	return t
-}()
+// jsonEscaping is how xel escapes a string in JSON: as XELite does, only
+// '"', '\\' and the C0 controls escaped (\b and \f short), an invalid
+// UTF-8 byte as the character U+FFFD, U+2028/U+2029 and HTML characters
+// as they are.
+const jsonEscaping jsonx.Flags = 0
 
-func appendEscapedASCII(dst []byte, c byte) []byte {
-	switch c {
-	case '"':
-		return append(dst, '\\', '"')
-	case '\\':
-		return append(dst, '\\', '\\')
-	case '\n':
-		return append(dst, '\\', 'n')
-	case '\r':
-		return append(dst, '\\', 'r')
-	case '\t':
-		return append(dst, '\\', 't')
-	case '\b':
-		return append(dst, '\\', 'b')
-	case '\f':
-		return append(dst, '\\', 'f')
-	}
-	return appendU(dst, uint16(c))
-}
-
-func appendU(dst []byte, u uint16) []byte {
-	return append(dst, '\\', 'u', hexLower[u>>12], hexLower[u>>8&15], hexLower[u>>4&15], hexLower[u&15])
-}
-
-// appendJSONString appends s (UTF-8) as a quoted JSON string. Invalid
-// UTF-8 becomes U+FFFD.
+// appendJSONString appends s (UTF-8) as a quoted JSON string.
 func appendJSONString(dst []byte, s string) []byte {
-	dst = append(dst, '"')
-	dst = appendEscapedString(dst, s)
-	return append(dst, '"')
-}
-
-func appendEscapedString(dst []byte, s string) []byte {
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if jsonSafe[c] {
-				i++
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			dst = appendEscapedASCII(dst, c)
-			i++
-			start = i
-			continue
-		}
-		r, n := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && n == 1 {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, "\ufffd"...)
-			i++
-			start = i
-			continue
-		}
-		i += n
-	}
-	return append(dst, s[start:]...)
+	return jsonx.AppendString(dst, s, jsonEscaping)
 }
 
 // appendJSONUTF16 appends UTF-16LE bytes as a quoted JSON string;
@@ -104,7 +49,7 @@ func appendJSONUTF16(dst []byte, b []byte) []byte {
 		}
 		for i < n && j < len(out) {
 			lo := b[i]
-			if b[i+1] != 0 || !jsonSafe[lo&0x7F] || lo >= utf8.RuneSelf {
+			if b[i+1] != 0 || !jsonx.Safe(lo, jsonEscaping) {
 				break
 			}
 			out[j] = lo
@@ -117,10 +62,10 @@ func appendJSONUTF16(dst []byte, b []byte) []byte {
 		}
 		lo, hi := b[i], b[i+1]
 		if hi == 0 && lo < utf8.RuneSelf {
-			if jsonSafe[lo] {
+			if jsonx.Safe(lo, jsonEscaping) {
 				dst = append(dst, lo)
 			} else {
-				dst = appendEscapedASCII(dst, lo)
+				dst = jsonx.AppendByteEscape(dst, lo, jsonEscaping)
 			}
 			i += 2
 			continue
@@ -134,7 +79,7 @@ func appendJSONUTF16(dst []byte, b []byte) []byte {
 			dst = utf8.AppendRune(dst, 0x10000+(u-0xD800)<<10+(u2-0xDC00))
 			i += 2
 		default:
-			dst = appendU(dst, uint16(u))
+			dst = jsonx.AppendU(dst, uint16(u))
 		}
 		i += 2
 	}
@@ -167,10 +112,10 @@ func appendJSONLatin1(dst []byte, b []byte) []byte {
 		switch {
 		case c >= utf8.RuneSelf:
 			dst = append(dst, 0xC0|c>>6, 0x80|c&0x3F)
-		case jsonSafe[c]:
+		case jsonx.Safe(c, jsonEscaping):
 			dst = append(dst, c)
 		default:
-			dst = appendEscapedASCII(dst, c)
+			dst = jsonx.AppendByteEscape(dst, c, jsonEscaping)
 		}
 	}
 	return append(dst, '"')
@@ -220,7 +165,7 @@ func (m *xmap) appendTextEscaped(dst []byte, k uint64) []byte {
 func (m *xmap) appendTextFn(dst []byte, k uint64, esc bool) []byte {
 	put := func(dst []byte, s string) []byte {
 		if esc {
-			return appendEscapedString(dst, s)
+			return jsonx.AppendEscaped(dst, s, jsonEscaping)
 		}
 		return append(dst, s...)
 	}

@@ -3,8 +3,11 @@ package xel
 import (
 	"encoding/json"
 	"math"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/xelwatch/xelwatch/internal/jsonx"
 )
 
 func TestAppendJSONStrings(t *testing.T) {
@@ -135,7 +138,8 @@ func TestEventJSONWithoutReader(t *testing.T) {
 }
 
 func TestPlainASCII4(t *testing.T) {
-	plain := func(u uint16) bool { return u >= 0x20 && u < 0x80 && u != '"' && u != '\\' }
+	// The SWAR test must pass exactly the code units the escaper copies.
+	plain := func(u uint16) bool { return u < 0x80 && jsonx.Safe(byte(u), jsonEscaping) }
 	for lane := 0; lane < 4; lane++ {
 		for u := 0; u <= 0xFFFF; u++ {
 			units := [4]uint16{'a', 'b', 'c', 'd'}
@@ -186,5 +190,19 @@ func TestKindString(t *testing.T) {
 		if got := k.String(); got != want {
 			t.Errorf("Kind(%d).String() = %q, want %q", k, got, want)
 		}
+	}
+}
+
+// TestJSONStringHostile pins how strings are escaped in xel's JSON (event
+// and field names, map texts): as XELite writes them, only '"', '\\' and
+// the C0 controls escaped, an invalid UTF-8 byte as the character U+FFFD
+// itself, U+2028/U+2029 and HTML characters as they are. internal/jsonx
+// tests the escaping on a corpus of hostile strings.
+func TestJSONStringHostile(t *testing.T) {
+	in := "q\"b\\n\n\x01\b\f<&>\u2028\u2029\xff\ufffdé"
+	want := `{"name":"q\"b\\n\n\u0001\b\f<&>` + "\u2028\u2029\ufffd\ufffdé" + `",`
+	got := string((&Event{Name: in}).AppendJSON(nil))
+	if !strings.HasPrefix(got, want) {
+		t.Errorf("name %q: got %s, want %s…", in, got, want)
 	}
 }

@@ -3,7 +3,8 @@ package audit
 import (
 	"strconv"
 	"time"
-	"unicode/utf8"
+
+	"github.com/xelwatch/xelwatch/internal/jsonx"
 )
 
 // TimeLayout is the text form of event_time in JSON and CSV: RFC 3339,
@@ -61,7 +62,7 @@ func (r *Record) appendColumn(dst []byte, c *column, js bool) []byte {
 	switch c.kind {
 	case colString, colCode, colGUID:
 		if js {
-			return appendJSONString(dst, *c.str(r))
+			return jsonx.AppendString(dst, *c.str(r), jsonEscaping)
 		}
 		return append(dst, *c.str(r)...)
 	case colInt:
@@ -132,57 +133,11 @@ func appendBool(dst []byte, b, js bool) []byte {
 
 const hexUpper = "0123456789ABCDEF"
 
-// appendJSONString appends s as a JSON string: ", \ and control
-// characters escaped, invalid UTF-8 as U+FFFD, U+2028/U+2029 escaped.
-func appendJSONString(dst []byte, s string) []byte {
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				dst = append(dst, '\\', c)
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hexLower[c>>4], hexLower[c&15])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, '\\', 'u', '2', '0', '2', hexLower[r&15])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
-}
-
-const hexLower = "0123456789abcdef"
+// jsonEscaping is how AppendJSON escapes a string: '"', '\\' and the C0
+// controls escaped (backspace and form feed as \u0008 and \u000c), an
+// invalid UTF-8 byte as the escape \ufffd, U+2028/U+2029 escaped, HTML
+// characters as they are.
+const jsonEscaping = jsonx.LineSeparators | jsonx.InvalidAsEscape | jsonx.HexBF
 
 // String returns a short description of the record for logs and test
 // failures: time, action, class, principal, object.

@@ -141,3 +141,17 @@ func TestCSV(t *testing.T) {
 		}
 	}
 }
+
+// TestAppendJSONHostileStrings pins how AppendJSON escapes a string
+// column: '"', '\\' and the C0 controls escaped (backspace and form feed
+// as \u0008 and \u000c), an invalid UTF-8 byte as the escape \ufffd,
+// U+2028/U+2029 escaped, HTML characters as they are. internal/jsonx tests
+// the escaping on a corpus of hostile strings.
+func TestAppendJSONHostileStrings(t *testing.T) {
+	in := "q\"b\\n\n\x01\b\f<&>\u2028\u2029\xff\ufffdé"
+	want := `,"statement":"q\"b\\n\n\u0001\u0008\u000c<&>\u2028\u2029\ufffd` + "\ufffdé" + `",`
+	got := string((&audit.Record{Statement: in}).AppendJSON(nil))
+	if !strings.Contains(got, want) {
+		t.Errorf("statement %q: got %s, want …%s…", in, got, want)
+	}
+}

@@ -47,23 +47,6 @@ func TestSplitString(t *testing.T) {
 	}
 }
 
-func TestAppendJSONStringMatchesEncodingJSON(t *testing.T) {
-	for _, s := range []string{
-		"", "plain", `quote " backslash \`, "<html> & co", "tab\tnl\ncr\r\x00\x01\x1f\x7f",
-		"\u2028\u2029", "ü日本😀", "bad \xff\xfe utf8", "\b\f",
-	} {
-		t.Run(s, func(t *testing.T) {
-			want, err := json.Marshal(s)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got := appendJSONString(nil, s); string(got) != string(want) {
-				t.Fatalf("got %s, want %s", got, want)
-			}
-		})
-	}
-}
-
 func TestBuildEntity(t *testing.T) {
 	at := time.Date(2026, 11, 21, 20, 31, 39, 123456789, time.UTC)
 	rec := &audit.Record{
@@ -307,5 +290,26 @@ func TestBuildRecordElided(t *testing.T) {
 	}
 	if r := roundTrip(t, ents); r.Record.Elided != rec.Elided || !r.Record.StatementTruncated {
 		t.Errorf("read back %+v, want %+v", r.Record.Elided, rec.Elided)
+	}
+}
+
+// TestBuildEntityHostileStrings pins how an entity's strings are escaped:
+// byte for byte as encoding/json (HTML characters, U+2028/U+2029 and an
+// invalid UTF-8 byte as \u escapes), so that the sizes counted here are
+// those of the JSON the SDK sends. internal/jsonx tests the escaping on a
+// corpus of hostile strings.
+func TestBuildEntityHostileStrings(t *testing.T) {
+	in := "q\"b\\n\n\x01\b\f<&>\u2028\u2029\xff\ufffdé"
+	e, err := BuildEntity("s", "d", "b.xel", time.Unix(0, 0), &audit.Record{Statement: in})
+	if err != nil {
+		t.Fatal(err)
+	}
+	marshaled, err := json.Marshal(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `,"statement":` + string(marshaled) + `,`
+	if got := string(e.JSON); !strings.Contains(got, want) {
+		t.Errorf("statement %q: got %s, want …%s…", in, got, want)
 	}
 }

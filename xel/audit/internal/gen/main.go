@@ -66,9 +66,6 @@ func run(args []string, stderr io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("action %s: xe_action_id_int: %w", a["action_id"], err)
 		}
-		if got := packCode(a["action_id"], 4); got != n {
-			return fmt.Errorf("action %s: xe_action_id_int %d, but the code packs to %d", a["action_id"], n, got)
-		}
 		fmt.Fprintf(&b, "\t{ID: %q, Name: %q, Group: %v, XEInt: %d, ContainingGroup: %q, GroupConfidence: %q, Relevance: %q, Sources: %q},\n",
 			a["action_id"], a["name"], a["kind"] == "group", n, a["containing_group"], a["group_mapping_confidence"], a["detection_relevance"], a["sources"])
 	}
@@ -80,9 +77,6 @@ func run(args []string, stderr io.Writer) error {
 		n, err := strconv.ParseUint(c["xe_class_type_int"], 10, 16)
 		if err != nil {
 			return fmt.Errorf("class %s: xe_class_type_int: %w", c["class_type"], err)
-		}
-		if got := packCode(c["class_type"], 2); got != n {
-			return fmt.Errorf("class %s: xe_class_type_int %d, but the code packs to %d", c["class_type"], n, got)
 		}
 		fmt.Fprintf(&b, "\t{Code: %q, Desc: %q, SecurableClass: %q, XEInt: %d, Relevance: %q, Sources: %q},\n",
 			c["class_type"], c["class_type_desc"], c["securable_class_desc"], n, c["detection_relevance"], c["sources"])
@@ -152,18 +146,6 @@ func strSlice(s []string) string {
 		q[i] = strconv.Quote(v)
 	}
 	return "[]string{" + strings.Join(q, ", ") + "}"
-}
-
-func packCode(code string, n int) uint64 {
-	var v uint64
-	for i := range n {
-		c := byte(' ')
-		if i < len(code) {
-			c = code[i]
-		}
-		v |= uint64(c) << (8 * i)
-	}
-	return v
 }
 
 func readCSV(path string) ([]map[string]string, error) {
