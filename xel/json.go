@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"unicode/utf8"
 
-	"github.com/xelwatch/xelwatch/internal/jsonx"
+	"github.com/xelwatch/xelwatch/xel/jsonx"
 )
 
 // JSON writing without encoding/json: the hot path appends to a caller

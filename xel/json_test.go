@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/xelwatch/xelwatch/internal/jsonx"
+	"github.com/xelwatch/xelwatch/xel/jsonx"
 )
 
 func TestAppendJSONStrings(t *testing.T) {

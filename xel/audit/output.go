@@ -4,7 +4,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/xelwatch/xelwatch/internal/jsonx"
+	"github.com/xelwatch/xelwatch/xel/jsonx"
 )
 
 // TimeLayout is the text form of event_time in JSON and CSV: RFC 3339,

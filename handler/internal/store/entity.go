@@ -7,8 +7,8 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/xelwatch/xelwatch/internal/jsonx"
 	"github.com/xelwatch/xelwatch/xel/audit"
+	"github.com/xelwatch/xelwatch/xel/jsonx"
 )
 
 // Service limits on one entity.
