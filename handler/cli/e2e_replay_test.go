@@ -1,4 +1,4 @@
-package main
+package cli_test
 
 import (
 	"bytes"
@@ -18,12 +18,12 @@ import (
 	"github.com/sethvargo/go-envconfig"
 	"github.com/xelwatch/xelwatch/detect"
 	"github.com/xelwatch/xelwatch/detect/detecttest"
-	"github.com/xelwatch/xelwatch/detect/tablestate"
-	xwapp "github.com/xelwatch/xelwatch/handler/app"
-	"github.com/xelwatch/xelwatch/handler/azuritetest"
-	"github.com/xelwatch/xelwatch/handler/config"
-	"github.com/xelwatch/xelwatch/handler/queuemsg"
-	"github.com/xelwatch/xelwatch/handler/watch"
+	xwapp "github.com/xelwatch/xelwatch/handler/internal/app"
+	"github.com/xelwatch/xelwatch/handler/internal/config"
+	"github.com/xelwatch/xelwatch/handler/internal/queuemsg"
+	"github.com/xelwatch/xelwatch/handler/internal/store/tablestate"
+	"github.com/xelwatch/xelwatch/handler/internal/testsupport/azuritetest"
+	"github.com/xelwatch/xelwatch/handler/internal/watch"
 	"github.com/xelwatch/xelwatch/xel/xeltest"
 )
 
