@@ -68,8 +68,11 @@
 // continuation never came, emitted after MaxPendingBuffers buffers) is
 // placed by its last part, before records emitted ahead of it.
 //
-// Configuration comes from XELWATCH_* environment variables and an
-// optional JSON rules file (LoadConfig); see docs/rules.md for the catalog.
+// Configuration is a plain Config (DefaultConfig, plus the bytes of an
+// optional JSON rules file through Config.MergeRules); the package reads
+// no environment and no files: the application maps its XELWATCH_*
+// settings onto Config (handler/internal/config). See docs/rules.md for
+// the catalog.
 // A severity override moves a rule's escalated severities along with it
 // (AUD-001 overridden to medium reports STATE = OFF as high).
 //
