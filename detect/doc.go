@@ -79,9 +79,12 @@
 // # Performance
 //
 // The hot path allocates nothing for records no rule can match and, for
-// batch statements, lexes only those whose raw text mentions a watched
-// procedure, a URL or UNC path, CHAR()/0x pieces, DROP/TRUNCATE TABLE,
-// ADD MEMBER or EXECUTE AS. Measure with
+// batch statements, lexes only those whose raw text shows something a
+// rule declared in its catalog entry (its needs: a watched procedure, a
+// URL or UNC path, CHAR()/0x pieces, DROP/TRUNCATE TABLE, ADD MEMBER,
+// EXECUTE AS or a keyword); New builds that prefilter from the catalog,
+// and a catalog-wide test checks each rule's positive cases against its
+// own declaration. Measure with
 //
 //	go test ./detect -run '^$' -bench . -benchmem -cpu 1
 //
