@@ -2,69 +2,61 @@ package detect
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/netip"
-	"os"
-	"reflect"
 	"strings"
 	"time"
-
-	"github.com/sethvargo/go-envconfig"
 )
 
-// Config is the detection configuration. Field tags name the environment
-// variables (app settings); list values are comma-separated. Entries of
-// the optional rules file (RulesFile) are added to the lists from the
-// environment.
+// Config is the detection configuration. It is plain data: the
+// application reads it from its environment (package
+// handler/internal/config, which names each setting; the names in errors
+// below are those settings) and adds the entries of the optional rules
+// file with MergeRules. Start from DefaultConfig.
 type Config struct {
 	// AllowedBackupDestinations: URL prefixes
 	// ("https://acct.blob.core.windows.net/backups/"), storage account
 	// names ("acct") or hosts, file path prefixes ("D:\Backups\",
 	// "\\backupsrv\sql\") and backup device names.
-	AllowedBackupDestinations []string `env:"XELWATCH_ALLOWED_BACKUP_DESTINATIONS" json:"allowed_backup_destinations"`
+	AllowedBackupDestinations []string `json:"allowed_backup_destinations"`
 	// AllowedPrincipals are the logins trusted for operational actions
 	// (backups, audit and role maintenance), compared case-insensitively.
-	AllowedPrincipals []string `env:"XELWATCH_ALLOWED_PRINCIPALS" json:"allowed_principals"`
+	AllowedPrincipals []string `json:"allowed_principals"`
 	// AllowedApplications are trusted application names (exact,
 	// case-insensitive; a trailing '*' makes a prefix).
-	AllowedApplications []string `env:"XELWATCH_ALLOWED_APPLICATIONS" json:"allowed_applications"`
+	AllowedApplications []string `json:"allowed_applications"`
 	// AllowedClientIPs are addresses or CIDR prefixes.
-	AllowedClientIPs []string `env:"XELWATCH_ALLOWED_CLIENT_IPS" json:"allowed_client_ips"`
+	AllowedClientIPs []string `json:"allowed_client_ips"`
 	// MaintenanceWindows like "Sat 01:00-05:00 UTC", "Mon-Fri 22:00-23:30",
 	// "daily 02:00-03:00" (UTC unless a zone name follows).
-	MaintenanceWindows []string `env:"XELWATCH_MAINTENANCE_WINDOWS" json:"maintenance_windows"`
+	MaintenanceWindows []string `json:"maintenance_windows"`
 	// PrivilegedPrincipals are impersonation targets that PRV-005 watches
 	// (in addition to members of sysadmin, which the records do not show).
-	PrivilegedPrincipals []string `env:"XELWATCH_PRIVILEGED_PRINCIPALS, default=sa,dbo" json:"privileged_principals"`
+	PrivilegedPrincipals []string `json:"privileged_principals"`
 	// AttackTools are extra lower-case substrings of application or host
 	// names that AUTH-006 reports, added to the built-in list.
-	AttackTools []string `env:"XELWATCH_ATTACK_TOOLS" json:"attack_tools"`
+	AttackTools []string `json:"attack_tools"`
 
-	// RulesFile is an optional JSON file (see RulesFile type) with more
-	// allow-list entries and per-rule settings.
-	RulesFile string `env:"XELWATCH_RULES_FILE" json:"-"`
 	// DisabledRules lists rule ids that never fire.
-	DisabledRules []string `env:"XELWATCH_DISABLED_RULES" json:"disabled_rules"`
+	DisabledRules []string `json:"disabled_rules"`
 	// SeverityOverrides maps rule id to severity: "EXF-002:medium,AUD-005:high".
-	SeverityOverrides map[string]string `env:"XELWATCH_SEVERITY_OVERRIDES" json:"severity_overrides"`
+	SeverityOverrides map[string]string `json:"severity_overrides"`
 
 	// Thresholds and windows (event time).
-	BruteForceThreshold  int           `env:"XELWATCH_BRUTE_FORCE_THRESHOLD, default=8" json:"-"`           // AUTH-001
-	BruteForceWindow     time.Duration `env:"XELWATCH_BRUTE_FORCE_WINDOW, default=10m" json:"-"`            // AUTH-001
-	SprayThreshold       int           `env:"XELWATCH_SPRAY_THRESHOLD, default=5" json:"-"`                 // AUTH-002
-	SprayWindow          time.Duration `env:"XELWATCH_SPRAY_WINDOW, default=30m" json:"-"`                  // AUTH-002
-	SuccessAfterFailures time.Duration `env:"XELWATCH_SUCCESS_AFTER_FAILURES_WINDOW, default=30m" json:"-"` // AUTH-003
-	CorrelationWindow    time.Duration `env:"XELWATCH_CORRELATION_WINDOW, default=60m" json:"-"`            // AUD-006, EXF-005
-	ThrottleWindow       time.Duration `env:"XELWATCH_THROTTLE_WINDOW, default=1h" json:"-"`                // one finding per key per window (AUTH-004, AUTH-006)
+	BruteForceThreshold  int           `json:"-"` // AUTH-001
+	BruteForceWindow     time.Duration `json:"-"` // AUTH-001
+	SprayThreshold       int           `json:"-"` // AUTH-002
+	SprayWindow          time.Duration `json:"-"` // AUTH-002
+	SuccessAfterFailures time.Duration `json:"-"` // AUTH-003
+	CorrelationWindow    time.Duration `json:"-"` // AUD-006, EXF-005
+	ThrottleWindow       time.Duration `json:"-"` // one finding per key per window (AUTH-004, AUTH-006)
 	// OversizedStatementChars is the statement length (UTF-16 code
 	// units, SQL Server's characters) from which EVA-001 reports padding.
-	OversizedStatementChars int `env:"XELWATCH_OVERSIZED_STATEMENT_CHARS, default=65536" json:"-"` // EVA-001
+	OversizedStatementChars int `json:"-"` // EVA-001
 	// StateMaxEntries bounds the entries kept per state key.
-	StateMaxEntries int `env:"XELWATCH_STATE_MAX_ENTRIES, default=64" json:"-"`
+	StateMaxEntries int `json:"-"`
 
 	// Rules holds per-rule settings from the rules file.
 	Rules map[string]RuleConfig `json:"rules"`
@@ -109,48 +101,16 @@ type RulesFile struct {
 // pieces of a split statement (SQL Server splits at 4,000 characters).
 const minOversized = 8000
 
-// maxRulesFile bounds the rules file read at start.
-const maxRulesFile = 1 << 20
-
-// LoadConfig reads the configuration from l (XELWATCH_* names), merges the
-// rules file if XELWATCH_RULES_FILE is set, and validates everything: a
-// bad value is an error naming the setting.
-func LoadConfig(ctx context.Context, l envconfig.Lookuper) (Config, error) {
-	var c Config
-	if err := envconfig.ProcessWith(ctx, &envconfig.Config{Target: &c, Lookuper: l}); err != nil {
-		return Config{}, fmt.Errorf("detect: %s: %w", settingOf(err), err)
-	}
-	if err := c.LoadRulesFile(); err != nil {
-		return Config{}, err
-	}
-	if _, err := compile(c); err != nil {
-		return Config{}, err
-	}
-	return c, nil
+// Validate reports whether New would accept c: a bad value is an error
+// naming the setting.
+func (c Config) Validate() error {
+	_, err := compile(c)
+	return err
 }
 
-// LoadRulesFile merges c.RulesFile into c (no-op when empty). Callers that
-// embed Config in a larger envconfig tree call it after processing.
-func (c *Config) LoadRulesFile() error {
-	if c.RulesFile == "" {
-		return nil
-	}
-	f, err := os.Open(c.RulesFile)
-	if err != nil {
-		return fmt.Errorf("detect: XELWATCH_RULES_FILE: %w", err)
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxRulesFile+1))
-	if err != nil {
-		return fmt.Errorf("detect: XELWATCH_RULES_FILE: read %s: %w", c.RulesFile, err)
-	}
-	if len(b) > maxRulesFile {
-		return fmt.Errorf("detect: XELWATCH_RULES_FILE: %s is larger than %d bytes", c.RulesFile, maxRulesFile)
-	}
-	return c.MergeRules(b)
-}
-
-// MergeRules merges a rules file document into c.
+// MergeRules merges a rules file document (the bytes of the file
+// XELWATCH_RULES_FILE names) into c: list entries are added after those
+// already in c, map entries replace them.
 func (c *Config) MergeRules(doc []byte) error {
 	var rf RulesFile
 	dec := json.NewDecoder(bytes.NewReader(doc))
@@ -301,13 +261,21 @@ func compile(c Config) (*compiled, error) {
 }
 
 // DefaultConfig returns the configuration with every default applied and
-// no allow-lists.
+// no allow-lists. handler/internal/config declares the same defaults on
+// its environment settings (a test there keeps them equal).
 func DefaultConfig() Config {
-	c, err := LoadConfig(context.Background(), envconfig.MapLookuper(nil))
-	if err != nil {
-		panic(err) // defaults are constants; covered by tests
+	return Config{
+		PrivilegedPrincipals:    []string{"sa", "dbo"},
+		BruteForceThreshold:     8,
+		BruteForceWindow:        10 * time.Minute,
+		SprayThreshold:          5,
+		SprayWindow:             30 * time.Minute,
+		SuccessAfterFailures:    30 * time.Minute,
+		CorrelationWindow:       60 * time.Minute,
+		ThrottleWindow:          time.Hour,
+		OversizedStatementChars: 65536,
+		StateMaxEntries:         64,
 	}
-	return c
 }
 
 // window is one weekly maintenance window.
@@ -414,20 +382,4 @@ func parsePrefix(s string) (netip.Prefix, error) {
 	}
 	a = a.Unmap()
 	return netip.PrefixFrom(a, a.BitLen()), nil
-}
-
-// settingOf names the environment variable of the Config field that an
-// envconfig error (which names the Go field) is about.
-func settingOf(err error) string {
-	msg := err.Error()
-	t := reflect.TypeFor[Config]()
-	for i := range t.NumField() {
-		f := t.Field(i)
-		if strings.HasPrefix(msg, f.Name+":") {
-			if name, _, _ := strings.Cut(f.Tag.Get("env"), ","); name != "" {
-				return name
-			}
-		}
-	}
-	return "config"
 }

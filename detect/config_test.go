@@ -2,139 +2,66 @@ package detect
 
 import (
 	"slices"
-
-	"context"
-	"github.com/xelwatch/xelwatch/xel/audit"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/sethvargo/go-envconfig"
+	"github.com/xelwatch/xelwatch/xel/audit"
 )
 
-func TestLoadConfigDefaults(t *testing.T) {
-	t.Parallel()
-	c, err := LoadConfig(context.Background(), envconfig.MapLookuper(nil))
-	if err != nil {
-		t.Fatalf("LoadConfig: %v", err)
-	}
-	checks := []struct {
-		name      string
-		got, want any
-	}{
-		{"BruteForceThreshold", c.BruteForceThreshold, 8},
-		{"BruteForceWindow", c.BruteForceWindow, 10 * time.Minute},
-		{"SprayThreshold", c.SprayThreshold, 5},
-		{"SprayWindow", c.SprayWindow, 30 * time.Minute},
-		{"SuccessAfterFailures", c.SuccessAfterFailures, 30 * time.Minute},
-		{"CorrelationWindow", c.CorrelationWindow, 60 * time.Minute},
-		{"ThrottleWindow", c.ThrottleWindow, time.Hour},
-		{"StateMaxEntries", c.StateMaxEntries, 64},
-		{"PrivilegedPrincipals", strings.Join(c.PrivilegedPrincipals, ","), "sa,dbo"},
-	}
-	for _, ck := range checks {
-		if ck.got != ck.want {
-			t.Errorf("%s = %v, want %v", ck.name, ck.got, ck.want)
-		}
-	}
-}
-
-func TestLoadConfigEnv(t *testing.T) {
-	t.Parallel()
-	c, err := LoadConfig(context.Background(), envconfig.MapLookuper(map[string]string{
-		"XELWATCH_ALLOWED_BACKUP_DESTINATIONS": "https://backupacct.blob.core.windows.net/sql/,backupacct2",
-		"XELWATCH_ALLOWED_PRINCIPALS":          `CONTOSO\svc-backup`,
-		"XELWATCH_ALLOWED_CLIENT_IPS":          "10.0.1.0/24,192.0.2.7",
-		"XELWATCH_MAINTENANCE_WINDOWS":         "Sat 01:00-05:00 UTC,Mon-Fri 22:00-02:00",
-		"XELWATCH_DISABLED_RULES":              "EXE-008",
-		"XELWATCH_SEVERITY_OVERRIDES":          "AUD-005:high,exf-002:medium",
-		"XELWATCH_BRUTE_FORCE_THRESHOLD":       "12",
-		"XELWATCH_CORRELATION_WINDOW":          "90m",
-	}))
-	if err != nil {
-		t.Fatalf("LoadConfig: %v", err)
-	}
-	if got, want := len(c.AllowedBackupDestinations), 2; got != want {
-		t.Errorf("destinations = %d, want %d", got, want)
-	}
-	if c.BruteForceThreshold != 12 || c.CorrelationWindow != 90*time.Minute {
-		t.Errorf("threshold/window = %d/%s, want 12/1h30m", c.BruteForceThreshold, c.CorrelationWindow)
-	}
-	e, err := New(c, NewMemoryState())
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
-	if got, want := e.severity["AUD-005"], High; got != want {
-		t.Errorf("AUD-005 severity = %s, want %s", got, want)
-	}
-	if _, ok := e.severity["EXE-008"]; ok {
-		t.Error("EXE-008 enabled, want disabled")
-	}
-}
-
-func TestLoadConfigErrors(t *testing.T) {
+func TestConfigErrors(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name    string
-		env     map[string]string
+		set     func(*Config)
 		setting string // the error must name it
 	}{
-		{"bad cidr", map[string]string{"XELWATCH_ALLOWED_CLIENT_IPS": "10.0.0.0/33"}, "XELWATCH_ALLOWED_CLIENT_IPS"},
-		{"bad ip", map[string]string{"XELWATCH_ALLOWED_CLIENT_IPS": "not-an-ip"}, "XELWATCH_ALLOWED_CLIENT_IPS"},
-		{"bad window day", map[string]string{"XELWATCH_MAINTENANCE_WINDOWS": "Caturday 01:00-02:00"}, "XELWATCH_MAINTENANCE_WINDOWS"},
-		{"bad window time", map[string]string{"XELWATCH_MAINTENANCE_WINDOWS": "Sat 25:00-26:00"}, "XELWATCH_MAINTENANCE_WINDOWS"},
-		{"bad window zone", map[string]string{"XELWATCH_MAINTENANCE_WINDOWS": "Sat 01:00-02:00 Mars/Olympus"}, "XELWATCH_MAINTENANCE_WINDOWS"},
-		{"unknown disabled rule", map[string]string{"XELWATCH_DISABLED_RULES": "EXF-999"}, "XELWATCH_DISABLED_RULES"},
-		{"bad severity", map[string]string{"XELWATCH_SEVERITY_OVERRIDES": "EXF-001:urgent"}, "XELWATCH_SEVERITY_OVERRIDES"},
-		{"unknown override rule", map[string]string{"XELWATCH_SEVERITY_OVERRIDES": "NOPE-1:high"}, "XELWATCH_SEVERITY_OVERRIDES"},
-		{"threshold too small", map[string]string{"XELWATCH_BRUTE_FORCE_THRESHOLD": "1"}, "XELWATCH_BRUTE_FORCE_THRESHOLD"},
-		{"threshold not a number", map[string]string{"XELWATCH_SPRAY_THRESHOLD": "five"}, "XELWATCH_SPRAY_THRESHOLD"},
-		{"bad duration", map[string]string{"XELWATCH_BRUTE_FORCE_WINDOW": "ten minutes"}, "XELWATCH_BRUTE_FORCE_WINDOW"},
-		{"negative window", map[string]string{"XELWATCH_CORRELATION_WINDOW": "-1h"}, "XELWATCH_CORRELATION_WINDOW"},
-		{"state smaller than threshold", map[string]string{"XELWATCH_STATE_MAX_ENTRIES": "4"}, "XELWATCH_STATE_MAX_ENTRIES"},
-		{"oversized threshold within a split piece", map[string]string{"XELWATCH_OVERSIZED_STATEMENT_CHARS": "4000"}, "XELWATCH_OVERSIZED_STATEMENT_CHARS"},
-		{"url without host", map[string]string{"XELWATCH_ALLOWED_BACKUP_DESTINATIONS": "https://"}, "XELWATCH_ALLOWED_BACKUP_DESTINATIONS"},
-		{"missing rules file", map[string]string{"XELWATCH_RULES_FILE": "/nonexistent/rules.json"}, "XELWATCH_RULES_FILE"},
+		{"bad cidr", func(c *Config) { c.AllowedClientIPs = []string{"10.0.0.0/33"} }, "XELWATCH_ALLOWED_CLIENT_IPS"},
+		{"bad ip", func(c *Config) { c.AllowedClientIPs = []string{"not-an-ip"} }, "XELWATCH_ALLOWED_CLIENT_IPS"},
+		{"bad window day", func(c *Config) { c.MaintenanceWindows = []string{"Caturday 01:00-02:00"} }, "XELWATCH_MAINTENANCE_WINDOWS"},
+		{"bad window time", func(c *Config) { c.MaintenanceWindows = []string{"Sat 25:00-26:00"} }, "XELWATCH_MAINTENANCE_WINDOWS"},
+		{"bad window zone", func(c *Config) { c.MaintenanceWindows = []string{"Sat 01:00-02:00 Mars/Olympus"} }, "XELWATCH_MAINTENANCE_WINDOWS"},
+		{"unknown disabled rule", func(c *Config) { c.DisabledRules = []string{"EXF-999"} }, "XELWATCH_DISABLED_RULES"},
+		{"bad severity", func(c *Config) { c.SeverityOverrides = map[string]string{"EXF-001": "urgent"} }, "XELWATCH_SEVERITY_OVERRIDES"},
+		{"unknown override rule", func(c *Config) { c.SeverityOverrides = map[string]string{"NOPE-1": "high"} }, "XELWATCH_SEVERITY_OVERRIDES"},
+		{"threshold too small", func(c *Config) { c.BruteForceThreshold = 1 }, "XELWATCH_BRUTE_FORCE_THRESHOLD"},
+		{"negative window", func(c *Config) { c.CorrelationWindow = -time.Hour }, "XELWATCH_CORRELATION_WINDOW"},
+		{"state smaller than threshold", func(c *Config) { c.StateMaxEntries = 4 }, "XELWATCH_STATE_MAX_ENTRIES"},
+		{"oversized threshold within a split piece", func(c *Config) { c.OversizedStatementChars = 4000 }, "XELWATCH_OVERSIZED_STATEMENT_CHARS"},
+		{"url without host", func(c *Config) { c.AllowedBackupDestinations = []string{"https://"} }, "XELWATCH_ALLOWED_BACKUP_DESTINATIONS"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			_, err := LoadConfig(context.Background(), envconfig.MapLookuper(tt.env))
+			c := DefaultConfig()
+			tt.set(&c)
+			err := c.Validate()
 			if err == nil {
-				t.Fatal("LoadConfig succeeded, want an error")
+				t.Fatal("Validate succeeded, want an error")
 			}
 			if !strings.Contains(err.Error(), tt.setting) {
 				t.Errorf("error %q does not name %s", err, tt.setting)
+			}
+			if _, err := New(c, NewMemoryState()); err == nil {
+				t.Error("New succeeded, want an error")
 			}
 		})
 	}
 }
 
-func TestRulesFile(t *testing.T) {
+func TestMergeRules(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	write := func(name, body string) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	good := write("good.json", `{
+	c := DefaultConfig()
+	c.AllowedPrincipals = []string{`CONTOSO\dba`}
+	err := c.MergeRules([]byte(`{
 	  "allowed_backup_destinations": ["https://backupacct.blob.core.windows.net/sql/"],
 	  "allowed_principals": ["CONTOSO\\svc-backup"],
 	  "maintenance_windows": ["Sun 00:00-04:00 UTC"],
 	  "rules": {"AUD-005": {"severity": "critical"}, "EXE-008": {"enabled": false},
 	            "EXF-002": {"allowed_principals": ["CONTOSO\\alice"]}}
-	}`)
-	c, err := LoadConfig(context.Background(), envconfig.MapLookuper(map[string]string{
-		"XELWATCH_RULES_FILE":         good,
-		"XELWATCH_ALLOWED_PRINCIPALS": `CONTOSO\dba`,
-	}))
+	}`))
 	if err != nil {
-		t.Fatalf("LoadConfig: %v", err)
+		t.Fatalf("MergeRules: %v", err)
 	}
 	if got, want := strings.Join(c.AllowedPrincipals, ";"), `CONTOSO\dba;CONTOSO\svc-backup`; got != want {
 		t.Errorf("principals = %q, want %q (environment first, then file)", got, want)
@@ -157,8 +84,11 @@ func TestRulesFile(t *testing.T) {
 	}
 	for _, tt := range bad {
 		t.Run(tt.name, func(t *testing.T) {
-			p := write(strings.ReplaceAll(tt.name, " ", "_")+".json", tt.body)
-			_, err := LoadConfig(context.Background(), envconfig.MapLookuper(map[string]string{"XELWATCH_RULES_FILE": p}))
+			c := DefaultConfig()
+			err := c.MergeRules([]byte(tt.body))
+			if err == nil {
+				err = c.Validate()
+			}
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("err = %v, want one containing %q", err, tt.want)
 			}

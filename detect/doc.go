@@ -68,17 +68,23 @@
 // continuation never came, emitted after MaxPendingBuffers buffers) is
 // placed by its last part, before records emitted ahead of it.
 //
-// Configuration comes from XELWATCH_* environment variables and an
-// optional JSON rules file (LoadConfig); see docs/rules.md for the catalog.
+// Configuration is a plain Config (DefaultConfig, plus the bytes of an
+// optional JSON rules file through Config.MergeRules); the package reads
+// no environment and no files: the application maps its XELWATCH_*
+// settings onto Config (handler/internal/config). See docs/rules.md for
+// the catalog.
 // A severity override moves a rule's escalated severities along with it
 // (AUD-001 overridden to medium reports STATE = OFF as high).
 //
 // # Performance
 //
 // The hot path allocates nothing for records no rule can match and, for
-// batch statements, lexes only those whose raw text mentions a watched
-// procedure, a URL or UNC path, CHAR()/0x pieces, DROP/TRUNCATE TABLE,
-// ADD MEMBER or EXECUTE AS. Measure with
+// batch statements, lexes only those whose raw text shows something a
+// rule declared in its catalog entry (its needs: a watched procedure, a
+// URL or UNC path, CHAR()/0x pieces, DROP/TRUNCATE TABLE, ADD MEMBER,
+// EXECUTE AS or a keyword); New builds that prefilter from the catalog,
+// and a catalog-wide test checks each rule's positive cases against its
+// own declaration. Measure with
 //
 //	go test ./detect -run '^$' -bench . -benchmem -cpu 1
 //

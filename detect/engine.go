@@ -44,10 +44,17 @@ type RuleInfo struct {
 	Windowed       bool `json:"windowed,omitempty"`
 }
 
-// rule is a catalog entry: data plus a match function.
+// rule is a catalog entry: data, a match function and, for rules that
+// read batch records, what their statements must show (see needs).
 type rule struct {
 	RuleInfo
 	match func(m *matcher, e *Event) ([]hit, error)
+	needs needs
+}
+
+// readsBatches reports whether r listens on a batch action.
+func (r *rule) readsBatches() bool {
+	return slices.ContainsFunc(r.Actions, func(a string) bool { return batchActions[a] })
 }
 
 // hit is one reason a rule matched a record.
@@ -87,7 +94,8 @@ type Engine struct {
 	cfg      *compiled
 	state    State
 	byAction map[string][]*rule
-	anyRules []*rule // rules of every action (Actions "*"): EVA-001
+	anyRules []*rule    // rules of every action (Actions "*"): EVA-001
+	pf       *prefilter // of batch records, from the catalog's needs
 	severity map[string]Severity
 }
 
@@ -100,7 +108,10 @@ func New(cfg Config, st State) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &Engine{cfg: k, state: st, byAction: map[string][]*rule{}, severity: map[string]Severity{}}
+	// The prefilter is built from every rule, enabled or not: a hint
+	// bit is shared by several rules, and disabling one must not change
+	// what the others see.
+	e := &Engine{cfg: k, state: st, byAction: map[string][]*rule{}, severity: map[string]Severity{}, pf: newPrefilter(catalog)}
 	for _, r := range catalog {
 		if k.disabled[r.ID] {
 			continue
@@ -139,9 +150,9 @@ func (e *Engine) Evaluate(ctx context.Context, rec *audit.Record) ([]Finding, er
 	}
 	sc := scratchPool.Get().(*scratch)
 	defer sc.release()
-	sc.ev = Event{rec: rec, action: action, class: upperTrim(rec.ClassType)}
+	sc.ev = Event{rec: rec, action: action, class: upperTrim(rec.ClassType), pf: e.pf}
 	sc.ev.buf = &sc.st
-	if batchActions[action] && sc.ev.hints() == 0 {
+	if batchActions[action] && sc.ev.hints()&e.pf.mask == 0 {
 		// Batch and RPC records matter only through their statement, and
 		// nothing in this one can interest a rule.
 		if len(anyRules) == 0 {
@@ -254,8 +265,8 @@ func evidence(ev *Event, n int) Evidence {
 }
 
 // batchActions are the records that rules read only through their
-// statement (no object name or class matters): with no statement hint,
-// no rule can match them.
+// statement (no object name or class matters): with no statement hint
+// that some rule declares (rule.needs), no rule can match them.
 var batchActions = map[string]bool{"BCM": true, "RCM": true, "BST": true, "RST": true}
 
 // scratch holds the per-call Event and matcher; pooled because match

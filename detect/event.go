@@ -1,6 +1,7 @@
 package detect
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -17,6 +18,7 @@ type Event struct {
 	class    string
 	stmt     *tsql.Statement
 	buf      *tsql.Statement // reusable statement (from the scratch pool), may be nil
+	pf       *prefilter      // the engine's; nil: the whole catalog's
 	hintBits uint16
 	hinted   bool
 	id       string
@@ -119,10 +121,72 @@ const (
 	hintDrop                       // "drop table", "truncate table"
 	hintMember                     // "add member"
 	hintExecute                    // "execute as", "exec as"
+	hintWord                       // a keyword some rule declares (needs.words)
 )
 
-// watchedSP are the sp_ procedures some rule reacts to (after "sp_").
-var watchedSP = []string{"configure", "oa", "add", "procoption", "execute_external", "set_", "delete_"}
+// needs is what a rule reading statements of batch records (BCM, RCM,
+// BST, RST: stmtActions) declares in its catalog entry: a batch record
+// whose statement shows none of it is never given to the rule. The
+// prefilter is built from these declarations (newPrefilter), and
+// TestPrefilterDeclared checks every such rule's positive cases against
+// its own declaration.
+type needs struct {
+	// hints: any of these bits (hintProc, hintURL, …) makes the
+	// statement worth evaluating.
+	hints uint16
+	// procs are sp_ procedure name prefixes, lower case, after "sp_"
+	// ("configure" for sp_configure); one of them in the statement sets
+	// hintProc (so does any xp_ name, and a name split around "_").
+	procs []string
+	// words are further keywords, lower case ASCII identifiers matched
+	// whole and case-insensitively; one of them sets hintWord.
+	words []string
+}
+
+// declared reports whether n declares anything.
+func (n needs) declared() bool { return n.hints != 0 || len(n.procs) > 0 || len(n.words) > 0 }
+
+// prefilter is the union of the needs of a set of rules.
+type prefilter struct {
+	mask  uint16       // hint bits some rule needs
+	procs []string     // sp_ prefixes (after "sp_"), sorted, unique
+	words [26][]string // keywords by first letter
+}
+
+// newPrefilter builds the prefilter of the rules that read batch records.
+func newPrefilter(rules []*rule) *prefilter {
+	pf := &prefilter{}
+	for _, r := range rules {
+		if !r.readsBatches() {
+			continue
+		}
+		n := r.needs
+		pf.mask |= n.hints
+		if len(n.procs) > 0 {
+			pf.mask |= hintProc
+		}
+		for _, p := range n.procs {
+			if !slices.Contains(pf.procs, p) {
+				pf.procs = append(pf.procs, p)
+			}
+		}
+		for _, w := range n.words {
+			if len(w) > 0 && w[0] >= 'a' && w[0] <= 'z' && !slices.Contains(pf.words[w[0]-'a'], w) {
+				pf.words[w[0]-'a'] = append(pf.words[w[0]-'a'], w)
+				pf.mask |= hintWord
+			}
+		}
+	}
+	slices.Sort(pf.procs)
+	return pf
+}
+
+// catalogPrefilter is the prefilter of the whole catalog, for Events
+// built outside an Engine (tests). Set by init: the catalog's match
+// functions read it through hints, so an initializer would be a cycle.
+var catalogPrefilter *prefilter
+
+func init() { catalogPrefilter = newPrefilter(catalog) }
 
 // wordByte classifies identifier bytes (ASCII letters, digits, _ # $ @).
 var wordByte = func() (t [256]bool) {
@@ -139,6 +203,10 @@ func (e *Event) hints() uint16 {
 		return e.hintBits
 	}
 	e.hinted = true
+	pf := e.pf
+	if pf == nil {
+		pf = catalogPrefilter
+	}
 	s := e.rec.Statement
 	if len(s) > tsql.MaxStatement {
 		s = s[:tsql.MaxStatement]
@@ -157,7 +225,7 @@ func (e *Event) hints() uint16 {
 		case s[i-1] == '\'' || (p1 == 'p' && (p2 == 'x' || (i > 1 && s[i-2] == '\''))):
 			h |= hintProc
 		case p1 == 'p' && p2 == 's':
-			for _, w := range watchedSP {
+			for _, w := range pf.procs {
 				if hasFold(s[i+1:], w) {
 					h |= hintProc
 					break
@@ -188,6 +256,7 @@ func (e *Event) hints() uint16 {
 		}
 	}
 	// Keywords at word starts; words are skipped whole.
+	words := pf.mask&hintWord != 0
 	for i := 0; i < len(s); {
 		if !wordByte[s[i]] {
 			i++
@@ -198,7 +267,16 @@ func (e *Event) hints() uint16 {
 			j++
 		}
 		w := s[i:j]
-		switch w[0] | 0x20 {
+		c := w[0] | 0x20
+		if words && c >= 'a' && c <= 'z' && h&hintWord == 0 {
+			for _, kw := range pf.words[c-'a'] {
+				if len(w) == len(kw) && hasFold(w, kw) {
+					h |= hintWord
+					break
+				}
+			}
+		}
+		switch c {
 		case '0':
 			if len(w) > 2 && w[1]|0x20 == 'x' {
 				h |= hintHex

@@ -5,22 +5,15 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/sethvargo/go-envconfig"
-
 	"github.com/xelwatch/xelwatch/detect"
 	"github.com/xelwatch/xelwatch/xel/audit"
 )
 
 func ExampleEngine_Evaluate() {
 	ctx := context.Background()
-	cfg, err := detect.LoadConfig(ctx, envconfig.MapLookuper(map[string]string{
-		"XELWATCH_ALLOWED_BACKUP_DESTINATIONS": "https://backupacct.blob.core.windows.net/sql/",
-		"XELWATCH_ALLOWED_PRINCIPALS":          `CONTOSO\svc-backup`,
-	}))
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
+	cfg := detect.DefaultConfig()
+	cfg.AllowedBackupDestinations = []string{"https://backupacct.blob.core.windows.net/sql/"}
+	cfg.AllowedPrincipals = []string{`CONTOSO\svc-backup`}
 	eng, err := detect.New(cfg, detect.NewMemoryState())
 	if err != nil {
 		fmt.Println(err)

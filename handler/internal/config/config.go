@@ -80,9 +80,10 @@ type Config struct {
 	// XELWATCH_NOTIFY_MIN_SEVERITY (low), XELWATCH_NOTIFY_TIMEOUT (10s).
 	Notify Notify
 
-	// detect is read by detect.LoadConfig (XELWATCH_ALLOWED_*, rules
-	// file, …) from the same environment.
-	detect detect.Config
+	// Detection: XELWATCH_ALLOWED_*, XELWATCH_RULES_FILE, thresholds, …
+	// (detect.go); Load converts it into detect (rules file merged).
+	Detection Detect
+	detect    detect.Config
 
 	// clientPolicy is the retry policy of every storage client built from
 	// this config; zero (what Load leaves) is azclient.DefaultPolicy.
@@ -116,7 +117,7 @@ func Load(ctx context.Context, l envconfig.Lookuper) (*Config, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	dc, err := detect.LoadConfig(ctx, l)
+	dc, err := c.Detection.Config()
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}

@@ -12,6 +12,7 @@
 //
 // Config is the one settings tree: the notification settings (Notify,
 // whose Channels builds package notify's channels) are read here, and
-// package notify takes plain values. The detection settings are still
-// read by detect.LoadConfig from the same environment (Config.Detect).
+// package notify takes plain values; the detection settings (Detect,
+// including the rules file, which is read here) likewise become a plain
+// detect.Config (Config.Detect).
 package config

@@ -100,9 +100,9 @@ func envSettings(t reflect.Type, prefix string) ([]setting, error) {
 		}
 		nested := ft.Kind() == reflect.Struct && !isLeaf(ft) && name == ""
 		// go-envconfig skips unexported fields, but a config struct held in
-		// one is still reachable and read from the same environment by its
-		// own loader (handler/config keeps detect.Config that way and fills
-		// it with detect.LoadConfig). Unexported leaves are never read.
+		// one may still be read from the same environment by a loader of
+		// its own; walking it keeps such settings visible. Unexported
+		// leaves are never read.
 		if !f.IsExported() && !nested {
 			continue
 		}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/xelwatch/xelwatch/detect"
 	"github.com/xelwatch/xelwatch/handler/internal/auditfile"
+	"github.com/xelwatch/xelwatch/handler/internal/config"
 	"github.com/xelwatch/xelwatch/xel"
 	"github.com/xelwatch/xelwatch/xel/audit"
 )
@@ -72,7 +73,7 @@ func scan(ctx context.Context, args []string, stdout, stderr io.Writer, env envc
 	if *rulesFile != "" {
 		env = envconfig.MultiLookuper(envconfig.MapLookuper(map[string]string{"XELWATCH_RULES_FILE": *rulesFile}), env)
 	}
-	cfg, err := detect.LoadConfig(ctx, env)
+	cfg, err := config.LoadDetect(ctx, env)
 	if err != nil {
 		fmt.Fprintf(stderr, "scan: %v\n", err)
 		return exitUsage

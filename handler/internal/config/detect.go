@@ -1,0 +1,133 @@
+package config
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"reflect"
+	"time"
+
+	"github.com/sethvargo/go-envconfig"
+	"github.com/xelwatch/xelwatch/detect"
+)
+
+// Detect holds the detection settings (package detect is a pure library
+// and reads no environment); list values are comma-separated. Entries of
+// the optional rules file (RulesFile) are added to the lists from the
+// environment. The defaults equal detect.DefaultConfig.
+type Detect struct {
+	// AllowedBackupDestinations: URL prefixes
+	// ("https://acct.blob.core.windows.net/backups/"), storage account
+	// names ("acct") or hosts, file path prefixes ("D:\Backups\",
+	// "\\backupsrv\sql\") and backup device names.
+	AllowedBackupDestinations []string `env:"XELWATCH_ALLOWED_BACKUP_DESTINATIONS"`
+	// AllowedPrincipals are the logins trusted for operational actions
+	// (backups, audit and role maintenance), compared case-insensitively.
+	AllowedPrincipals []string `env:"XELWATCH_ALLOWED_PRINCIPALS"`
+	// AllowedApplications are trusted application names (exact,
+	// case-insensitive; a trailing '*' makes a prefix).
+	AllowedApplications []string `env:"XELWATCH_ALLOWED_APPLICATIONS"`
+	// AllowedClientIPs are addresses or CIDR prefixes.
+	AllowedClientIPs []string `env:"XELWATCH_ALLOWED_CLIENT_IPS"`
+	// MaintenanceWindows like "Sat 01:00-05:00 UTC", "Mon-Fri 22:00-23:30",
+	// "daily 02:00-03:00" (UTC unless a zone name follows).
+	MaintenanceWindows []string `env:"XELWATCH_MAINTENANCE_WINDOWS"`
+	// PrivilegedPrincipals are impersonation targets that PRV-005 watches
+	// (in addition to members of sysadmin, which the records do not show).
+	PrivilegedPrincipals []string `env:"XELWATCH_PRIVILEGED_PRINCIPALS, default=sa,dbo"`
+	// AttackTools are extra lower-case substrings of application or host
+	// names that AUTH-006 reports, added to the built-in list.
+	AttackTools []string `env:"XELWATCH_ATTACK_TOOLS"`
+
+	// RulesFile is an optional JSON file (see detect.RulesFile) with more
+	// allow-list entries and per-rule settings, at most MaxRulesFile bytes.
+	RulesFile string `env:"XELWATCH_RULES_FILE"`
+	// DisabledRules lists rule ids that never fire.
+	DisabledRules []string `env:"XELWATCH_DISABLED_RULES"`
+	// SeverityOverrides maps rule id to severity: "EXF-002:medium,AUD-005:high".
+	SeverityOverrides map[string]string `env:"XELWATCH_SEVERITY_OVERRIDES"`
+
+	// Thresholds and windows (event time).
+	BruteForceThreshold  int           `env:"XELWATCH_BRUTE_FORCE_THRESHOLD, default=8"`           // AUTH-001
+	BruteForceWindow     time.Duration `env:"XELWATCH_BRUTE_FORCE_WINDOW, default=10m"`            // AUTH-001
+	SprayThreshold       int           `env:"XELWATCH_SPRAY_THRESHOLD, default=5"`                 // AUTH-002
+	SprayWindow          time.Duration `env:"XELWATCH_SPRAY_WINDOW, default=30m"`                  // AUTH-002
+	SuccessAfterFailures time.Duration `env:"XELWATCH_SUCCESS_AFTER_FAILURES_WINDOW, default=30m"` // AUTH-003
+	CorrelationWindow    time.Duration `env:"XELWATCH_CORRELATION_WINDOW, default=60m"`            // AUD-006, EXF-005
+	ThrottleWindow       time.Duration `env:"XELWATCH_THROTTLE_WINDOW, default=1h"`                // one finding per key per window (AUTH-004, AUTH-006)
+	// OversizedStatementChars is the statement length (UTF-16 code
+	// units, SQL Server's characters) from which EVA-001 reports padding.
+	OversizedStatementChars int `env:"XELWATCH_OVERSIZED_STATEMENT_CHARS, default=65536"` // EVA-001
+	// StateMaxEntries bounds the entries kept per state key.
+	StateMaxEntries int `env:"XELWATCH_STATE_MAX_ENTRIES, default=64"`
+}
+
+// MaxRulesFile bounds the rules file read at start.
+const MaxRulesFile = 1 << 20
+
+// Config converts the settings into a detect.Config, merging the rules
+// file when RulesFile is set, and validates the result: a bad value is an
+// error naming the setting.
+func (d Detect) Config() (detect.Config, error) {
+	c := detect.Config{
+		AllowedBackupDestinations: d.AllowedBackupDestinations,
+		AllowedPrincipals:         d.AllowedPrincipals,
+		AllowedApplications:       d.AllowedApplications,
+		AllowedClientIPs:          d.AllowedClientIPs,
+		MaintenanceWindows:        d.MaintenanceWindows,
+		PrivilegedPrincipals:      d.PrivilegedPrincipals,
+		AttackTools:               d.AttackTools,
+		DisabledRules:             d.DisabledRules,
+		SeverityOverrides:         d.SeverityOverrides,
+		BruteForceThreshold:       d.BruteForceThreshold,
+		BruteForceWindow:          d.BruteForceWindow,
+		SprayThreshold:            d.SprayThreshold,
+		SprayWindow:               d.SprayWindow,
+		SuccessAfterFailures:      d.SuccessAfterFailures,
+		CorrelationWindow:         d.CorrelationWindow,
+		ThrottleWindow:            d.ThrottleWindow,
+		OversizedStatementChars:   d.OversizedStatementChars,
+		StateMaxEntries:           d.StateMaxEntries,
+	}
+	if d.RulesFile != "" {
+		doc, err := readRulesFile(d.RulesFile)
+		if err != nil {
+			return detect.Config{}, err
+		}
+		if err := c.MergeRules(doc); err != nil {
+			return detect.Config{}, err
+		}
+	}
+	if err := c.Validate(); err != nil {
+		return detect.Config{}, err
+	}
+	return c, nil
+}
+
+// readRulesFile reads at most MaxRulesFile bytes of the rules file.
+func readRulesFile(name string) ([]byte, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, fmt.Errorf("detect: XELWATCH_RULES_FILE: %w", err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, MaxRulesFile+1))
+	if err != nil {
+		return nil, fmt.Errorf("detect: XELWATCH_RULES_FILE: read %s: %w", name, err)
+	}
+	if len(b) > MaxRulesFile {
+		return nil, fmt.Errorf("detect: XELWATCH_RULES_FILE: %s is larger than %d bytes", name, MaxRulesFile)
+	}
+	return b, nil
+}
+
+// LoadDetect reads only the detection settings from l (the scan command
+// needs no storage settings), merges the rules file and validates.
+func LoadDetect(ctx context.Context, l envconfig.Lookuper) (detect.Config, error) {
+	var d Detect
+	if err := envconfig.ProcessWith(ctx, &envconfig.Config{Target: &d, Lookuper: l}); err != nil {
+		return detect.Config{}, fmt.Errorf("detect: %s: %w", settingIn(reflect.TypeFor[Detect](), err.Error()), err)
+	}
+	return d.Config()
+}
