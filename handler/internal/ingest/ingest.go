@@ -175,63 +175,76 @@ func (p *Pipeline) Ingest(ctx context.Context, blob string, ro RunOptions) (Resu
 		return res, err
 	}
 	res.Cursor = cur
+	if ro.Owner == "" {
+		ro.Owner = randomOwner()
+	}
+	props, outcome, err := p.check(ctx, blob, cur, ro)
+	if err != nil || outcome != "" {
+		res.Outcome = outcome
+		return res, err
+	}
+	held, outcome, err := p.claim(ctx, blob, cur, ro)
+	if err != nil || outcome != "" {
+		res.Outcome = outcome
+		return res, err
+	}
+	res.Cursor = held.cur
+	res, err = p.read(ctx, blob, path, held.cur, props, budget, ro, held)
+	return p.commit(ctx, blob, res, err, held)
+}
+
+// check decides whether the blob has anything for this run. A non-empty
+// Outcome ends the run with it; otherwise it returns the blob's properties.
+func (p *Pipeline) check(ctx context.Context, blob string, cur Cursor, ro RunOptions) (BlobProps, Outcome, error) {
 	switch cur.State {
 	case StateClosed:
-		res.Outcome = OutcomeClosed
-		return res, nil
+		return BlobProps{}, OutcomeClosed, nil
 	case StateFailed:
-		res.Outcome = OutcomeFailed
-		return res, nil
+		return BlobProps{}, OutcomeFailed, nil
 	}
-	owner := ro.Owner
-	if owner == "" {
-		owner = randomOwner()
-	}
-	if cur.LeaseOwner != "" && cur.LeaseOwner != owner && cur.LeaseUntil.After(p.opt.Now()) && !p.wasAbandoned(cur.LeaseOwner) {
-		res.Outcome = OutcomeBusy // another run is reading this blob
-		return res, nil
+	if cur.LeaseOwner != "" && cur.LeaseOwner != ro.Owner && cur.LeaseUntil.After(p.opt.Now()) && !p.wasAbandoned(cur.LeaseOwner) {
+		return BlobProps{}, OutcomeBusy, nil // another run is reading this blob
 	}
 	props, err := p.blobs.Properties(ctx, blob)
 	if errors.Is(err, ErrNotFound) {
-		res.Outcome = OutcomeGone
 		cur.State, cur.LastError = StateClosed, "blob deleted"
 		cur.UpdatedAt = p.opt.Now().UTC()
 		if _, err := p.cursors.Update(ctx, cur); err != nil && !errors.Is(err, ErrConflict) {
-			return res, fmt.Errorf("ingest: %s: close cursor of deleted blob: %w", blob, err)
+			return props, OutcomeGone, fmt.Errorf("ingest: %s: close cursor of deleted blob: %w", blob, err)
 		}
-		return res, nil
+		return props, OutcomeGone, nil
 	}
 	if err != nil {
-		return res, fmt.Errorf("ingest: %s: properties: %w", blob, err)
-	}
-	if !ro.Final && props.Size == cur.BlobLength && props.ETag == cur.BlobETag && cur.Offset >= props.Size {
-		res.Outcome = OutcomeUpToDate
-		return res, nil
+		return props, "", fmt.Errorf("ingest: %s: properties: %w", blob, err)
 	}
 	if !ro.Final && props.Size == cur.BlobLength && props.ETag == cur.BlobETag {
-		// Nothing appended since the last run, which left a partial
-		// buffer: nothing new to decode.
-		res.Outcome = OutcomeUpToDate
-		return res, nil
+		// Nothing appended since the last run: either all of it was read,
+		// or the last run left a partial buffer; nothing new to decode.
+		return props, OutcomeUpToDate, nil
 	}
+	return props, "", nil
+}
 
-	// Claim the cursor: a conditional write that takes the lease. Of a
-	// trigger and the sweep that read it together, one wins and the other
-	// stops here without decoding anything; later runs see the lease and
-	// leave the blob alone until the holder commits or its lease expires.
-	cur.LeaseOwner, cur.LeaseUntil = owner, p.opt.Now().UTC().Add(p.opt.Lease)
-	cur, err = p.cursors.Update(ctx, cur)
+// claim takes the cursor's lease with a conditional write. Of a trigger and
+// the sweep that read it together, one wins and the other stops here
+// (OutcomeBusy) without decoding anything; later runs see the lease and
+// leave the blob alone until the holder commits or its lease expires.
+func (p *Pipeline) claim(ctx context.Context, blob string, cur Cursor, ro RunOptions) (*lease, Outcome, error) {
+	cur.LeaseOwner, cur.LeaseUntil = ro.Owner, p.opt.Now().UTC().Add(p.opt.Lease)
+	cur, err := p.cursors.Update(ctx, cur)
 	if errors.Is(err, ErrConflict) {
-		res.Outcome = OutcomeBusy
-		return res, nil
+		return nil, OutcomeBusy, nil
 	}
 	if err != nil {
-		return res, fmt.Errorf("ingest: %s: claim cursor: %w", blob, err)
+		return nil, "", fmt.Errorf("ingest: %s: claim cursor: %w", blob, err)
 	}
-	res.Cursor = cur
-	held := &lease{cur: cur}
+	return &lease{cur: cur}, "", nil
+}
 
-	res, err = p.read(ctx, blob, path, cur, props, budget, ro, held)
+// commit ends a run that held the lease: it writes the cursor read returned
+// and releases the lease in the same write. On a transient error it gives
+// the lease back, so that the host's retry need not wait for it.
+func (p *Pipeline) commit(ctx context.Context, blob string, res Result, err error, held *lease) (Result, error) {
 	if errors.Is(err, errLeaseLost) {
 		res.Outcome = OutcomeBusy // our lease ran out and another run took over
 		return res, nil
@@ -354,10 +367,88 @@ func (p *Pipeline) cursor(ctx context.Context, blob string, path Path) (Cursor, 
 func (p *Pipeline) read(ctx context.Context, blob string, path Path, cur Cursor, props BlobProps, budget int64, ro RunOptions, held *lease) (Result, error) {
 	res := Result{Blob: blob, Outcome: OutcomeRead, Cursor: cur}
 	start := cur.Offset
+	limit, final, next := p.window(cur, props, budget, ro.Final)
+
+	ra := &trackingReaderAt{r: p.blobs.ReaderAt(ctx, blob, limit)}
+	rr, err := p.dec.Open(ra, limit, cur, p.opt.FileName(blob), final)
+	if err != nil {
+		return p.openFailed(ctx, res, next, ra, err, final, limit < props.Size)
+	}
+
+	b := p.newBatcher(ctx, path, blob, ro, &res)
+	offsets, decodeErr, err := p.decode(ctx, blob, rr, b, start, held)
+	if err != nil {
+		b.wait()
+		return res, err
+	}
+	if rerr := ra.Err(); rerr != nil {
+		b.wait()
+		return res, fmt.Errorf("ingest: %s: read: %w", blob, rerr)
+	}
+	// Records waiting for a continuation lie at or after End, so the next
+	// run reads them again; store and evaluate them now as far as they go,
+	// so that a statement cut at 4000 characters (Azure SQL Database
+	// truncates where SQL Server splits) is not hidden until more of the
+	// file is written. Same keys and detection ids next time: idempotent.
+	// They are not counted in the cursor's rows until they are complete.
+	if !final && !b.stopped {
+		b.batch = append(b.batch, rr.Pending()...)
+	}
+	// Store every record before the damage, whatever comes next.
+	if err := b.flush(); err != nil {
+		return res, err
+	}
+	if err := b.wait(); err != nil {
+		return res, err
+	}
+	end := rr.End()
+	var counted int64 // records whose first buffer lies before End (not re-read next time)
+	for _, o := range offsets {
+		if o >= start && o < end {
+			counted++
+		}
+	}
+	next.Offset = end
+	next.MetadataOffsets = rr.MetadataOffsets()
+	next.Rows += counted
+	res.Bytes = end - start
+	res.Outcome = p.settle(ctx, &next, res.Outcome, b.stopped, decodeErr, final, limit < props.Size)
+	res.Cursor = next
+	p.log.InfoContext(ctx, "blob ingested", "blob", blob, "outcome", string(res.Outcome),
+		"rows", res.Rows, "findings", len(res.Findings), "from", start, "to", end, "size", props.Size)
+	return res, nil
+}
+
+// openFailed classifies an error of Decoder.Open: a storage or context
+// error is transient; a file too short for its header and metadata waits
+// for more unless the run is final; anything else fails the cursor.
+func (p *Pipeline) openFailed(ctx context.Context, res Result, next Cursor, ra *trackingReaderAt, err error, final, budgeted bool) (Result, error) {
+	if rerr := ra.Err(); rerr != nil {
+		return res, fmt.Errorf("ingest: %s: read: %w", res.Blob, rerr)
+	}
+	if ctx.Err() != nil {
+		return res, fmt.Errorf("ingest: %s: %w", res.Blob, ctx.Err())
+	}
+	if p.dec.Truncated(err) && !final {
+		// Not even the header/metadata yet (a new append blob).
+		res.Cursor = next
+		if budgeted {
+			res.Outcome = OutcomeMore
+		}
+		return res, nil
+	}
+	p.fail(ctx, &next, res.Cursor.Offset, err)
+	res.Cursor, res.Outcome = next, OutcomeFailed
+	return res, nil
+}
+
+// window bounds a run's read: it returns the offset to read up to
+// (min(size, offset+budget)), whether the run reads the file to its end
+// as final, and the cursor to commit with the blob's new length and ETag.
+func (p *Pipeline) window(cur Cursor, props BlobProps, budget int64, final bool) (int64, bool, Cursor) {
 	limit := props.Size
-	final := ro.Final
-	if budget > 0 && limit-start > budget {
-		limit = start + budget
+	if budget > 0 && limit-cur.Offset > budget {
+		limit = cur.Offset + budget
 		final = false
 	}
 	next := cur
@@ -370,157 +461,143 @@ func (p *Pipeline) read(ctx context.Context, blob string, path Path, cur Cursor,
 		// does not take the blob for unchanged.
 		next.BlobLength = limit
 	}
+	return limit, final, next
+}
 
-	ra := &trackingReaderAt{r: p.blobs.ReaderAt(ctx, blob, limit)}
-	rr, err := p.dec.Open(ra, limit, cur, p.opt.FileName(blob), final)
-	if err != nil {
-		if rerr := ra.Err(); rerr != nil {
-			return res, fmt.Errorf("ingest: %s: read: %w", blob, rerr)
-		}
-		if ctx.Err() != nil {
-			return res, fmt.Errorf("ingest: %s: %w", blob, ctx.Err())
-		}
-		if p.dec.Truncated(err) && !final {
-			// Not even the header/metadata yet (a new append blob).
-			res.Cursor = next
-			if limit < props.Size {
-				res.Outcome = OutcomeMore
-			}
-			return res, nil
-		}
-		p.fail(ctx, &next, start, err)
-		res.Cursor, res.Outcome = next, OutcomeFailed
-		return res, nil
-	}
-
-	maxFindings := ro.MaxFindings
-	if maxFindings <= 0 {
-		maxFindings = p.opt.MaxFindings
-	}
-	stopped := false // at the findings budget
-	batch := make([]*audit.Record, 0, p.opt.BatchSize)
-	var batchBytes int64 // audit.Record.Size of the records in batch
-	var decodeErr error
-	// One batch is stored and evaluated while the next one is decoded
-	// (double buffering); within a batch the upsert and the rule
-	// evaluation run side by side. Batches are evaluated in file order.
-	var inflight chan error
-	wait := func() error {
-		if inflight == nil {
-			return nil
-		}
-		err := <-inflight
-		inflight = nil
-		return err
-	}
-	flush := func() error {
-		if err := wait(); err != nil {
-			return err
-		}
-		if len(res.Findings) >= maxFindings {
-			stopped = true
-		}
-		if len(batch) == 0 {
-			return nil
-		}
-		b := batch
-		batch, batchBytes = make([]*audit.Record, 0, p.opt.BatchSize), 0
-		inflight = make(chan error, 1)
-		go func(done chan<- error) { done <- p.process(ctx, path, blob, b, ro, &res) }(inflight)
-		return nil
-	}
-	var counted int64 // records whose first buffer lies before End (not re-read next time)
-	var offsets []int64
+// decode reads records until the decoder stops, handing each full batch
+// on. It returns the offsets of the records read and the decoder's error
+// (nil at the end of the input); err is a context or lease error, after
+// which the batch in flight may still be running.
+func (p *Pipeline) decode(ctx context.Context, blob string, rr RecordReader, b *batcher, start int64, held *lease) (offsets []int64, decodeErr, err error) {
 	for {
 		if err := ctx.Err(); err != nil {
-			wait()
-			return res, fmt.Errorf("ingest: %s: %w", blob, err)
+			return offsets, nil, fmt.Errorf("ingest: %s: %w", blob, err)
 		}
 		rec, err := rr.Next()
 		if err != nil {
 			if err != io.EOF {
 				decodeErr = err
 			}
-			break
+			return offsets, decodeErr, nil
 		}
-		batch = append(batch, rec) // the Record belongs to the caller
-		batchBytes += rec.Size()
 		offsets = append(offsets, rec.AuditFileOffset)
-		if len(batch) == cap(batch) || batchBytes >= p.opt.BatchBytes {
-			if err := p.renew(ctx, held); err != nil {
-				wait()
-				return res, err
+		if !b.add(rec) {
+			continue
+		}
+		if err := p.renew(ctx, held); err != nil {
+			return offsets, nil, err
+		}
+		if err := b.flush(); err != nil {
+			return offsets, nil, err
+		}
+		if b.stopped {
+			if rr.End() > start {
+				return offsets, nil, nil
 			}
-			if err := flush(); err != nil {
-				return res, err
-			}
-			if stopped {
-				if rr.End() > start {
-					break
-				}
-				// No whole buffer consumed yet (a buffer holding more
-				// records than a batch): stopping here would make no
-				// progress, so read on to the next buffer boundary.
-				stopped = false
-			}
+			// No whole buffer consumed yet (a buffer holding more
+			// records than a batch): stopping here would make no
+			// progress, so read on to the next buffer boundary.
+			b.stopped = false
 		}
 	}
-	if rerr := ra.Err(); rerr != nil {
-		wait()
-		return res, fmt.Errorf("ingest: %s: read: %w", blob, rerr)
-	}
-	// Records waiting for a continuation lie at or after End, so the next
-	// run reads them again; store and evaluate them now as far as they go,
-	// so that a statement cut at 4000 characters (Azure SQL Database
-	// truncates where SQL Server splits) is not hidden until more of the
-	// file is written. Same keys and detection ids next time: idempotent.
-	// They are not counted in the cursor's rows until they are complete.
-	if !final && !stopped {
-		batch = append(batch, rr.Pending()...)
-	}
-	// Store every record before the damage, whatever comes next.
-	if err := flush(); err != nil {
-		return res, err
-	}
-	if err := wait(); err != nil {
-		return res, err
-	}
-	end := rr.End()
-	for _, o := range offsets {
-		if o >= start && o < end {
-			counted++
-		}
-	}
-	next.Offset = end
-	next.MetadataOffsets = rr.MetadataOffsets()
-	next.Rows += counted
-	res.Bytes = end - start
+}
+
+// settle classifies how a read ended, given the outcome so far: stopped
+// at the findings budget, decodeErr from the decoder, budgeted when the
+// byte budget ended the read before the blob's end. It marks next closed
+// or failed to match.
+func (p *Pipeline) settle(ctx context.Context, next *Cursor, outcome Outcome, stopped bool, decodeErr error, final, budgeted bool) Outcome {
 	switch {
 	case stopped:
 		// Findings budget: the rest of the file waits for the next run,
 		// which must not take the blob for unchanged.
-		res.Outcome = OutcomeMore
-		next.BlobLength = end
-	case decodeErr == nil && limit < props.Size:
-		res.Outcome = OutcomeMore // clean buffer boundary at the budget
+		next.BlobLength = next.Offset
+		return OutcomeMore
+	case decodeErr == nil && budgeted:
+		return OutcomeMore // clean buffer boundary at the budget
 	case decodeErr == nil:
 		if final {
 			next.State = StateClosed
-			res.Outcome = OutcomeClosed
+			return OutcomeClosed
 		}
 	case p.dec.Truncated(decodeErr) && !final:
-		if limit < props.Size {
-			res.Outcome = OutcomeMore
+		if budgeted {
+			return OutcomeMore
 		}
 		// else: a partial trailing buffer; wait for the next append.
 	default:
-		p.fail(ctx, &next, end, decodeErr)
-		res.Outcome = OutcomeFailed
+		p.fail(ctx, next, next.Offset, decodeErr)
+		return OutcomeFailed
 	}
-	res.Cursor = next
-	p.log.InfoContext(ctx, "blob ingested", "blob", blob, "outcome", string(res.Outcome),
-		"rows", res.Rows, "findings", len(res.Findings), "from", start, "to", end, "size", props.Size)
-	return res, nil
+	return outcome
+}
+
+// batcher gathers decoded records into batches of at most
+// Options.BatchSize records or Options.BatchBytes bytes. One batch is
+// stored and evaluated while the next one is decoded (double buffering);
+// within a batch the upsert and the rule evaluation run side by side.
+// Batches are evaluated in file order.
+type batcher struct {
+	p           *Pipeline
+	ctx         context.Context
+	path        Path
+	blob        string
+	ro          RunOptions
+	res         *Result // written by the batch in flight only
+	maxFindings int
+
+	batch    []*audit.Record
+	bytes    int64      // audit.Record.Size of the records in batch
+	inflight chan error // the batch being processed, if any
+	stopped  bool       // at the findings budget
+}
+
+func (p *Pipeline) newBatcher(ctx context.Context, path Path, blob string, ro RunOptions, res *Result) *batcher {
+	maxFindings := ro.MaxFindings
+	if maxFindings <= 0 {
+		maxFindings = p.opt.MaxFindings
+	}
+	return &batcher{p: p, ctx: ctx, path: path, blob: blob, ro: ro, res: res, maxFindings: maxFindings,
+		batch: make([]*audit.Record, 0, p.opt.BatchSize)}
+}
+
+// add appends a record (the Record belongs to the caller) and tells
+// whether the batch is full.
+func (b *batcher) add(rec *audit.Record) bool {
+	b.batch = append(b.batch, rec)
+	b.bytes += rec.Size()
+	return len(b.batch) == cap(b.batch) || b.bytes >= b.p.opt.BatchBytes
+}
+
+// wait waits for the batch in flight, if any, and returns its error.
+func (b *batcher) wait() error {
+	if b.inflight == nil {
+		return nil
+	}
+	err := <-b.inflight
+	b.inflight = nil
+	return err
+}
+
+// flush waits for the batch in flight, notes whether the findings budget
+// is spent, and starts processing the current batch in the background.
+func (b *batcher) flush() error {
+	if err := b.wait(); err != nil {
+		return err
+	}
+	if len(b.res.Findings) >= b.maxFindings {
+		b.stopped = true
+	}
+	if len(b.batch) == 0 {
+		return nil
+	}
+	batch := b.batch
+	b.batch, b.bytes = make([]*audit.Record, 0, b.p.opt.BatchSize), 0
+	b.inflight = make(chan error, 1)
+	go func(done chan<- error) {
+		done <- b.p.process(b.ctx, b.path, b.blob, batch, b.ro, b.res)
+	}(b.inflight)
+	return nil
 }
 
 // process stores one batch and evaluates it, side by side, then hands

@@ -27,14 +27,7 @@ func (p *Pipeline) Poll(ctx context.Context, so SweepOptions) (SweepResult, erro
 	if err != nil {
 		return out, err
 	}
-	newest := map[string]BlobItem{}
-	for _, it := range items {
-		dir := path.Dir(it.Name)
-		if n, ok := newest[dir]; !ok || it.LastModified.After(n.LastModified) ||
-			(it.LastModified.Equal(n.LastModified) && compareFileNames(it.Name, n.Name) > 0) {
-			newest[dir] = it
-		}
-	}
+	newest := newestPerFolder(items)
 	now := p.opt.Now().UTC()
 	budget := p.opt.MaxBytesPerRun
 	findings := p.opt.MaxFindings
@@ -79,4 +72,18 @@ func (p *Pipeline) Poll(ctx context.Context, so SweepOptions) (SweepResult, erro
 		}
 	}
 	return out, errors.Join(errs...)
+}
+
+// newestPerFolder returns the newest file of each folder: the last
+// modified, and of those the last in file name order.
+func newestPerFolder(items []BlobItem) map[string]BlobItem {
+	newest := map[string]BlobItem{}
+	for _, it := range items {
+		dir := path.Dir(it.Name)
+		if n, ok := newest[dir]; !ok || it.LastModified.After(n.LastModified) ||
+			(it.LastModified.Equal(n.LastModified) && compareFileNames(it.Name, n.Name) > 0) {
+			newest[dir] = it
+		}
+	}
+	return newest
 }

@@ -73,6 +73,35 @@ type SweepResult struct {
 // (Options.MaxBytesPerRun) across all blobs; what is left waits for the
 // next sweep. An error is a storage error; work done before it is kept.
 func (p *Pipeline) Sweep(ctx context.Context, so SweepOptions) (SweepResult, error) {
+	so = so.withDefaults()
+	now := p.opt.Now().UTC()
+	defer p.maybePrune(ctx, now, so) // after ingestion, whatever it did
+
+	// 1. Discovery: <server>/<db>/<audit>/<date>/ for the recent dates.
+	var found []BlobItem
+	if last := p.lastDiscovery.Load(); so.DiscoverEvery <= 0 || last == 0 || now.Sub(time.Unix(0, last)) >= so.DiscoverEvery {
+		var err error
+		if found, err = p.discover(ctx, now, so); err != nil {
+			return SweepResult{}, err
+		}
+		p.lastDiscovery.Store(now.UnixNano())
+	}
+	open, err := p.cursors.Open(ctx, so.MaxCursors)
+	if err != nil {
+		return SweepResult{}, fmt.Errorf("ingest: sweep: list open cursors: %w", err)
+	}
+	s := &sweep{p: p, ctx: ctx, so: so,
+		budget:   p.opt.MaxBytesPerRun,
+		findings: p.opt.MaxFindings, // the sweep's findings budget, shared like the bytes
+		held:     map[string]bool{},
+	}
+	errs := s.continueOpen(open, newestPerStream(found), now)
+	errs = append(errs, s.discoverNew(found, open)...)
+	return s.out, errors.Join(errs...)
+}
+
+// withDefaults fills the zero bounds.
+func (so SweepOptions) withDefaults() SweepOptions {
 	if so.Days <= 0 {
 		so.Days = 2
 	}
@@ -88,21 +117,12 @@ func (p *Pipeline) Sweep(ctx context.Context, so SweepOptions) (SweepResult, err
 	if so.MaxListCalls <= 0 {
 		so.MaxListCalls = 500
 	}
-	var out SweepResult
-	budget := p.opt.MaxBytesPerRun
-	now := p.opt.Now().UTC()
-	defer p.maybePrune(ctx, now, so) // after ingestion, whatever it did
+	return so
+}
 
-	// 1. Discovery: <server>/<db>/<audit>/<date>/ for the recent dates.
-	var found []BlobItem
-	if last := p.lastDiscovery.Load(); so.DiscoverEvery <= 0 || last == 0 || now.Sub(time.Unix(0, last)) >= so.DiscoverEvery {
-		var err error
-		if found, err = p.discover(ctx, now, so); err != nil {
-			return out, err
-		}
-		p.lastDiscovery.Store(now.UnixNano())
-	}
-	// Newest file per stream, to close rolled-over files.
+// newestPerStream returns the newest file per stream, to close
+// rolled-over files.
+func newestPerStream(found []BlobItem) map[string]Path {
 	newest := map[string]Path{}
 	for _, it := range found {
 		pp, err := ParsePath(it.Name)
@@ -113,21 +133,27 @@ func (p *Pipeline) Sweep(ctx context.Context, so SweepOptions) (SweepResult, err
 			newest[pp.Stream()] = pp
 		}
 	}
+	return newest
+}
 
-	open, err := p.cursors.Open(ctx, so.MaxCursors)
-	if err != nil {
-		return out, fmt.Errorf("ingest: sweep: list open cursors: %w", err)
-	}
-	known := make(map[string]bool, len(open))
-	for _, c := range open {
-		known[c.Blob] = true
-	}
-	findings := p.opt.MaxFindings // the sweep's findings budget, shared like the bytes
-	// The files of one audit stream are read oldest first; when one fails
-	// (storage down) or another run holds it, the later files of its
-	// stream wait for the next sweep, so that windowed and correlation
-	// rules see the stream's records in order.
-	held := map[string]bool{}
+// sweep is the state of one Sweep: the budgets left and the streams held
+// back. The files of one audit stream are read oldest first; when one fails
+// (storage down) or another run holds it, the later files of its stream
+// wait for the next sweep, so that windowed and correlation rules see the
+// stream's records in order.
+type sweep struct {
+	p        *Pipeline
+	ctx      context.Context
+	so       SweepOptions
+	out      SweepResult
+	budget   int64           // bytes left
+	findings int             // findings left
+	held     map[string]bool // streams whose later files wait
+}
+
+// continueOpen is phase 2: continue the open cursors, oldest file of each
+// stream first, or close them when superseded or idle.
+func (s *sweep) continueOpen(open []Cursor, newest map[string]Path, now time.Time) []error {
 	slices.SortStableFunc(open, func(a, b Cursor) int {
 		pa, erra := ParsePath(a.Blob)
 		pb, errb := ParsePath(b.Blob)
@@ -143,41 +169,6 @@ func (p *Pipeline) Sweep(ctx context.Context, so SweepOptions) (SweepResult, err
 		}
 		return 0
 	})
-	run := func(blob string, final bool) error {
-		stream := blob
-		if pp, err := ParsePath(blob); err == nil {
-			stream = pp.Stream()
-		}
-		if held[stream] {
-			return nil
-		}
-		if budget <= 0 || findings <= 0 {
-			out.Budget = true
-			return nil
-		}
-		r, err := p.Ingest(ctx, blob, RunOptions{Owner: so.Owner, Final: final, Budget: budget, MaxFindings: findings, FindingSink: so.FindingSink})
-		if err != nil {
-			held[stream] = true
-			return err
-		}
-		if r.Outcome == OutcomeBusy {
-			held[stream] = true
-		}
-		budget -= r.Bytes
-		findings -= len(r.Findings)
-		if r.Outcome == OutcomeMore {
-			out.Budget = true
-		}
-		if final && r.Outcome == OutcomeClosed {
-			out.Closed++
-		}
-		if r.Outcome != OutcomeUpToDate {
-			out.Results = append(out.Results, r)
-		}
-		return nil
-	}
-
-	// 2. Open cursors: continue, or close when superseded or idle.
 	var errs []error
 	for _, c := range open {
 		pp, err := ParsePath(c.Blob)
@@ -187,36 +178,81 @@ func (p *Pipeline) Sweep(ctx context.Context, so SweepOptions) (SweepResult, err
 		final := false
 		if n, ok := newest[pp.Stream()]; ok && newer(pp, n) {
 			final = true // a newer file of the same audit exists
-		} else if !c.LastGrowth.IsZero() && now.Sub(c.LastGrowth) > so.IdleClose {
+		} else if !c.LastGrowth.IsZero() && now.Sub(c.LastGrowth) > s.so.IdleClose {
 			final = true
 		}
-		if err := run(c.Blob, final); err != nil {
+		if err := s.run(c.Blob, final); err != nil {
 			// One blob's storage error must not starve the others; the
 			// sweep still fails so that it is visible.
 			errs = append(errs, err)
-			if ctx.Err() != nil {
+			if s.ctx.Err() != nil {
 				break
 			}
 		}
 	}
-	// 3. Blobs no trigger announced (no cursor yet, or closed/failed ones,
-	// which Ingest skips cheaply).
+	return errs
+}
+
+// discoverNew is phase 3: blobs no trigger announced (no cursor yet, or
+// closed/failed ones, which Ingest skips cheaply).
+func (s *sweep) discoverNew(found []BlobItem, open []Cursor) []error {
+	known := make(map[string]bool, len(open))
+	for _, c := range open {
+		known[c.Blob] = true
+	}
+	var errs []error
 	for _, it := range found {
 		if known[it.Name] {
 			continue
 		}
-		if _, err := p.cursors.Get(ctx, it.Name); err == nil {
+		if _, err := s.p.cursors.Get(s.ctx, it.Name); err == nil {
 			continue
 		} else if !errors.Is(err, ErrNotFound) {
 			errs = append(errs, fmt.Errorf("ingest: sweep: %s: get cursor: %w", it.Name, err))
 			continue
 		}
-		out.Discovered++
-		if err := run(it.Name, false); err != nil {
+		s.out.Discovered++
+		if err := s.run(it.Name, false); err != nil {
 			errs = append(errs, err)
 		}
 	}
-	return out, errors.Join(errs...)
+	return errs
+}
+
+// run ingests one blob within what is left of the sweep's budgets, unless
+// an earlier file of its stream is held back.
+func (s *sweep) run(blob string, final bool) error {
+	stream := blob
+	if pp, err := ParsePath(blob); err == nil {
+		stream = pp.Stream()
+	}
+	if s.held[stream] {
+		return nil
+	}
+	if s.budget <= 0 || s.findings <= 0 {
+		s.out.Budget = true
+		return nil
+	}
+	r, err := s.p.Ingest(s.ctx, blob, RunOptions{Owner: s.so.Owner, Final: final, Budget: s.budget, MaxFindings: s.findings, FindingSink: s.so.FindingSink})
+	if err != nil {
+		s.held[stream] = true
+		return err
+	}
+	if r.Outcome == OutcomeBusy {
+		s.held[stream] = true
+	}
+	s.budget -= r.Bytes
+	s.findings -= len(r.Findings)
+	if r.Outcome == OutcomeMore {
+		s.out.Budget = true
+	}
+	if final && r.Outcome == OutcomeClosed {
+		s.out.Closed++
+	}
+	if r.Outcome != OutcomeUpToDate {
+		s.out.Results = append(s.out.Results, r)
+	}
+	return nil
 }
 
 // discover lists the audit blobs of the recent date folders. The hierarchy

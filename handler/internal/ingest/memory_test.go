@@ -14,7 +14,7 @@ import (
 	"github.com/xelwatch/xelwatch/xel/audit"
 )
 
-// MemoryBlobs is an in-memory Blobs, for tests and demos. Fail, when set,
+// MemoryBlobs is an in-memory Blobs for the tests. Fail, when set,
 // is called before every operation and may return an injected error.
 type MemoryBlobs struct {
 	mu    sync.Mutex
