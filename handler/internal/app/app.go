@@ -21,7 +21,6 @@ import (
 	"github.com/xelwatch/xelwatch/handler/internal/store"
 	"github.com/xelwatch/xelwatch/handler/internal/store/tablestate"
 	"github.com/xelwatch/xelwatch/xel"
-	"github.com/xelwatch/xelwatch/xel/audit"
 )
 
 // App holds the shared clients and components.
@@ -42,16 +41,12 @@ type App struct {
 	localSrc   bool              // audit source is a local folder
 }
 
-// Evaluator builds the detection engine; nil means "no detections" (the
-// engine arrives with package detect). Tests and the CLI may replace it.
-type Evaluator interface {
-	Evaluate(ctx context.Context, rec *audit.Record) ([]detect.Finding, error)
-}
-
 // Options of Build.
 type Options struct {
-	// Eval overrides the detection engine (nil: NewEngine from config).
-	Eval Evaluator
+	// Eval overrides the detection engine (nil: the engine from config,
+	// with its state in the DetectionState table). Tests and the CLI may
+	// replace it.
+	Eval ingest.Evaluator
 	// Channels overrides the notification channels (nil: from config).
 	Channels []notify.Channel
 	// Blobs overrides the audit source (a local folder for watch --dir).

@@ -9,6 +9,7 @@ import (
 
 	"github.com/xelwatch/xelwatch/detect"
 	"github.com/xelwatch/xelwatch/handler/internal/config"
+	"github.com/xelwatch/xelwatch/handler/internal/ingest"
 	"github.com/xelwatch/xelwatch/handler/internal/store/tablestate"
 )
 
@@ -16,7 +17,7 @@ import (
 // XELWATCH_STATE_TABLE table, so that correlations work across files,
 // invocations and instances.
 // svc is the app account's table service client Build made.
-func newEngine(_ context.Context, cfg *config.Config, a *App, svc *aztables.ServiceClient) (Evaluator, error) {
+func newEngine(_ context.Context, cfg *config.Config, a *App, svc *aztables.ServiceClient) (ingest.Evaluator, error) {
 	a.stateTable = svc.NewClient(cfg.StateTable)
 	a.state = tablestate.New(a.stateTable, nil)
 	e, err := detect.New(cfg.Detect(), a.state)
