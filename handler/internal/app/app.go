@@ -19,7 +19,6 @@ import (
 	"github.com/xelwatch/xelwatch/handler/internal/notify"
 	"github.com/xelwatch/xelwatch/handler/internal/queuemsg"
 	"github.com/xelwatch/xelwatch/handler/internal/store"
-	"github.com/xelwatch/xelwatch/handler/internal/store/tablestate"
 	"github.com/xelwatch/xelwatch/xel"
 )
 
@@ -36,9 +35,9 @@ type App struct {
 	Pipeline *ingest.Pipeline
 	Notifier *notify.Notifier
 
-	stateTable *aztables.Client  // detection state (nil when Eval was injected)
-	state      *tablestate.State // on stateTable, pruned by the sweep
-	localSrc   bool              // audit source is a local folder
+	stateTable *aztables.Client // detection state (nil when Eval was injected)
+	state      *store.State     // on stateTable, pruned by the sweep
+	localSrc   bool             // audit source is a local folder
 }
 
 // Options of Build.
@@ -148,7 +147,7 @@ func (a *App) Ensure(ctx context.Context) error {
 		return fmt.Errorf("app: tables: %w", err)
 	}
 	if a.stateTable != nil {
-		if err := tablestate.EnsureTable(ctx, a.stateTable); err != nil {
+		if err := store.EnsureStateTable(ctx, a.stateTable); err != nil {
 			return fmt.Errorf("app: state table: %w", err)
 		}
 	}
