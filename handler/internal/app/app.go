@@ -98,7 +98,7 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options)
 	// The audit reader's limits are the function app's (ingest.XEL.Audit
 	// zero: ingest.MaxRecordBytes, ingest.MaxPendingBytes).
 	dec := ingest.XEL{Options: &xel.Options{MaxMetadataBuffers: store.MaxMetadataOffsets}}
-	a.Pipeline = ingest.New(src, a.Store.Cursors(cfg.AuditContainer), rows{st: a.Store, log: log},
+	a.Pipeline = ingest.New(src, a.Store.Cursors(cfg.AuditContainer), a.Store.Rows(log),
 		eval, dec, log, ingest.Options{MaxBytesPerRun: cfg.MaxBytesPerRun, Now: o.Now, FindingSink: a.RecordPending})
 
 	chans := o.Channels

@@ -1,26 +1,33 @@
-package app
+package store
 
 import (
 	"context"
 	"log/slog"
 
 	"github.com/xelwatch/xelwatch/handler/internal/ingest"
-	"github.com/xelwatch/xelwatch/handler/internal/store"
 	"github.com/xelwatch/xelwatch/xel/audit"
 )
 
-// rows adapts store.UpsertRecordsReport to ingest.Rows: rows stored
-// reduced or not at all are logged (the blob goes on).
-type rows struct {
-	st  *store.Store
+// Rows is the AuditEvents table as the pipeline stores records: it
+// implements ingest.Rows with UpsertRecordsReport, and logs the rows
+// stored reduced or not at all (the blob goes on).
+type Rows struct {
+	s   *Store
 	log *slog.Logger
 }
+
+var _ ingest.Rows = Rows{}
+
+// Rows returns the pipeline's Rows on s; log (nil: none) gets the rows
+// stored reduced or dropped.
+func (s *Store) Rows(log *slog.Logger) Rows { return Rows{s: s, log: log} }
 
 // maxRowIssueLogs bounds the log lines of one batch's reduced rows.
 const maxRowIssueLogs = 10
 
-func (r rows) Upsert(ctx context.Context, p ingest.Path, blob string, recs []*audit.Record) error {
-	rep, err := r.st.UpsertRecordsReport(ctx, p.Server, p.Database, blob, recs)
+// Upsert implements ingest.Rows.
+func (r Rows) Upsert(ctx context.Context, p ingest.Path, blob string, recs []*audit.Record) error {
+	rep, err := r.s.UpsertRecordsReport(ctx, p.Server, p.Database, blob, recs)
 	if r.log != nil {
 		for i, is := range append(rep.Dropped, rep.Degraded...) {
 			if i == maxRowIssueLogs {
