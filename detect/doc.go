@@ -11,7 +11,7 @@
 // Windowed and correlation rules (brute force, password spray, success
 // after failures, tamper-then-backup, credential-then-backup) keep their
 // memory in a State: NewMemoryState for tests and the CLI, and the Table
-// Storage implementation in handler/internal/store/tablestate for the function app, so
+// Storage implementation in handler/internal/store for the function app, so
 // correlation works across files, invocations and instances. Windows are
 // measured in event time, not in processing time, so late files still
 // correlate.

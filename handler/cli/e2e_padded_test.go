@@ -12,7 +12,7 @@ import (
 	"github.com/xelwatch/xelwatch/handler/cli"
 
 	"github.com/sethvargo/go-envconfig"
-	"github.com/xelwatch/xelwatch/handler/internal/store"
+	"github.com/xelwatch/xelwatch/handler/internal/ingest"
 	"github.com/xelwatch/xelwatch/handler/internal/testsupport/azuritetest"
 	"github.com/xelwatch/xelwatch/xel/xeltest"
 )
@@ -98,12 +98,12 @@ func TestE2EPaddedStatement(t *testing.T) {
 		t.Errorf("%d detections poisoned", q.Poisoned)
 	}
 
-	c, err := a.store.GetCursor(ctx, a.vars["XELWATCH_AUDIT_CONTAINER"], name)
+	c, err := a.store.Cursors(a.vars["XELWATCH_AUDIT_CONTAINER"]).Get(ctx, name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.NextOffset != int64(len(file)) || c.Rows != int64(records) || c.State != store.CursorOpen || c.LastError != "" {
-		t.Errorf("cursor at %d of %d, %d rows (want %d), state %s, error %q", c.NextOffset, len(file), c.Rows, records, c.State, c.LastError)
+	if c.Offset != int64(len(file)) || c.Rows != int64(records) || c.State != ingest.StateOpen || c.LastError != "" {
+		t.Errorf("cursor at %d of %d, %d rows (want %d), state %s, error %q", c.Offset, len(file), c.Rows, records, c.State, c.LastError)
 	}
 
 	hook.mu.Lock()

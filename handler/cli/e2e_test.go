@@ -28,6 +28,7 @@ import (
 	"github.com/sethvargo/go-envconfig"
 	"github.com/xelwatch/xelwatch/handler/cli"
 	"github.com/xelwatch/xelwatch/handler/internal/demo"
+	"github.com/xelwatch/xelwatch/handler/internal/ingest"
 	"github.com/xelwatch/xelwatch/handler/internal/store"
 	"github.com/xelwatch/xelwatch/handler/internal/testsupport/azuritetest"
 	"github.com/xelwatch/xelwatch/handler/internal/testsupport/hostsim"
@@ -297,12 +298,12 @@ func TestE2EAppendedBlobExactlyOnce(t *testing.T) {
 	if len(got) != want {
 		t.Errorf("rows = %d, want %d", len(got), want)
 	}
-	c, err := a.store.GetCursor(ctx, a.vars["XELWATCH_AUDIT_CONTAINER"], name)
+	c, err := a.store.Cursors(a.vars["XELWATCH_AUDIT_CONTAINER"]).Get(ctx, name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Rows != int64(want) || c.NextOffset != int64(len(file)) || c.State != store.CursorOpen {
-		t.Errorf("cursor rows %d offset %d state %s, want %d %d open", c.Rows, c.NextOffset, c.State, want, len(file))
+	if c.Rows != int64(want) || c.Offset != int64(len(file)) || c.State != ingest.StateOpen {
+		t.Errorf("cursor rows %d offset %d state %s, want %d %d open", c.Rows, c.Offset, c.State, want, len(file))
 	}
 	checkStory(t, hook)
 	if q.Poisoned != 0 || a.poisonCount(ctx) != 0 {
@@ -413,11 +414,11 @@ func TestE2ECorruptBlobNoRetryStorm(t *testing.T) {
 	if r, _, err := a.host.Timer(ctx, "AuditSweep"); err != nil || !r.OK {
 		t.Fatalf("sweep: %v %d", err, r.Status)
 	}
-	c, err := a.store.GetCursor(ctx, a.vars["XELWATCH_AUDIT_CONTAINER"], name)
+	c, err := a.store.Cursors(a.vars["XELWATCH_AUDIT_CONTAINER"]).Get(ctx, name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.State != store.CursorFailed || c.LastError == "" || c.FailedOffset <= 0 {
+	if c.State != ingest.StateFailed || c.LastError == "" || c.FailedOffset <= 0 {
 		t.Errorf("cursor = %s offset %d %q, want failed with offset and reason", c.State, c.FailedOffset, c.LastError)
 	}
 	rows := len(a.rows(ctx))
@@ -568,7 +569,7 @@ func TestE2EStorageOutageMidIngest(t *testing.T) {
 	if got := a.countRows(ctx); got != want {
 		t.Errorf("rows = %d, want %d", got, want)
 	}
-	c, err := a.store.GetCursor(ctx, a.vars["XELWATCH_AUDIT_CONTAINER"], name)
+	c, err := a.store.Cursors(a.vars["XELWATCH_AUDIT_CONTAINER"]).Get(ctx, name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -729,12 +730,12 @@ func TestE2EOutputsLostAfterCommit(t *testing.T) {
 	if len(lost) != len(storyRules) {
 		t.Fatalf("AuditBlob emitted %d detections, want %d", len(lost), len(storyRules))
 	}
-	c, err := a.store.GetCursor(ctx, a.vars["XELWATCH_AUDIT_CONTAINER"], name)
+	c, err := a.store.Cursors(a.vars["XELWATCH_AUDIT_CONTAINER"]).Get(ctx, name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.NextOffset != int64(len(file)) {
-		t.Fatalf("cursor at %d, want %d: committed before the outputs", c.NextOffset, len(file))
+	if c.Offset != int64(len(file)) {
+		t.Fatalf("cursor at %d, want %d: committed before the outputs", c.Offset, len(file))
 	}
 	// The host's retry finds the cursor advanced: nothing to emit.
 	if retry := a.trigger(ctx, name, int64(len(file))); retry.Messages != 0 {

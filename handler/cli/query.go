@@ -11,6 +11,7 @@ import (
 
 	"github.com/sethvargo/go-envconfig"
 	"github.com/xelwatch/xelwatch/handler/internal/config"
+	"github.com/xelwatch/xelwatch/handler/internal/ingest"
 	"github.com/xelwatch/xelwatch/handler/internal/store"
 	"github.com/xelwatch/xelwatch/xel/audit"
 )
@@ -220,8 +221,8 @@ any listed cursor is failed, so a monitoring job can alert on it.
 	if code, ok := parseFlagsOnly(fs, args); !ok {
 		return code
 	}
-	switch st := store.CursorState(*state); st {
-	case "", store.CursorOpen, store.CursorClosed, store.CursorFailed:
+	switch st := ingest.State(*state); st {
+	case "", ingest.StateOpen, ingest.StateClosed, ingest.StateFailed:
 	default:
 		fmt.Fprintf(stderr, "xelwatch cursors: --state %q: want open, closed or failed\n", *state)
 		return 2
@@ -233,13 +234,13 @@ any listed cursor is failed, so a monitoring job can alert on it.
 	}
 	enc := json.NewEncoder(stdout)
 	n, failed := 0, 0
-	for c, err := range st.ListCursors(ctx, store.CursorState(*state)) {
+	for c, err := range st.ListCursors(ctx, ingest.State(*state)) {
 		if err != nil {
 			fmt.Fprintf(stderr, "xelwatch cursors: %v\n", err)
 			return 1
 		}
 		n++
-		if c.State == store.CursorFailed {
+		if c.State == ingest.StateFailed {
 			failed++
 		}
 		if err := enc.Encode(CursorLine(c)); err != nil {
@@ -254,7 +255,7 @@ any listed cursor is failed, so a monitoring job can alert on it.
 }
 
 // CursorLine is the JSON form of one AuditCursors row.
-func CursorLine(c *store.Cursor) any {
+func CursorLine(c *store.ListedCursor) any {
 	type line struct {
 		Container    string     `json:"container"`
 		Blob         string     `json:"blob"`
@@ -269,10 +270,10 @@ func CursorLine(c *store.Cursor) any {
 		LeaseOwner   string     `json:"lease_owner,omitempty"`
 		LeaseUntil   *time.Time `json:"lease_until,omitempty"`
 	}
-	l := line{Container: c.Container, Blob: c.Blob, State: string(c.State), NextOffset: c.NextOffset,
-		BlobLength: c.BlobLength, Rows: c.Rows, LastError: c.LastError, Updated: c.Updated, LastGrowth: c.LastGrowth,
+	l := line{Container: c.Container, Blob: c.Blob, State: string(c.State), NextOffset: c.Offset,
+		BlobLength: c.BlobLength, Rows: c.Rows, LastError: c.LastError, Updated: c.UpdatedAt, LastGrowth: c.LastGrowth,
 		LeaseOwner: c.LeaseOwner}
-	if c.State == store.CursorFailed {
+	if c.State == ingest.StateFailed {
 		l.FailedOffset = &c.FailedOffset
 	}
 	if !c.LeaseUntil.IsZero() {

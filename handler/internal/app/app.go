@@ -19,9 +19,7 @@ import (
 	"github.com/xelwatch/xelwatch/handler/internal/notify"
 	"github.com/xelwatch/xelwatch/handler/internal/queuemsg"
 	"github.com/xelwatch/xelwatch/handler/internal/store"
-	"github.com/xelwatch/xelwatch/handler/internal/store/tablestate"
 	"github.com/xelwatch/xelwatch/xel"
-	"github.com/xelwatch/xelwatch/xel/audit"
 )
 
 // App holds the shared clients and components.
@@ -37,21 +35,17 @@ type App struct {
 	Pipeline *ingest.Pipeline
 	Notifier *notify.Notifier
 
-	stateTable *aztables.Client  // detection state (nil when Eval was injected)
-	state      *tablestate.State // on stateTable, pruned by the sweep
-	localSrc   bool              // audit source is a local folder
-}
-
-// Evaluator builds the detection engine; nil means "no detections" (the
-// engine arrives with package detect). Tests and the CLI may replace it.
-type Evaluator interface {
-	Evaluate(ctx context.Context, rec *audit.Record) ([]detect.Finding, error)
+	stateTable *aztables.Client // detection state (nil when Eval was injected)
+	state      *store.State     // on stateTable, pruned by the sweep
+	localSrc   bool             // audit source is a local folder
 }
 
 // Options of Build.
 type Options struct {
-	// Eval overrides the detection engine (nil: NewEngine from config).
-	Eval Evaluator
+	// Eval overrides the detection engine (nil: the engine from config,
+	// with its state in the DetectionState table). Tests and the CLI may
+	// replace it.
+	Eval ingest.Evaluator
 	// Channels overrides the notification channels (nil: from config).
 	Channels []notify.Channel
 	// Blobs overrides the audit source (a local folder for watch --dir).
@@ -104,7 +98,7 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options)
 	// The audit reader's limits are the function app's (ingest.XEL.Audit
 	// zero: ingest.MaxRecordBytes, ingest.MaxPendingBytes).
 	dec := ingest.XEL{Options: &xel.Options{MaxMetadataBuffers: store.MaxMetadataOffsets}}
-	a.Pipeline = ingest.New(src, cursors{st: a.Store, container: cfg.AuditContainer}, rows{st: a.Store, log: log},
+	a.Pipeline = ingest.New(src, a.Store.Cursors(cfg.AuditContainer), a.Store.Rows(log),
 		eval, dec, log, ingest.Options{MaxBytesPerRun: cfg.MaxBytesPerRun, Now: o.Now, FindingSink: a.RecordPending})
 
 	chans := o.Channels
@@ -153,7 +147,7 @@ func (a *App) Ensure(ctx context.Context) error {
 		return fmt.Errorf("app: tables: %w", err)
 	}
 	if a.stateTable != nil {
-		if err := tablestate.EnsureTable(ctx, a.stateTable); err != nil {
+		if err := store.EnsureStateTable(ctx, a.stateTable); err != nil {
 			return fmt.Errorf("app: state table: %w", err)
 		}
 	}

@@ -10,7 +10,7 @@ import (
 	"github.com/sethvargo/go-envconfig"
 	"github.com/xelwatch/xelwatch/handler/internal/azclient/azclienttest"
 	"github.com/xelwatch/xelwatch/handler/internal/config"
-	"github.com/xelwatch/xelwatch/handler/internal/store/tablestate"
+	"github.com/xelwatch/xelwatch/handler/internal/store"
 )
 
 // TestClientsCutOffHungServer builds the app's clients from a config, the
@@ -41,7 +41,7 @@ func TestClientsCutOffHungServer(t *testing.T) {
 		op   func(ctx context.Context) error
 	}{
 		{"store tables", a.Store.EnsureTables},
-		{"detection state", func(ctx context.Context) error { return tablestate.EnsureTable(ctx, a.stateTable) }},
+		{"detection state", func(ctx context.Context) error { return store.EnsureStateTable(ctx, a.stateTable) }},
 		{"detections queue", func(ctx context.Context) error { _, err := a.Queue.EnqueueMessage(ctx, "x", nil); return err }},
 		{"audit blobs", func(ctx context.Context) error {
 			_, err := a.Blobs.Properties(ctx, "srv/db/audit/2026-01-01/00_00_00_000_0.xel")

@@ -9,16 +9,17 @@ import (
 
 	"github.com/xelwatch/xelwatch/detect"
 	"github.com/xelwatch/xelwatch/handler/internal/config"
-	"github.com/xelwatch/xelwatch/handler/internal/store/tablestate"
+	"github.com/xelwatch/xelwatch/handler/internal/ingest"
+	"github.com/xelwatch/xelwatch/handler/internal/store"
 )
 
 // newEngine builds the detection engine with its windowed state in the
 // XELWATCH_STATE_TABLE table, so that correlations work across files,
 // invocations and instances.
 // svc is the app account's table service client Build made.
-func newEngine(_ context.Context, cfg *config.Config, a *App, svc *aztables.ServiceClient) (Evaluator, error) {
+func newEngine(_ context.Context, cfg *config.Config, a *App, svc *aztables.ServiceClient) (ingest.Evaluator, error) {
 	a.stateTable = svc.NewClient(cfg.StateTable)
-	a.state = tablestate.New(a.stateTable, nil)
+	a.state = store.NewState(a.stateTable, nil)
 	e, err := detect.New(cfg.Detect(), a.state)
 	if err != nil {
 		return nil, fmt.Errorf("app: detection engine: %w", err)
@@ -56,7 +57,7 @@ const (
 )
 
 // pruneState is the sweep's housekeeping (ingest.SweepOptions.Prune):
-// one bounded tablestate.PruneSome run. Deletes are conditional on the
+// one bounded store.State.PruneSome run. Deletes are conditional on the
 // ETag the scan read, so an entity another instance refreshed meanwhile
 // stays; several instances pruning at once only waste a few requests on
 // 404/412 answers. Running out of PruneBudget is not an error: the next

@@ -9,7 +9,7 @@ import (
 	"github.com/sethvargo/go-envconfig"
 	"github.com/xelwatch/xelwatch/detect"
 	"github.com/xelwatch/xelwatch/handler/internal/config"
-	"github.com/xelwatch/xelwatch/handler/internal/store/tablestate"
+	"github.com/xelwatch/xelwatch/handler/internal/store"
 	"github.com/xelwatch/xelwatch/handler/internal/testsupport/azuritetest"
 )
 
@@ -52,7 +52,7 @@ func TestSweepPrunesDetectionState(t *testing.T) {
 		_, _ = a.Blobs.Container().Delete(bg, nil)
 	})
 
-	st := tablestate.New(a.stateTable, &tablestate.Options{ReadTTL: -1})
+	st := store.NewState(a.stateTable, &store.StateOptions{ReadTTL: -1})
 	put := func(key string, expires time.Time) {
 		t.Helper()
 		if _, err := st.Update(ctx, key, expires, func([]detect.Entry) []detect.Entry { return []detect.Entry{{ID: key}} }); err != nil {

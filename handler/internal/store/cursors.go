@@ -12,137 +12,139 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
-)
 
-// CursorState is the life cycle of an audit blob's cursor.
-type CursorState string
-
-// Cursor states.
-const (
-	CursorOpen   CursorState = "open"   // the blob may still grow; the sweep continues it
-	CursorClosed CursorState = "closed" // rolled over or idle: read to the end, nothing more expected
-	CursorFailed CursorState = "failed" // corrupt at FailedOffset; rows before it are stored
+	"github.com/xelwatch/xelwatch/handler/internal/ingest"
 )
 
 // Bounds on cursor properties.
 const (
-	// MaxMetadataOffsets bounds Cursor.MetadataOffsets.
+	// MaxMetadataOffsets bounds ingest.Cursor.MetadataOffsets.
 	MaxMetadataOffsets = 1024
-	// maxErrorText bounds Cursor.LastError (our own message, so cutting
-	// it is harmless).
+	// maxErrorText bounds ingest.Cursor.LastError (our own message, so
+	// cutting it is harmless).
 	maxErrorText = 2048
 )
 
-// Cursor is how far xelwatch has read one audit blob.
-type Cursor struct {
-	Container string
-	Blob      string
-	// NextOffset is the buffer offset to resume decoding at (xel
-	// Reader.End of the last run).
-	NextOffset int64
-	// MetadataOffsets are the metadata buffers before NextOffset beyond the
-	// leading ones (xel Reader.MetadataOffsets), at most MaxMetadataOffsets.
-	MetadataOffsets []int64
-	BlobETag        string // blob ETag when last read
-	BlobLength      int64  // blob length when last read
-	Rows            int64  // rows stored from this blob so far
-	State           CursorState
-	LastError       string // why the cursor failed (bounded; never secrets)
-	FailedOffset    int64  // where the damage starts, when State is CursorFailed
-	Created         time.Time
-	Updated         time.Time
-	LastGrowth      time.Time // when BlobLength last increased
-	// LeaseOwner holds the cursor until LeaseUntil while it reads the blob
-	// (see ingest); empty and zero when nobody does.
-	LeaseOwner string
-	LeaseUntil time.Time
-	// ETag is the entity's ETag, set by GetCursor, CreateCursor,
-	// UpdateCursor and ListCursors; UpdateCursor requires it to match.
-	ETag azcore.ETag
+// Cursors is the AuditCursors table for the blobs of one audit container.
+// It implements ingest.Cursors: the pipeline owns the cursor model
+// (ingest.Cursor) and this is its storage, so the pipeline needs nothing
+// of Table Storage and there is no second cursor type to translate.
+type Cursors struct {
+	s         *Store
+	container string
 }
 
-// GetCursor reads a blob's cursor; ErrNotFound if there is none.
-func (s *Store) GetCursor(ctx context.Context, container, blob string) (*Cursor, error) {
-	pk, rk := CursorKeys(container, blob)
-	resp, err := s.cursors.GetEntity(ctx, pk, rk, nil)
+var _ ingest.Cursors = Cursors{}
+
+// Cursors returns the cursors of the blobs of container.
+func (s *Store) Cursors(container string) Cursors { return Cursors{s: s, container: container} }
+
+// Get reads a blob's cursor; ErrNotFound if there is none.
+func (cs Cursors) Get(ctx context.Context, blob string) (ingest.Cursor, error) {
+	pk, rk := CursorKeys(cs.container, blob)
+	resp, err := cs.s.cursors.GetEntity(ctx, pk, rk, nil)
 	if err != nil {
-		return nil, fmt.Errorf("store: get cursor %s/%s: %w", container, blob, classify(err))
+		return ingest.Cursor{}, fmt.Errorf("store: get cursor %s/%s: %w", cs.container, blob, classify(err))
 	}
-	c, err := decodeCursor(resp.Value)
+	lc, err := decodeCursor(resp.Value)
 	if err != nil {
-		return nil, err
+		return ingest.Cursor{}, err
 	}
-	c.ETag = resp.ETag
-	return c, nil
+	lc.ETag = string(resp.ETag)
+	return lc.Cursor, nil
 }
 
-// CreateCursor inserts c; ErrConflict if the blob already has a cursor.
-// Created and Updated are set when zero; c.ETag is set on success.
-func (s *Store) CreateCursor(ctx context.Context, c *Cursor) error {
-	now := s.now()
-	if c.Created.IsZero() {
-		c.Created = now
-	}
-	c.Updated = now
-	body, err := encodeCursor(c)
+// Create inserts c (its ETag is ignored); ErrConflict if the blob already
+// has a cursor. It returns c with UpdatedAt and the new ETag set; the
+// entity's creation time is set too, and later updates keep it.
+func (cs Cursors) Create(ctx context.Context, c ingest.Cursor) (ingest.Cursor, error) {
+	now := cs.s.now()
+	c.UpdatedAt = now
+	body, err := encodeCursor(cs.container, &c, now)
 	if err != nil {
-		return err
+		return ingest.Cursor{}, err
 	}
-	resp, err := s.cursors.AddEntity(ctx, body, nil)
+	resp, err := cs.s.cursors.AddEntity(ctx, body, nil)
 	if err != nil {
-		return fmt.Errorf("store: create cursor %s/%s: %w", c.Container, c.Blob, classify(err))
+		return ingest.Cursor{}, fmt.Errorf("store: create cursor %s/%s: %w", cs.container, c.Blob, classify(err))
 	}
-	c.ETag = resp.ETag
-	return nil
+	c.ETag = string(resp.ETag)
+	return withPath(c), nil
 }
 
-// UpdateCursor writes c if its entity ETag still matches c.ETag (a zero
-// c.Created leaves the stored creation time alone);
-// ErrConflict if another writer changed it first (re-read and decide
-// again), ErrNotFound if it was deleted. c.Updated and c.ETag are set on
-// success.
-func (s *Store) UpdateCursor(ctx context.Context, c *Cursor) error {
+// Update writes c if its entity ETag still matches c.ETag; ErrConflict if
+// another writer changed it first (re-read and decide again), ErrNotFound
+// if it was deleted. It returns c with UpdatedAt and the new ETag set.
+func (cs Cursors) Update(ctx context.Context, c ingest.Cursor) (ingest.Cursor, error) {
 	if c.ETag == "" {
-		return fmt.Errorf("store: update cursor %s/%s: no ETag (read or create it first)", c.Container, c.Blob)
+		return ingest.Cursor{}, fmt.Errorf("store: update cursor %s/%s: no ETag (read or create it first)", cs.container, c.Blob)
 	}
-	prev := c.Updated
-	c.Updated = s.now()
-	body, err := encodeCursor(c)
+	c.UpdatedAt = cs.s.now()
+	body, err := encodeCursor(cs.container, &c, time.Time{})
 	if err != nil {
-		c.Updated = prev
-		return err
+		return ingest.Cursor{}, err
 	}
-	etag := c.ETag
-	// Merge: every property is written except a zero Created, which
-	// keeps the stored creation time for callers that do not carry it.
-	resp, err := s.cursors.UpdateEntity(ctx, body, &aztables.UpdateEntityOptions{IfMatch: &etag, UpdateMode: aztables.UpdateModeMerge})
+	etag := azcore.ETag(c.ETag)
+	// Merge: every property is written except the creation time, which
+	// stays as Create wrote it.
+	resp, err := cs.s.cursors.UpdateEntity(ctx, body, &aztables.UpdateEntityOptions{IfMatch: &etag, UpdateMode: aztables.UpdateModeMerge})
 	if err != nil {
-		c.Updated = prev
-		return fmt.Errorf("store: update cursor %s/%s: %w", c.Container, c.Blob, classify(err))
+		return ingest.Cursor{}, fmt.Errorf("store: update cursor %s/%s: %w", cs.container, c.Blob, classify(err))
 	}
-	c.ETag = resp.ETag
-	return nil
+	c.ETag = string(resp.ETag)
+	return withPath(c), nil
+}
+
+// Open lists the container's cursors in state open, in blob key order,
+// stopping once it has max of them (at least one is returned when there
+// is one).
+func (cs Cursors) Open(ctx context.Context, max int) ([]ingest.Cursor, error) {
+	var out []ingest.Cursor
+	for c, err := range cs.s.ListContainerCursors(ctx, cs.container, ingest.StateOpen) {
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c.Cursor)
+		if len(out) >= max {
+			break
+		}
+	}
+	return out, nil
+}
+
+// withPath fills the cursor's server, database and audit from its blob
+// name (nothing when the name does not follow the audit layout).
+func withPath(c ingest.Cursor) ingest.Cursor {
+	p, _ := ingest.ParsePath(c.Blob)
+	c.Server, c.Database, c.Audit = p.Server, p.Database, p.Audit
+	return c
+}
+
+// ListedCursor is a cursor as ListCursors yields it, with its container.
+type ListedCursor struct {
+	Container string
+	ingest.Cursor
 }
 
 // ListCursors yields the cursors in state (all cursors when state is
 // empty), ordered by container and blob key. Iteration stops at the first
 // error, which is yielded.
-func (s *Store) ListCursors(ctx context.Context, state CursorState) iter.Seq2[*Cursor, error] {
+func (s *Store) ListCursors(ctx context.Context, state ingest.State) iter.Seq2[*ListedCursor, error] {
 	return s.listCursors(ctx, "", state)
 }
 
 // ListContainerCursors is ListCursors for the blobs of one container (a
 // single-partition query).
-func (s *Store) ListContainerCursors(ctx context.Context, container string, state CursorState) iter.Seq2[*Cursor, error] {
+func (s *Store) ListContainerCursors(ctx context.Context, container string, state ingest.State) iter.Seq2[*ListedCursor, error] {
 	if container == "" {
-		return func(yield func(*Cursor, error) bool) {
+		return func(yield func(*ListedCursor, error) bool) {
 			yield(nil, errors.New("store: list cursors: empty container name"))
 		}
 	}
 	return s.listCursors(ctx, container, state)
 }
 
-func (s *Store) listCursors(ctx context.Context, container string, state CursorState) iter.Seq2[*Cursor, error] {
+func (s *Store) listCursors(ctx context.Context, container string, state ingest.State) iter.Seq2[*ListedCursor, error] {
 	var conds []string
 	if container != "" {
 		pk, _ := CursorKeys(container, "")
@@ -156,19 +158,23 @@ func (s *Store) listCursors(ctx context.Context, container string, state CursorS
 		f := strings.Join(conds, " and ")
 		opts.Filter = &f
 	}
-	return listEntities(ctx, s.cursors, &opts, "cursors", func(raw []byte) (*Cursor, error) {
+	return listEntities(ctx, s.cursors, &opts, "cursors", func(raw []byte) (*ListedCursor, error) {
 		c, err := decodeCursor(raw)
 		if err == nil {
-			c.ETag, err = entityETag(raw)
+			var etag azcore.ETag
+			etag, err = entityETag(raw)
+			c.ETag = string(etag)
 		}
 		return c, err
 	})
 }
 
-func encodeCursor(c *Cursor) ([]byte, error) {
+// encodeCursor is the entity of c in container; a zero created leaves the
+// creation time out (an update keeps the stored one).
+func encodeCursor(container string, c *ingest.Cursor, created time.Time) ([]byte, error) {
 	if len(c.MetadataOffsets) > MaxMetadataOffsets {
 		return nil, fmt.Errorf("store: cursor %s/%s: %d metadata offsets (limit %d): %w",
-			c.Container, c.Blob, len(c.MetadataOffsets), MaxMetadataOffsets, ErrTooLarge)
+			container, c.Blob, len(c.MetadataOffsets), MaxMetadataOffsets, ErrTooLarge)
 	}
 	offs := make([]string, len(c.MetadataOffsets))
 	for i, o := range c.MetadataOffsets {
@@ -178,13 +184,13 @@ func encodeCursor(c *Cursor) ([]byte, error) {
 	if len(lastErr) > maxErrorText {
 		lastErr = strings.ToValidUTF8(lastErr[:maxErrorText], "") + "…"
 	}
-	pk, rk := CursorKeys(c.Container, c.Blob)
+	pk, rk := CursorKeys(container, c.Blob)
 	e := aztables.EDMEntity{
 		Entity: aztables.Entity{PartitionKey: pk, RowKey: rk},
 		Properties: map[string]any{
-			"container":        c.Container,
+			"container":        container,
 			"blob":             c.Blob,
-			"next_offset":      aztables.EDMInt64(c.NextOffset),
+			"next_offset":      aztables.EDMInt64(c.Offset),
 			"metadata_offsets": strings.Join(offs, ","),
 			"blob_etag":        c.BlobETag,
 			"blob_length":      aztables.EDMInt64(c.BlobLength),
@@ -192,14 +198,14 @@ func encodeCursor(c *Cursor) ([]byte, error) {
 			"state":            string(c.State),
 			"last_error":       lastErr,
 			"failed_offset":    aztables.EDMInt64(c.FailedOffset),
-			"updated":          edmTime(c.Updated),
+			"updated":          edmTime(c.UpdatedAt),
 			"last_growth":      edmTime(c.LastGrowth),
 			"lease_owner":      c.LeaseOwner,
 			"lease_until":      edmTime(c.LeaseUntil),
 		},
 	}
-	if !c.Created.IsZero() {
-		e.Properties["created"] = edmTime(c.Created)
+	if !created.IsZero() {
+		e.Properties["created"] = edmTime(created)
 	}
 	b, err := json.Marshal(e)
 	if err != nil {
@@ -208,28 +214,26 @@ func encodeCursor(c *Cursor) ([]byte, error) {
 	return b, nil
 }
 
-func decodeCursor(raw []byte) (*Cursor, error) {
+func decodeCursor(raw []byte) (*ListedCursor, error) {
 	var e aztables.EDMEntity
 	if err := json.Unmarshal(raw, &e); err != nil {
 		return nil, fmt.Errorf("store: decode cursor: %w", err)
 	}
 	p := props(e.Properties)
-	c := &Cursor{
-		Container:    p.str("container"),
+	c := &ListedCursor{Container: p.str("container"), Cursor: withPath(ingest.Cursor{
 		Blob:         p.str("blob"),
-		NextOffset:   p.int64("next_offset"),
+		Offset:       p.int64("next_offset"),
 		BlobETag:     p.str("blob_etag"),
 		BlobLength:   p.int64("blob_length"),
 		Rows:         p.int64("rows"),
-		State:        CursorState(p.str("state")),
+		State:        ingest.State(p.str("state")),
 		LastError:    p.str("last_error"),
 		FailedOffset: p.int64("failed_offset"),
-		Created:      p.time("created"),
-		Updated:      p.time("updated"),
+		UpdatedAt:    p.time("updated"),
 		LastGrowth:   p.time("last_growth"),
 		LeaseOwner:   p.str("lease_owner"),
 		LeaseUntil:   p.time("lease_until"),
-	}
+	})}
 	if offs := p.str("metadata_offsets"); offs != "" {
 		for _, f := range strings.Split(offs, ",") {
 			v, err := strconv.ParseInt(f, 10, 64)

@@ -1,6 +1,7 @@
 // Package store keeps xelwatch's state in Azure Table Storage: one
-// AuditEvents row per audit record, one AuditCursors row per audit blob and
-// one Detections row per finding with its per-channel delivery status.
+// AuditEvents row per audit record, one AuditCursors row per audit blob,
+// one Detections row per finding with its per-channel delivery status, and
+// the detection rules' windowed state (DetectionState, see [State]).
 //
 // Every write is idempotent or conditional, because the Functions host
 // delivers triggers at least once:
@@ -28,6 +29,9 @@
 // Detections: PartitionKey = detection id, RowKey = "detection"; outbox
 // entries: PartitionKey = "!outbox", RowKey = the detection's
 // PartitionKey.
+// DetectionState: PartitionKey = the state key's first segment (its kind,
+// e.g. "fired", "attack", "tamper"), escaped; RowKey = SHA-256 of the
+// whole key (keys hold principals and addresses) as 40 hex digits.
 //
 // # Properties
 //
@@ -143,6 +147,35 @@
 // not stored; UpsertRecordsReport reports it (Dropped) like the reduced
 // ones (Degraded). Continuation entities of a reduced record that were
 // written stay, unreferenced.
+//
+// # Detection state
+//
+// [State] implements detect.State on the DetectionState table, so that
+// correlations work across files, invocations and function instances. One
+// entity per state key holds its entries as JSON, split over properties
+// E0..En of at most 30000 bytes (a string property holds 32K UTF-16
+// characters) and bounded in count ([MaxStateEntries]) and total size
+// ([MaxStateBytes], under the 1 MiB entity limit).
+//
+// Update is a read-modify-write under optimistic concurrency: the entity
+// is replaced only if its ETag is unchanged (If-Match), a new one is
+// inserted only if absent, and a conflict retries with a fresh read and
+// jittered backoff. A State caches the entity it last read or wrote under
+// each key with its ETag (bounded by StateOptions.CacheBytes): Update
+// starts from that copy, and if another instance wrote meanwhile the
+// conditional write fails and Update reads afresh, so the cache saves a
+// round trip without weakening the concurrency control; a key it has not
+// seen is inserted without a read (the insert fails with 409 if the key
+// exists, and Update reads it then). Get answers from the copy for
+// StateOptions.ReadTTL (1 s by default): within that second an instance
+// may not yet see another instance's write, the same as if the two had
+// evaluated their records concurrently. That is the contract: an instance
+// sees its own writes at once and other instances' within ReadTTL, and
+// Update never loses a write whatever the cache holds. A reader that needs
+// every instance's writes now (a test, a tool) uses a fresh State or
+// ReadTTL < 0. Entities carry Expires (event time plus the rule's window);
+// Prune and PruneSome delete expired entities, conditionally on their
+// ETag.
 //
 // # Errors
 //

@@ -17,15 +17,19 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
+
+	"github.com/xelwatch/xelwatch/handler/internal/ingest"
 )
 
 // Sentinel errors; test with errors.Is.
 var (
-	// ErrNotFound: the entity (or table) does not exist.
-	ErrNotFound = errors.New("store: not found")
+	// ErrNotFound: the entity (or table) does not exist. It is
+	// ingest.ErrNotFound, so that what the store returns through
+	// [Cursors] satisfies the pipeline's contract without translation.
+	ErrNotFound = ingest.ErrNotFound
 	// ErrConflict: the entity already exists, or its ETag changed since it
-	// was read (another writer won).
-	ErrConflict = errors.New("store: conflict")
+	// was read (another writer won). It is ingest.ErrConflict.
+	ErrConflict = ingest.ErrConflict
 	// ErrTooLarge: an entity would exceed a service limit (1 MiB, 252
 	// properties, 32,767 UTF-16 code units in one piece of a key).
 	ErrTooLarge = errors.New("store: entity too large")

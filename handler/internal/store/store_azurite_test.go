@@ -13,6 +13,7 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
 	"github.com/xelwatch/xelwatch/detect"
+	"github.com/xelwatch/xelwatch/handler/internal/ingest"
 	"github.com/xelwatch/xelwatch/handler/internal/testsupport/azuritetest"
 	"github.com/xelwatch/xelwatch/xel/audit"
 )
@@ -288,76 +289,92 @@ func TestAzuriteBatchFailureClassified(t *testing.T) {
 func TestAzuriteCursor(t *testing.T) {
 	s := newTestStore(t)
 	ctx := context.Background()
+	cs := s.Cursors("sqldbauditlogs")
 	blob := "srv1/db1/SqlDbAuditing_ServerAudit/2026-11-21/20_31_39_123_0.xel"
-	if _, err := s.GetCursor(ctx, "sqldbauditlogs", blob); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("GetCursor of a new blob: %v, want ErrNotFound", err)
+	if _, err := cs.Get(ctx, blob); !errors.Is(err, ErrNotFound) || !errors.Is(err, ingest.ErrNotFound) {
+		t.Fatalf("Get of a new blob: %v, want ErrNotFound", err)
 	}
-	c := &Cursor{Container: "sqldbauditlogs", Blob: blob, State: CursorOpen, BlobETag: `"0x8DC"`, BlobLength: 4096,
-		NextOffset: 4096, MetadataOffsets: []int64{0, 8192}, LastGrowth: time.Date(2026, 11, 21, 20, 31, 40, 0, time.UTC),
-		LeaseOwner: "inv-1", LeaseUntil: time.Date(2026, 11, 21, 20, 33, 40, 0, time.UTC)}
-	if err := s.CreateCursor(ctx, c); err != nil {
+	c, err := cs.Create(ctx, ingest.Cursor{Blob: blob, State: ingest.StateOpen, BlobETag: `"0x8DC"`, BlobLength: 4096,
+		Offset: 4096, MetadataOffsets: []int64{0, 8192}, LastGrowth: time.Date(2026, 11, 21, 20, 31, 40, 0, time.UTC),
+		LeaseOwner: "inv-1", LeaseUntil: time.Date(2026, 11, 21, 20, 33, 40, 0, time.UTC)})
+	if err != nil {
 		t.Fatal(err)
 	}
-	if c.ETag == "" {
-		t.Fatal("CreateCursor left ETag empty")
+	if c.ETag == "" || c.Server != "srv1" || c.Database != "db1" || c.UpdatedAt.IsZero() {
+		t.Fatalf("Create returned %+v: want an ETag, the blob's path and the update time", c)
 	}
-	if err := s.CreateCursor(ctx, &Cursor{Container: "sqldbauditlogs", Blob: blob}); !errors.Is(err, ErrConflict) {
-		t.Fatalf("second CreateCursor: %v, want ErrConflict", err)
+	if _, err := cs.Create(ctx, ingest.Cursor{Blob: blob}); !errors.Is(err, ErrConflict) || !errors.Is(err, ingest.ErrConflict) {
+		t.Fatalf("second Create: %v, want ErrConflict", err)
 	}
+	created := func() time.Time {
+		pk, rk := CursorKeys("sqldbauditlogs", blob)
+		resp, err := s.cursors.GetEntity(ctx, pk, rk, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var e aztables.EDMEntity
+		if err := json.Unmarshal(resp.Value, &e); err != nil {
+			t.Fatal(err)
+		}
+		return props(e.Properties).time("created")
+	}
+	wasCreated := created()
 	// Two updaters read the same version; only the first update wins.
-	a, err := s.GetCursor(ctx, "sqldbauditlogs", blob)
+	a, err := cs.Get(ctx, blob)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := s.GetCursor(ctx, "sqldbauditlogs", blob)
+	b, err := cs.Get(ctx, blob)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if fmt.Sprint(a.MetadataOffsets) != "[0 8192]" || a.NextOffset != 4096 || a.State != CursorOpen || !a.LastGrowth.Equal(c.LastGrowth) || a.BlobETag != `"0x8DC"` ||
-		a.LeaseOwner != "inv-1" || !a.LeaseUntil.Equal(c.LeaseUntil) {
+	if fmt.Sprint(a.MetadataOffsets) != "[0 8192]" || a.Offset != 4096 || a.State != ingest.StateOpen || !a.LastGrowth.Equal(c.LastGrowth) || a.BlobETag != `"0x8DC"` ||
+		a.LeaseOwner != "inv-1" || !a.LeaseUntil.Equal(c.LeaseUntil) || a.Server != "srv1" || a.Audit != "SqlDbAuditing_ServerAudit" {
 		t.Fatalf("read back %+v", a)
 	}
-	a.NextOffset, a.Rows = 8192, 10
-	if err := s.UpdateCursor(ctx, a); err != nil {
+	a.Offset, a.Rows = 8192, 10
+	if a, err = cs.Update(ctx, a); err != nil {
 		t.Fatalf("first update: %v", err)
 	}
-	b.NextOffset, b.Rows = 12288, 99
-	if err := s.UpdateCursor(ctx, b); !errors.Is(err, ErrConflict) {
+	b.Offset, b.Rows = 12288, 99
+	if _, err := cs.Update(ctx, b); !errors.Is(err, ErrConflict) || !errors.Is(err, ingest.ErrConflict) {
 		t.Fatalf("stale update: %v, want ErrConflict", err)
 	}
-	a.State, a.LastError, a.FailedOffset = CursorFailed, "xel: corrupt buffer at 8192", 8192
-	a.Created = time.Time{} // a caller that does not carry it keeps the stored one
-	if err := s.UpdateCursor(ctx, a); err != nil {
+	a.State, a.LastError, a.FailedOffset = ingest.StateFailed, "xel: corrupt buffer at 8192", 8192
+	if a, err = cs.Update(ctx, a); err != nil {
 		t.Fatalf("update with the fresh ETag: %v", err)
 	}
-	got, err := s.GetCursor(ctx, "sqldbauditlogs", blob)
+	got, err := cs.Get(ctx, blob)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Rows != 10 || got.NextOffset != 8192 || got.State != CursorFailed || got.FailedOffset != 8192 || got.ETag != a.ETag ||
+	if got.Rows != 10 || got.Offset != 8192 || got.State != ingest.StateFailed || got.FailedOffset != 8192 || got.ETag != a.ETag ||
 		got.LastError != "xel: corrupt buffer at 8192" {
 		t.Fatalf("got %+v", got)
 	}
-	if !got.Created.Equal(c.Created) || got.Created.IsZero() || !got.Updated.After(got.Created) && !got.Updated.Equal(got.Created) {
-		t.Fatalf("created %s (want %s), updated %s", got.Created, c.Created, got.Updated)
+	// Updates keep the creation time Create wrote.
+	if wasCreated.IsZero() || !created().Equal(wasCreated) || got.UpdatedAt.Before(wasCreated) {
+		t.Fatalf("created %s (was %s), updated %s", created(), wasCreated, got.UpdatedAt)
 	}
-	other := &Cursor{Container: "sqldbauditlogs", Blob: "other#?.xel", State: CursorOpen}
-	if err := s.CreateCursor(ctx, other); err != nil {
+	if _, err := cs.Create(ctx, ingest.Cursor{Blob: "other#?.xel", State: ingest.StateOpen}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.CreateCursor(ctx, &Cursor{Container: "othercontainer", Blob: "x.xel", State: CursorOpen}); err != nil {
+	if _, err := s.Cursors("othercontainer").Create(ctx, ingest.Cursor{Blob: "x.xel", State: ingest.StateOpen}); err != nil {
 		t.Fatal(err)
+	}
+	if open, err := cs.Open(ctx, 10); err != nil || len(open) != 1 || open[0].Blob != "other#?.xel" || open[0].ETag == "" {
+		t.Fatalf("Open = %+v, %v; want the one open cursor of the container", open, err)
 	}
 	for _, tt := range []struct {
 		container string
-		state     CursorState
+		state     ingest.State
 		want      []string
 	}{
-		{"sqldbauditlogs", CursorOpen, []string{"other#?.xel"}},
-		{"sqldbauditlogs", CursorFailed, []string{blob}},
+		{"sqldbauditlogs", ingest.StateOpen, []string{"other#?.xel"}},
+		{"sqldbauditlogs", ingest.StateFailed, []string{blob}},
 		{"sqldbauditlogs", "", []string{"other#?.xel", blob}},
-		{"othercontainer", CursorOpen, []string{"x.xel"}},
-		{"", CursorOpen, []string{"x.xel", "other#?.xel"}},
+		{"othercontainer", ingest.StateOpen, []string{"x.xel"}},
+		{"", ingest.StateOpen, []string{"x.xel", "other#?.xel"}},
 		{"", "", []string{"x.xel", "other#?.xel", blob}},
 	} {
 		list := s.ListCursors(ctx, tt.state)

@@ -1,4 +1,4 @@
-package tablestate
+package store
 
 import (
 	"context"
@@ -25,7 +25,7 @@ func (c *clock) Add(d time.Duration) {
 func TestCacheSavesReads(t *testing.T) {
 	ctx := context.Background()
 	f := newFakeTable()
-	s := New(f, nil)
+	s := NewState(f, nil)
 	for i := range 5 {
 		if _, err := s.Update(ctx, "fail|sql01|10.0.0.1", t0.Add(time.Hour), appendID(fmt.Sprint(i))); err != nil {
 			t.Fatal(err)
@@ -50,10 +50,10 @@ func TestCacheSavesReads(t *testing.T) {
 func TestUnseenExistingKey(t *testing.T) {
 	ctx := context.Background()
 	f := newFakeTable()
-	if _, err := New(f, nil).Update(ctx, "k|1", t0.Add(time.Hour), appendID("other")); err != nil {
+	if _, err := NewState(f, nil).Update(ctx, "k|1", t0.Add(time.Hour), appendID("other")); err != nil {
 		t.Fatal(err)
 	}
-	s := New(f, &Options{MaxAttempts: 1})
+	s := NewState(f, &StateOptions{MaxAttempts: 1})
 	got, err := s.Update(ctx, "k|1", t0.Add(time.Hour), appendID("mine"))
 	if err != nil {
 		t.Fatal(err)
@@ -61,7 +61,7 @@ func TestUnseenExistingKey(t *testing.T) {
 	if want := []string{"other", "mine"}; !slices.Equal(entryIDs(got), want) {
 		t.Errorf("Update returned %q, want %q", entryIDs(got), want)
 	}
-	got, _ = New(f, nil).Get(ctx, "k|1")
+	got, _ = NewState(f, nil).Get(ctx, "k|1")
 	if want := []string{"other", "mine"}; !slices.Equal(entryIDs(got), want) {
 		t.Errorf("stored %q, want %q", entryIDs(got), want)
 	}
@@ -73,7 +73,7 @@ func TestUnseenExistingKey(t *testing.T) {
 func TestStaleCopyRereads(t *testing.T) {
 	ctx := context.Background()
 	f := newFakeTable()
-	a, b := New(f, &Options{MaxAttempts: 1}), New(f, &Options{MaxAttempts: 1})
+	a, b := NewState(f, &StateOptions{MaxAttempts: 1}), NewState(f, &StateOptions{MaxAttempts: 1})
 	steps := []struct {
 		s  *State
 		id string
@@ -84,7 +84,7 @@ func TestStaleCopyRereads(t *testing.T) {
 		}
 	}
 	f.calls = map[string]int{}
-	got, err := New(f, nil).Get(ctx, "k|1")
+	got, err := NewState(f, nil).Get(ctx, "k|1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,8 +99,8 @@ func TestReadTTL(t *testing.T) {
 	ctx := context.Background()
 	f := newFakeTable()
 	clk := &clock{t: t0}
-	a := New(f, &Options{ReadTTL: time.Second, Now: clk.Now})
-	b := New(f, nil)
+	a := NewState(f, &StateOptions{ReadTTL: time.Second, Now: clk.Now})
+	b := NewState(f, nil)
 	if got, _ := a.Get(ctx, "k|1"); got != nil {
 		t.Fatalf("absent key = %v", got)
 	}
@@ -121,7 +121,7 @@ func TestReadTTL(t *testing.T) {
 		t.Errorf("own write: %q, want [b1 a1]", entryIDs(got))
 	}
 
-	off := New(f, &Options{ReadTTL: -1})
+	off := NewState(f, &StateOptions{ReadTTL: -1})
 	_, _ = off.Get(ctx, "k|1")
 	n := f.calls["get"]
 	_, _ = off.Get(ctx, "k|1")
@@ -133,7 +133,7 @@ func TestReadTTL(t *testing.T) {
 func TestCacheBounded(t *testing.T) {
 	ctx := context.Background()
 	f := newFakeTable()
-	s := New(f, &Options{CacheBytes: 4 << 10})
+	s := NewState(f, &StateOptions{CacheBytes: 4 << 10})
 	for i := range 200 {
 		if _, err := s.Update(ctx, fmt.Sprintf("k|%d", i), t0.Add(time.Hour), appendID("x")); err != nil {
 			t.Fatal(err)
@@ -157,7 +157,7 @@ func TestCacheBounded(t *testing.T) {
 func TestConcurrentCachedWriters(t *testing.T) {
 	ctx := context.Background()
 	f := newFakeTable()
-	states := []*State{New(f, &Options{MaxAttempts: 1000}), New(f, &Options{MaxAttempts: 1000})}
+	states := []*State{NewState(f, &StateOptions{MaxAttempts: 1000}), NewState(f, &StateOptions{MaxAttempts: 1000})}
 	var wg sync.WaitGroup
 	errs := make(chan error, 100)
 	for i, s := range states {
@@ -179,7 +179,7 @@ func TestConcurrentCachedWriters(t *testing.T) {
 	for err := range errs {
 		t.Fatal(err)
 	}
-	got, err := New(f, nil).Get(ctx, "race|k")
+	got, err := NewState(f, nil).Get(ctx, "race|k")
 	if err != nil {
 		t.Fatal(err)
 	}

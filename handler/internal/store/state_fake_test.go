@@ -1,4 +1,4 @@
-package tablestate
+package store
 
 import (
 	"cmp"

@@ -1,4 +1,4 @@
-package tablestate
+package store
 
 import (
 	"context"
@@ -22,18 +22,18 @@ import (
 
 // Bounds of one state entity.
 const (
-	MaxEntries     = 256       // entries kept per key (the newest)
-	MaxEntityBytes = 900 << 10 // JSON bytes of the entries (entity limit 1 MiB)
-	chunkBytes     = 30000     // bytes per string property (≤ 32K UTF-16 chars)
-	maxKeyProperty = 512       // bytes of the readable key kept for operators
+	MaxStateEntries = 256       // entries kept per state key (the newest)
+	MaxStateBytes   = 900 << 10 // JSON bytes of a key's entries (entity limit 1 MiB)
+	stateChunkBytes = 30000     // bytes per string property (≤ 32K UTF-16 chars)
+	stateKeyBytes   = 512       // bytes of the readable key kept for operators
 )
 
 // ErrContention is returned when Update lost the optimistic-concurrency
-// race more times than Options.MaxAttempts.
-var ErrContention = errors.New("tablestate: too many concurrent updates")
+// race more times than StateOptions.MaxAttempts.
+var ErrContention = errors.New("store: too many concurrent detection state updates")
 
-// Client is the part of *aztables.Client the store uses.
-type Client interface {
+// StateClient is the part of *aztables.Client a State uses.
+type StateClient interface {
 	GetEntity(ctx context.Context, partitionKey, rowKey string, options *aztables.GetEntityOptions) (aztables.GetEntityResponse, error)
 	AddEntity(ctx context.Context, entity []byte, options *aztables.AddEntityOptions) (aztables.AddEntityResponse, error)
 	UpdateEntity(ctx context.Context, entity []byte, options *aztables.UpdateEntityOptions) (aztables.UpdateEntityResponse, error)
@@ -41,27 +41,27 @@ type Client interface {
 	NewListEntitiesPager(options *aztables.ListEntitiesOptions) *runtime.Pager[aztables.ListEntitiesResponse]
 }
 
-// Options tune a State; nil means defaults.
-type Options struct {
+// StateOptions tune a State; nil means defaults.
+type StateOptions struct {
 	// MaxAttempts bounds the read-modify-write attempts of one Update
 	// (default 30).
 	MaxAttempts int
 	// ReadTTL is how long Get may answer from what this State last read
 	// or wrote under a key instead of asking the table (default
-	// DefaultReadTTL; negative: always ask). Writes of this State are
+	// DefaultStateReadTTL; negative: always ask). Writes of this State are
 	// seen at once; writes of other instances within ReadTTL.
 	ReadTTL time.Duration
 	// CacheBytes bounds the cache, counted in encoded entity bytes
-	// (default DefaultCacheBytes; decoded entries take two to three times
+	// (default DefaultStateCacheBytes; decoded entries take two to three times
 	// that).
 	CacheBytes int
 	Now        func() time.Time
 }
 
-// Defaults of Options.
+// Defaults of StateOptions.
 const (
-	DefaultReadTTL    = time.Second
-	DefaultCacheBytes = 4 << 20
+	DefaultStateReadTTL    = time.Second
+	DefaultStateCacheBytes = 4 << 20
 )
 
 // State implements detect.State on a table.
@@ -73,33 +73,33 @@ const (
 // weakening the optimistic concurrency. Get answers from the copy while
 // it is younger than ReadTTL.
 type State struct {
-	c           Client
+	c           StateClient
 	maxAttempts int
 	readTTL     time.Duration
 	now         func() time.Time
 
 	mu         sync.Mutex
-	cache      map[string]*cached // by RowKey (PartitionKey is part of the key hashed into it)
+	cache      map[string]*cachedState // by RowKey (PartitionKey is part of the key hashed into it)
 	cacheBytes int
 	maxBytes   int
 	pruneFrom  [2]*string // where PruneSome's scan continues (nil: the start)
 }
 
-// cached is the table's entity under a key as this State last saw it.
-type cached struct {
-	found  bool // false: the entity did not exist
-	stored      // etag, expires, entries
-	at     time.Time
-	size   int
+// cachedState is the table's entity under a key as this State last saw it.
+type cachedState struct {
+	found       bool // false: the entity did not exist
+	storedState      // etag, expires, entries
+	at          time.Time
+	size        int
 }
 
 var _ detect.State = (*State)(nil)
 
-// New returns a State on the table client c (the table must exist; see
-// EnsureTable).
-func New(c Client, opts *Options) *State {
-	s := &State{c: c, maxAttempts: 30, readTTL: DefaultReadTTL, now: time.Now,
-		cache: map[string]*cached{}, maxBytes: DefaultCacheBytes}
+// NewState returns a State on the table client c (the table must exist;
+// see EnsureStateTable).
+func NewState(c StateClient, opts *StateOptions) *State {
+	s := &State{c: c, maxAttempts: 30, readTTL: DefaultStateReadTTL, now: time.Now,
+		cache: map[string]*cachedState{}, maxBytes: DefaultStateCacheBytes}
 	if opts != nil {
 		if opts.MaxAttempts > 0 {
 			s.maxAttempts = opts.MaxAttempts
@@ -119,7 +119,7 @@ func New(c Client, opts *Options) *State {
 
 // remember caches what the table holds under rk; size is the entity's
 // encoded size (what it costs to keep).
-func (s *State) remember(rk string, found bool, st stored, size int) {
+func (s *State) remember(rk string, found bool, st storedState, size int) {
 	if found && st.etag == "" {
 		s.forget(rk) // no ETag to write under: nothing worth keeping
 		return
@@ -141,7 +141,7 @@ func (s *State) remember(rk string, found bool, st stored, size int) {
 		s.cacheBytes -= old.size
 		delete(s.cache, k)
 	}
-	s.cache[rk] = &cached{found: found, stored: st, at: s.now(), size: size}
+	s.cache[rk] = &cachedState{found: found, storedState: st, at: s.now(), size: size}
 	s.cacheBytes += size
 }
 
@@ -154,31 +154,36 @@ func (s *State) forget(rk string) {
 	}
 }
 
-// recall returns the cached entity under rk, if any and, when maxAge > 0,
+// recall returns the cachedState entity under rk, if any and, when maxAge > 0,
 // younger than maxAge.
-func (s *State) recall(rk string, maxAge time.Duration) (cached, bool) {
+func (s *State) recall(rk string, maxAge time.Duration) (cachedState, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c, ok := s.cache[rk]
 	if !ok || (maxAge > 0 && s.now().Sub(c.at) > maxAge) {
-		return cached{}, false
+		return cachedState{}, false
 	}
 	return *c, true
 }
 
-// EnsureTable creates the table unless it exists.
-func EnsureTable(ctx context.Context, c *aztables.Client) error {
+// EnsureStateTable creates the detection state table unless it exists.
+func EnsureStateTable(ctx context.Context, c *aztables.Client) error {
 	_, err := c.CreateTable(ctx, nil)
-	if err != nil && !hasCode(err, aztables.TableAlreadyExists) {
-		return fmt.Errorf("tablestate: create table: %w", describe(err))
+	if err = classify(err); err != nil && !hasCode(err, aztables.TableAlreadyExists) {
+		return fmt.Errorf("store: create state table: %w", err)
 	}
 	return nil
 }
 
-// keys maps a state key to PartitionKey and RowKey.
-func keys(key string) (pk, rk string) {
-	kind, _, _ := strings.Cut(key, "|")
-	pk = sanitize(kind)
+// maxStateKindUnits bounds the PartitionKey of a state entity.
+const maxStateKindUnits = 64
+
+// stateKeys maps a state key to PartitionKey (its first segment, the
+// kind, escaped like every key component) and RowKey (a hash of the
+// whole key, which may hold any character).
+func stateKeys(key string) (pk, rk string) {
+	kind, _, _ := strings.Cut(key, string(KeySep))
+	pk = limitUnits(EscapeKey(kind), maxStateKindUnits)
 	if pk == "" {
 		pk = "state"
 	}
@@ -186,22 +191,7 @@ func keys(key string) (pk, rk string) {
 	return pk, hex.EncodeToString(sum[:20])
 }
 
-// sanitize keeps [a-z0-9-_] of s, at most 64 bytes.
-func sanitize(s string) string {
-	var b strings.Builder
-	for i := 0; i < len(s) && b.Len() < 64; i++ {
-		c := s[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '-', c == '_':
-			b.WriteByte(c)
-		case c >= 'A' && c <= 'Z':
-			b.WriteByte(c + 'a' - 'A')
-		}
-	}
-	return b.String()
-}
-
-type stored struct {
+type storedState struct {
 	etag    azcore.ETag
 	expires time.Time
 	entries []detect.Entry
@@ -212,7 +202,7 @@ func (s *State) Get(ctx context.Context, key string) ([]detect.Entry, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	pk, rk := keys(key)
+	pk, rk := stateKeys(key)
 	if s.readTTL > 0 {
 		if c, ok := s.recall(rk, s.readTTL); ok {
 			return c.entries, nil
@@ -226,66 +216,66 @@ func (s *State) Get(ctx context.Context, key string) ([]detect.Entry, error) {
 }
 
 // read gets the entity from the table and caches it.
-func (s *State) read(ctx context.Context, pk, rk string) (stored, bool, error) {
+func (s *State) read(ctx context.Context, pk, rk string) (storedState, bool, error) {
 	resp, err := s.c.GetEntity(ctx, pk, rk, nil)
 	if err != nil {
-		if hasCode(err, aztables.EntityNotFound) || hasCode(err, aztables.ResourceNotFound) || statusOf(err) == 404 {
-			s.remember(rk, false, stored{}, 0)
-			return stored{}, false, nil
+		if err = classify(err); errors.Is(err, ErrNotFound) {
+			s.remember(rk, false, storedState{}, 0)
+			return storedState{}, false, nil
 		}
 		s.forget(rk)
-		return stored{}, false, fmt.Errorf("tablestate: get %s/%s: %w", pk, rk, describe(err))
+		return storedState{}, false, fmt.Errorf("store: get state %s/%s: %w", pk, rk, err)
 	}
-	st, err := decode(resp.Value)
+	st, err := decodeState(resp.Value)
 	if err != nil {
 		s.forget(rk)
-		return stored{}, false, fmt.Errorf("tablestate: entity %s/%s: %w", pk, rk, err)
+		return storedState{}, false, fmt.Errorf("store: state entity %s/%s: %w", pk, rk, err)
 	}
 	st.etag = resp.ETag
 	s.remember(rk, true, st, len(resp.Value))
 	return st, true, nil
 }
 
-// Update implements detect.State: take the cached copy (or, for a key
+// Update implements detect.State: take the cachedState copy (or, for a key
 // not seen yet, assume it absent), apply fn, write back under the ETag
 // (insert when absent); on 412/409 read afresh and retry.
 func (s *State) Update(ctx context.Context, key string, expires time.Time, fn func([]detect.Entry) []detect.Entry) ([]detect.Entry, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	pk, rk := keys(key)
+	pk, rk := stateKeys(key)
 	c, fromCache := s.recall(rk, 0)
 	if !fromCache {
 		// A key this State has not seen is usually new (a new client
 		// address, a new claim): try the insert first. If the key
 		// exists, the insert fails with 409 and the loop reads it,
 		// one request more than reading first; if not, one less.
-		c, fromCache = cached{}, true
+		c, fromCache = cachedState{}, true
 	}
 	for attempt := 0; attempt < s.maxAttempts; attempt++ {
 		if attempt > 0 && !fromCache {
-			if err := backoff(ctx, attempt); err != nil {
+			if err := stateBackoff(ctx, attempt); err != nil {
 				return nil, err
 			}
 		}
 		var (
-			cur   stored
+			cur   storedState
 			found bool
 			err   error
 		)
 		if fromCache {
-			cur, found = c.stored, c.found
+			cur, found = c.storedState, c.found
 		} else if cur, found, err = s.read(ctx, pk, rk); err != nil {
 			return nil, err
 		}
-		stale := fromCache // a conflict on a cached copy or a guess is not contention
+		stale := fromCache // a conflict on a cachedState copy or a guess is not contention
 		fromCache = false
-		next := bound(fn(cur.entries))
+		next := boundEntries(fn(cur.entries))
 		exp := expires
 		if cur.expires.After(exp) {
 			exp = cur.expires
 		}
-		body, err := encode(pk, rk, key, exp, next)
+		body, err := encodeState(pk, rk, key, exp, next)
 		if err != nil {
 			return nil, err
 		}
@@ -300,30 +290,31 @@ func (s *State) Update(ctx context.Context, key string, expires time.Time, fn fu
 			etag = resp.ETag
 		}
 		if err == nil {
-			s.remember(rk, true, stored{etag: etag, expires: exp, entries: next}, len(body))
+			s.remember(rk, true, storedState{etag: etag, expires: exp, entries: next}, len(body))
 			return next, nil
 		}
 		s.forget(rk)
+		err = classify(err)
 		switch {
-		case !found && (hasCode(err, aztables.EntityAlreadyExists) || statusOf(err) == 409):
+		case !found && errors.Is(err, ErrConflict):
 			// another writer inserted it first
-		case found && (statusOf(err) == 412 || hasCode(err, aztables.UpdateConditionNotSatisfied)):
+		case found && errors.Is(err, ErrConflict):
 			// changed since we read it
-		case found && statusOf(err) == 404:
+		case found && errors.Is(err, ErrNotFound):
 			// pruned since we read it
 		case !found:
-			return nil, fmt.Errorf("tablestate: add %s/%s: %w", pk, rk, describe(err))
+			return nil, fmt.Errorf("store: add state %s/%s: %w", pk, rk, err)
 		default:
-			return nil, fmt.Errorf("tablestate: update %s/%s: %w", pk, rk, describe(err))
+			return nil, fmt.Errorf("store: update state %s/%s: %w", pk, rk, err)
 		}
 		if stale {
-			attempt-- // the cached copy was out of date: not a lost race
+			attempt-- // the cachedState copy was out of date: not a lost race
 		}
 	}
-	return nil, fmt.Errorf("tablestate: update %s/%s: %w", pk, rk, ErrContention)
+	return nil, fmt.Errorf("store: update state %s/%s: %w", pk, rk, ErrContention)
 }
 
-func backoff(ctx context.Context, attempt int) error {
+func stateBackoff(ctx context.Context, attempt int) error {
 	d := time.Duration(min(attempt, 6)) * 10 * time.Millisecond
 	d += time.Duration(rand.Int64N(int64(10 * time.Millisecond)))
 	t := time.NewTimer(d)
@@ -336,14 +327,15 @@ func backoff(ctx context.Context, attempt int) error {
 	}
 }
 
-// bound keeps the newest entries that fit MaxEntries and MaxEntityBytes.
-func bound(es []detect.Entry) []detect.Entry {
-	if len(es) > MaxEntries {
-		es = es[len(es)-MaxEntries:]
+// boundEntries keeps the newest entries that fit MaxStateEntries and
+// MaxStateBytes.
+func boundEntries(es []detect.Entry) []detect.Entry {
+	if len(es) > MaxStateEntries {
+		es = es[len(es)-MaxStateEntries:]
 	}
 	for len(es) > 0 {
 		b, err := json.Marshal(es)
-		if err != nil || len(b) <= MaxEntityBytes {
+		if err != nil || len(b) <= MaxStateBytes {
 			return es
 		}
 		es = es[max(1, len(es)/4):]
@@ -351,23 +343,23 @@ func bound(es []detect.Entry) []detect.Entry {
 	return es
 }
 
-// encode builds the entity JSON.
-func encode(pk, rk, key string, expires time.Time, es []detect.Entry) ([]byte, error) {
+// encodeState builds the entity JSON.
+func encodeState(pk, rk, key string, expires time.Time, es []detect.Entry) ([]byte, error) {
 	data, err := json.Marshal(es)
 	if err != nil {
-		return nil, fmt.Errorf("tablestate: encode entries: %w", err)
+		return nil, fmt.Errorf("store: encode state entries: %w", err)
 	}
 	ent := map[string]any{
 		"PartitionKey":       pk,
 		"RowKey":             rk,
-		"Key":                cutUTF8(key, maxKeyProperty),
+		"Key":                cutUTF8(key, stateKeyBytes),
 		"Expires":            expires.UTC().Format(time.RFC3339Nano),
 		"Expires@odata.type": "Edm.DateTime",
 		"Count":              int32(len(es)),
 	}
 	chunks := 0
 	for len(data) > 0 {
-		n := min(chunkBytes, len(data))
+		n := min(stateChunkBytes, len(data))
 		for n < len(data) && n > 0 && data[n]&0xC0 == 0x80 {
 			n-- // never split a UTF-8 sequence
 		}
@@ -389,13 +381,13 @@ func cutUTF8(s string, n int) string {
 	return s[:n]
 }
 
-// decode reads an entity written by encode.
-func decode(b []byte) (stored, error) {
+// decodeState reads an entity written by encodeState.
+func decodeState(b []byte) (storedState, error) {
 	var raw map[string]json.RawMessage
 	if err := json.Unmarshal(b, &raw); err != nil {
-		return stored{}, err
+		return storedState{}, err
 	}
-	var st stored
+	var st storedState
 	if v, ok := raw["Expires"]; ok {
 		var s string
 		if err := json.Unmarshal(v, &s); err == nil {
@@ -405,23 +397,23 @@ func decode(b []byte) (stored, error) {
 	var chunks int
 	if v, ok := raw["Chunks"]; ok {
 		if err := json.Unmarshal(v, &chunks); err != nil {
-			return stored{}, fmt.Errorf("chunks: %w", err)
+			return storedState{}, fmt.Errorf("chunks: %w", err)
 		}
 	}
-	if chunks < 0 || chunks > MaxEntityBytes/chunkBytes+2 {
-		return stored{}, fmt.Errorf("implausible chunk count %d", chunks)
+	if chunks < 0 || chunks > MaxStateBytes/stateChunkBytes+2 {
+		return storedState{}, fmt.Errorf("implausible chunk count %d", chunks)
 	}
 	var data strings.Builder
 	for i := range chunks {
 		var s string
 		if err := json.Unmarshal(raw["E"+strconv.Itoa(i)], &s); err != nil {
-			return stored{}, fmt.Errorf("chunk %d: %w", i, err)
+			return storedState{}, fmt.Errorf("chunk %d: %w", i, err)
 		}
 		data.WriteString(s)
 	}
 	if data.Len() > 0 {
 		if err := json.Unmarshal([]byte(data.String()), &st.entries); err != nil {
-			return stored{}, fmt.Errorf("entries: %w", err)
+			return storedState{}, fmt.Errorf("entries: %w", err)
 		}
 	}
 	return st, nil
@@ -444,7 +436,7 @@ func (s *State) Prune(ctx context.Context, t time.Time) (int, error) {
 //
 // Every delete is conditional on the ETag the scan returned: an entity
 // another instance refreshed since then fails with 412 and stays, and an
-// Update that finds its cached entity pruned (404) reads afresh. An entity
+// Update that finds its cachedState entity pruned (404) reads afresh. An entity
 // listed without an ETag is left alone rather than deleted blindly.
 func (s *State) PruneSome(ctx context.Context, t time.Time, limit int) (deleted int, more bool, err error) {
 	filter := fmt.Sprintf("Expires lt datetime'%s'", t.UTC().Format("2006-01-02T15:04:05Z"))
@@ -467,7 +459,7 @@ func (s *State) PruneSome(ctx context.Context, t time.Time, limit int) (deleted 
 		}
 		page, err := s.c.NewListEntitiesPager(opts).NextPage(ctx)
 		if err != nil {
-			return deleted, false, fmt.Errorf("tablestate: list expired: %w", describe(err))
+			return deleted, false, fmt.Errorf("store: list expired state: %w", classify(err))
 		}
 		for _, b := range page.Entities {
 			if spent() {
@@ -480,7 +472,7 @@ func (s *State) PruneSome(ctx context.Context, t time.Time, limit int) (deleted 
 				ETag                 string `json:"odata.etag"`
 			}
 			if err := json.Unmarshal(b, &e); err != nil {
-				return deleted, false, fmt.Errorf("tablestate: list expired: %w", err)
+				return deleted, false, fmt.Errorf("store: list expired state: %w", err)
 			}
 			if e.ETag == "" {
 				continue
@@ -489,8 +481,9 @@ func (s *State) PruneSome(ctx context.Context, t time.Time, limit int) (deleted 
 			etag := azcore.ETag(e.ETag)
 			s.forget(e.RowKey)
 			_, err := s.c.DeleteEntity(ctx, e.PartitionKey, e.RowKey, &aztables.DeleteEntityOptions{IfMatch: &etag})
-			if err != nil && statusOf(err) != 412 && statusOf(err) != 404 {
-				return deleted, false, fmt.Errorf("tablestate: delete %s/%s: %w", e.PartitionKey, e.RowKey, describe(err))
+			err = classify(err)
+			if err != nil && !errors.Is(err, ErrConflict) && !errors.Is(err, ErrNotFound) {
+				return deleted, false, fmt.Errorf("store: delete state %s/%s: %w", e.PartitionKey, e.RowKey, err)
 			}
 			if err == nil {
 				deleted++
@@ -514,39 +507,8 @@ func (s *State) PruneSome(ctx context.Context, t time.Time, limit int) (deleted 
 	}
 }
 
+// hasCode reports whether err is a service error with code.
 func hasCode(err error, code aztables.TableErrorCode) bool {
-	var re *azcore.ResponseError
-	return errors.As(err, &re) && re.ErrorCode == string(code)
+	var se *ServiceError
+	return errors.As(err, &se) && se.ErrorCode == string(code)
 }
-
-func statusOf(err error) int {
-	var re *azcore.ResponseError
-	if errors.As(err, &re) {
-		return re.StatusCode
-	}
-	return 0
-}
-
-// describe shortens *azcore.ResponseError to status and code (its Error()
-// is a multi-line dump that must not reach the logs).
-func describe(err error) error {
-	var re *azcore.ResponseError
-	if errors.As(err, &re) {
-		return &ServiceError{StatusCode: re.StatusCode, ErrorCode: re.ErrorCode, err: err}
-	}
-	return err
-}
-
-// ServiceError is a Table Storage error reduced to what logs need.
-type ServiceError struct {
-	StatusCode int
-	ErrorCode  string
-	err        error
-}
-
-func (e *ServiceError) Error() string {
-	return fmt.Sprintf("table service: status %d, code %s", e.StatusCode, e.ErrorCode)
-}
-
-// Unwrap gives errors.As access to the *azcore.ResponseError.
-func (e *ServiceError) Unwrap() error { return e.err }

@@ -1,4 +1,4 @@
-package tablestate
+package store
 
 import (
 	"context"
@@ -36,7 +36,7 @@ func entryIDs(es []detect.Entry) []string {
 func TestUpdateAndGet(t *testing.T) {
 	ctx := context.Background()
 	f := newFakeTable()
-	s := New(f, nil)
+	s := NewState(f, nil)
 	if got, err := s.Get(ctx, "fail|sql01|10.0.0.1"); err != nil || got != nil {
 		t.Fatalf("Get absent = %v, %v; want nil, nil", got, err)
 	}
@@ -60,7 +60,7 @@ func TestUpdateAndGet(t *testing.T) {
 func TestUpdateRetriesOnConflict(t *testing.T) {
 	ctx := context.Background()
 	f := newFakeTable()
-	s := New(f, &Options{MaxAttempts: 5})
+	s := NewState(f, &StateOptions{MaxAttempts: 5})
 	if _, err := s.Update(ctx, "k|1", t0, appendID("a")); err != nil {
 		t.Fatal(err)
 	}
@@ -90,11 +90,11 @@ func TestUpdateRetriesOnConflict(t *testing.T) {
 func TestBoundsAndChunks(t *testing.T) {
 	ctx := context.Background()
 	f := newFakeTable()
-	s := New(f, nil)
+	s := NewState(f, nil)
 	big := strings.Repeat("é", 2000) // non-ASCII: chunks must not split runes
 	_, err := s.Update(ctx, "big|k", t0, func([]detect.Entry) []detect.Entry {
 		var es []detect.Entry
-		for i := range 2 * MaxEntries {
+		for i := range 2 * MaxStateEntries {
 			es = append(es, detect.Entry{ID: fmt.Sprint(i), Time: t0, Value: big})
 		}
 		return es
@@ -106,10 +106,10 @@ func TestBoundsAndChunks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(got) == 0 || len(got) > MaxEntries {
-		t.Fatalf("entries = %d, want 1..%d", len(got), MaxEntries)
+	if len(got) == 0 || len(got) > MaxStateEntries {
+		t.Fatalf("entries = %d, want 1..%d", len(got), MaxStateEntries)
 	}
-	if last := got[len(got)-1]; last.ID != fmt.Sprint(2*MaxEntries-1) || last.Value != big {
+	if last := got[len(got)-1]; last.ID != fmt.Sprint(2*MaxStateEntries-1) || last.Value != big {
 		t.Errorf("newest entry lost or damaged: id %s, %d bytes", last.ID, len(last.Value))
 	}
 	for k, r := range f.rows {
@@ -126,16 +126,16 @@ func TestKeys(t *testing.T) {
 	tests := []struct{ key, pk string }{
 		{"fail|sql01|10.0.0.1", "fail"},
 		{`attack|srv|principal|contoso\alice`, "attack"},
-		{"Weird/#?\x01|x", "weird"},
+		{"Weird/#?\x01|x", "Weird!2F!23!3F!01"}, // escaped like every key component
 		{"|", "state"},
 	}
 	for _, tt := range tests {
-		pk, rk := keys(tt.key)
+		pk, rk := stateKeys(tt.key)
 		if pk != tt.pk || len(rk) != 40 {
-			t.Errorf("keys(%q) = %q, %q; want pk %q and a 40-hex row key", tt.key, pk, rk, tt.pk)
+			t.Errorf("stateKeys(%q) = %q, %q; want pk %q and a 40-hex row key", tt.key, pk, rk, tt.pk)
 		}
 	}
-	if _, a := keys("a|1"); a == func() string { _, b := keys("a|2"); return b }() {
+	if _, a := stateKeys("a|1"); a == func() string { _, b := stateKeys("a|2"); return b }() {
 		t.Error("different keys share a row key")
 	}
 }
@@ -143,7 +143,7 @@ func TestKeys(t *testing.T) {
 func TestPrune(t *testing.T) {
 	ctx := context.Background()
 	f := newFakeTable()
-	s := New(f, nil)
+	s := NewState(f, nil)
 	for i := range 5 {
 		if _, err := s.Update(ctx, fmt.Sprintf("k|%d", i), t0.Add(time.Duration(i)*time.Hour), appendID("x")); err != nil {
 			t.Fatal(err)
@@ -162,7 +162,7 @@ func TestPrune(t *testing.T) {
 // table state, split over two engines (two instances) sharing one table.
 func TestEngineOnTableState(t *testing.T) {
 	f := newFakeTable()
-	testEngineAcrossInstances(t, New(f, nil), New(f, nil))
+	testEngineAcrossInstances(t, NewState(f, nil), NewState(f, nil))
 }
 
 func testEngineAcrossInstances(t *testing.T, a, b detect.State) {
@@ -203,17 +203,17 @@ func TestAzurite(t *testing.T) {
 		t.Fatal(err)
 	}
 	client := svc.NewClient(azuritetest.Name("detstate"))
-	if err := EnsureTable(ctx, client); err != nil {
+	if err := EnsureStateTable(ctx, client); err != nil {
 		t.Fatal(err)
 	}
-	if err := EnsureTable(ctx, client); err != nil {
+	if err := EnsureStateTable(ctx, client); err != nil {
 		t.Fatalf("EnsureTable twice: %v", err)
 	}
 	t.Cleanup(func() { _, _ = client.Delete(context.Background(), nil) })
 
 	t.Run("concurrent writers lose nothing", func(t *testing.T) {
 		const writers, each = 2, 25
-		s1, s2 := New(client, &Options{MaxAttempts: 200}), New(client, &Options{MaxAttempts: 200})
+		s1, s2 := NewState(client, &StateOptions{MaxAttempts: 200}), NewState(client, &StateOptions{MaxAttempts: 200})
 		var wg sync.WaitGroup
 		errs := make(chan error, writers*each)
 		for w, s := range []*State{s1, s2} {
@@ -234,7 +234,7 @@ func TestAzurite(t *testing.T) {
 		}
 		// A fresh State reads the table: s1's own copy may be up to
 		// ReadTTL old, from before s2's last writes.
-		got, err := New(client, nil).Get(ctx, "race|key")
+		got, err := NewState(client, nil).Get(ctx, "race|key")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -250,8 +250,8 @@ func TestAzurite(t *testing.T) {
 		// writes within ReadTTL: until then Get may answer from the copy
 		// it last read or wrote.
 		clk := &clock{t: t0}
-		a := New(client, &Options{ReadTTL: time.Second, Now: clk.Now})
-		b := New(client, nil)
+		a := NewState(client, &StateOptions{ReadTTL: time.Second, Now: clk.Now})
+		b := NewState(client, nil)
 		key := "contract|key"
 		if _, err := a.Update(ctx, key, t0.Add(time.Hour), appendID("a1")); err != nil {
 			t.Fatal(err)
@@ -277,11 +277,11 @@ func TestAzurite(t *testing.T) {
 	})
 
 	t.Run("engine across instances", func(t *testing.T) {
-		testEngineAcrossInstances(t, New(client, nil), New(client, nil))
+		testEngineAcrossInstances(t, NewState(client, nil), NewState(client, nil))
 	})
 
 	t.Run("prune", func(t *testing.T) {
-		s := New(client, nil)
+		s := NewState(client, nil)
 		if _, err := s.Update(ctx, "old|k", t0.Add(-48*time.Hour), appendID("x")); err != nil {
 			t.Fatal(err)
 		}
@@ -305,12 +305,12 @@ func TestEntryPlaceRoundTrip(t *testing.T) {
 	ctx := context.Background()
 	f := newFakeTable()
 	last := detect.Place{Offset: 9000, Index: 3}
-	if _, err := New(f, nil).Update(ctx, "k|1", t0.Add(time.Hour), func([]detect.Entry) []detect.Entry {
+	if _, err := NewState(f, nil).Update(ctx, "k|1", t0.Add(time.Hour), func([]detect.Entry) []detect.Entry {
 		return []detect.Entry{{ID: "f.xel@4096#1", Time: t0, Last: last}, {ID: "f.xel@8192#0", Time: t0}}
 	}); err != nil {
 		t.Fatal(err)
 	}
-	got, err := New(f, nil).Get(ctx, "k|1")
+	got, err := NewState(f, nil).Get(ctx, "k|1")
 	if err != nil || len(got) != 2 || got[0].Last != last || got[1].Last != (detect.Place{}) {
 		t.Fatalf("entries = %+v, %v; want the last part's place on the first only", got, err)
 	}
@@ -321,7 +321,7 @@ func TestEntryPlaceRoundTrip(t *testing.T) {
 	}
 	// An entity written by an earlier version.
 	old := `{"PartitionKey":"k","RowKey":"x","Expires":"2026-11-18T15:00:00Z","Count":1,"Chunks":1,"E0":"[{\"id\":\"f.xel@4096#1\",\"t\":\"2026-11-18T14:00:00Z\",\"v\":\"sa\"}]"}`
-	st, err := decode([]byte(old))
+	st, err := decodeState([]byte(old))
 	if err != nil || len(st.entries) != 1 || st.entries[0].Last != (detect.Place{}) || st.entries[0].Value != "sa" {
 		t.Errorf("old entity = %+v, %v", st.entries, err)
 	}
@@ -362,8 +362,8 @@ func TestEngineReplayOnTableState(t *testing.T) {
 		return slices.Compact(out)
 	}
 	f := newFakeTable()
-	first := pass(New(f, nil))
-	if again := pass(New(f, nil)); !slices.Equal(again, first) {
+	first := pass(NewState(f, nil))
+	if again := pass(NewState(f, nil)); !slices.Equal(again, first) {
 		t.Errorf("replay = %q, want %q", again, first)
 	}
 }

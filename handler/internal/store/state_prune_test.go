@@ -1,4 +1,4 @@
-package tablestate
+package store
 
 import (
 	"context"
@@ -16,7 +16,7 @@ import (
 func TestPruneSomeBounded(t *testing.T) {
 	ctx := context.Background()
 	f := newFakeTable()
-	s := New(f, nil)
+	s := NewState(f, nil)
 	for i := range 10 {
 		if _, err := s.Update(ctx, fmt.Sprintf("old|%02d", i), t0, appendID("x")); err != nil {
 			t.Fatal(err)
@@ -60,7 +60,7 @@ func TestPruneSomeBounded(t *testing.T) {
 func TestPruneKeepsRefreshedEntity(t *testing.T) {
 	ctx := context.Background()
 	f := newFakeTable()
-	pruner, other := New(f, nil), New(f, nil)
+	pruner, other := NewState(f, nil), NewState(f, nil)
 	if _, err := other.Update(ctx, "fail|k", t0, appendID("old")); err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +74,7 @@ func TestPruneKeepsRefreshedEntity(t *testing.T) {
 	if err != nil || n != 0 {
 		t.Fatalf("pruned %d (err %v), want 0: the entity was refreshed", n, err)
 	}
-	got, err := New(f, nil).Get(ctx, "fail|k")
+	got, err := NewState(f, nil).Get(ctx, "fail|k")
 	if err != nil || !slices.Equal(entryIDs(got), []string{"old", "new"}) {
 		t.Errorf("after prune: %q, %v; want the refreshed entries", entryIDs(got), err)
 	}
@@ -86,7 +86,7 @@ func TestPruneKeepsRefreshedEntity(t *testing.T) {
 func TestPruneNeedsETag(t *testing.T) {
 	ctx := context.Background()
 	f := newFakeTable()
-	s := New(f, nil)
+	s := NewState(f, nil)
 	if _, err := s.Update(ctx, "fail|k", t0, appendID("x")); err != nil {
 		t.Fatal(err)
 	}
