@@ -21,7 +21,7 @@ import (
 	xwapp "github.com/xelwatch/xelwatch/handler/internal/app"
 	"github.com/xelwatch/xelwatch/handler/internal/config"
 	"github.com/xelwatch/xelwatch/handler/internal/queuemsg"
-	"github.com/xelwatch/xelwatch/handler/internal/store/tablestate"
+	"github.com/xelwatch/xelwatch/handler/internal/store"
 	"github.com/xelwatch/xelwatch/handler/internal/testsupport/azuritetest"
 	"github.com/xelwatch/xelwatch/handler/internal/watch"
 	"github.com/xelwatch/xelwatch/xel/xeltest"
@@ -118,12 +118,12 @@ func outageWatch(t *testing.T, az *azurite, dir string, killAt int) ([]string, [
 		t.Fatal(err)
 	}
 	stateTable := tsvc.NewClient(azuritetest.Name("St"))
-	if err := tablestate.EnsureTable(ctx, stateTable); err != nil {
+	if err := store.EnsureStateTable(ctx, stateTable); err != nil {
 		t.Fatal(err)
 	}
 	var passCancel context.CancelFunc
 	killed := false
-	st := &killingState{State: tablestate.New(stateTable, nil), killAt: killAt}
+	st := &killingState{State: store.NewState(stateTable, nil), killAt: killAt}
 	st.kill = func() {
 		t.Logf("stopping Azurite at state operation %d", killAt)
 		az.stopProcess()
