@@ -54,7 +54,7 @@ func storeFor(cfg *config.Config) (*store.Store, error) {
 
 // Query prints AuditEvents rows of one server (and database) in a time
 // range.
-func Query(ctx context.Context, args []string, env envconfig.Lookuper, stdout, stderr io.Writer) int {
+func Query(ctx context.Context, args []string, env envconfig.Lookuper, _ io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("query", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	server := fs.String("server", "", "server name as in the blob path (required)")
@@ -142,7 +142,7 @@ Storage: AzureWebJobsStorage (connection string or identity).
 
 // Detections prints the Detections table, one JSON object per line: the
 // finding plus its delivery status per channel.
-func Detections(ctx context.Context, args []string, env envconfig.Lookuper, stdout, stderr io.Writer) int {
+func Detections(ctx context.Context, args []string, env envconfig.Lookuper, _ io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("detections", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	since := fs.String("since", "", "only detections whose event time is at or after T (RFC 3339 or yyyy-mm-dd)")
@@ -204,7 +204,7 @@ func DetectionLine(d *store.Detection) any {
 
 // Cursors prints the AuditCursors table, one JSON object per line: where
 // ingestion of each audit blob stands, and why a failed one failed.
-func Cursors(ctx context.Context, args []string, env envconfig.Lookuper, stdout, stderr io.Writer) int {
+func Cursors(ctx context.Context, args []string, env envconfig.Lookuper, _ io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("cursors", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	state := fs.String("state", "", "only cursors in this state: open, closed or failed")

@@ -27,34 +27,27 @@ type ExitCode int
 
 func (e ExitCode) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
 
+// Command is the one signature of every subcommand: the arguments after
+// its name, the settings, the standard streams; it returns the exit
+// status, having printed why when it is not 0.
+type Command func(ctx context.Context, args []string, env envconfig.Lookuper, stdin io.Reader, stdout, stderr io.Writer) int
+
 // command is one subcommand.
 type command struct {
 	name, summary string
-	run           func(ctx context.Context, args []string, env envconfig.Lookuper, stdin io.Reader, stdout, stderr io.Writer) int
-}
-
-func std(f func(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int) func(context.Context, []string, envconfig.Lookuper, io.Reader, io.Writer, io.Writer) int {
-	return func(ctx context.Context, args []string, _ envconfig.Lookuper, stdin io.Reader, stdout, stderr io.Writer) int {
-		return f(ctx, args, stdin, stdout, stderr)
-	}
-}
-
-func withEnv(f func(ctx context.Context, args []string, env envconfig.Lookuper, stdout, stderr io.Writer) int) func(context.Context, []string, envconfig.Lookuper, io.Reader, io.Writer, io.Writer) int {
-	return func(ctx context.Context, args []string, env envconfig.Lookuper, _ io.Reader, stdout, stderr io.Writer) int {
-		return f(ctx, args, env, stdout, stderr)
-	}
+	run           Command
 }
 
 var commands = []command{
-	{"serve", "run the Azure Functions custom handler (default when FUNCTIONS_CUSTOMHANDLER_PORT is set)", withEnv(Serve)},
-	{"decode", "decode .xel/.sqlaudit files to JSON lines or CSV", std(xelcmd.Decode)},
-	{"scan", "run the detection rules over audit files offline", std(detectcmd.Scan)},
-	{"rules", "list the detection rules", std(detectcmd.Rules)},
-	{"query", "print stored audit rows of a server/database and time range", withEnv(Query)},
-	{"detections", "print recorded detections and their delivery status", withEnv(Detections)},
-	{"cursors", "print where ingestion of each audit blob stands (exit 3 if any failed)", withEnv(Cursors)},
-	{"watch", "ingest a container or local folder and notify, without the Functions host", withEnv(watch.Run)},
-	{"demo", "append a sample audit file to Azurite and show rows and detections", withEnv(demo.Run)},
+	{"serve", "run the Azure Functions custom handler (default when FUNCTIONS_CUSTOMHANDLER_PORT is set)", Serve},
+	{"decode", "decode .xel/.sqlaudit files to JSON lines or CSV", xelcmd.Decode},
+	{"scan", "run the detection rules over audit files offline", detectcmd.Scan},
+	{"rules", "list the detection rules", detectcmd.Rules},
+	{"query", "print stored audit rows of a server/database and time range", Query},
+	{"detections", "print recorded detections and their delivery status", Detections},
+	{"cursors", "print where ingestion of each audit blob stands (exit 3 if any failed)", Cursors},
+	{"watch", "ingest a container or local folder and notify, without the Functions host", watch.Run},
+	{"demo", "append a sample audit file to Azurite and show rows and detections", demo.Run},
 }
 
 func usage(w io.Writer) {

@@ -31,7 +31,7 @@ type ServeOptions struct {
 }
 
 // Serve runs the custom handler until ctx ends.
-func Serve(ctx context.Context, args []string, env envconfig.Lookuper, stdout, stderr io.Writer) int {
+func Serve(ctx context.Context, args []string, env envconfig.Lookuper, _ io.Reader, stdout, stderr io.Writer) int {
 	return ServeWith(ctx, args, env, stdout, stderr, ServeOptions{})
 }
 

@@ -36,7 +36,7 @@ const (
 )
 
 // Run is the `demo` subcommand.
-func Run(ctx context.Context, args []string, env envconfig.Lookuper, stdout, stderr io.Writer) int {
+func Run(ctx context.Context, args []string, env envconfig.Lookuper, _ io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	steps := fs.Int("steps", 4, "appends to split the sample into")

@@ -54,7 +54,7 @@ func TestRules(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
 			var out, errb bytes.Buffer
-			if code := Rules(context.Background(), tt.args, nil, &out, &errb); code != tt.code {
+			if code := Rules(context.Background(), tt.args, nil, nil, &out, &errb); code != tt.code {
 				t.Fatalf("code = %d, want %d (stderr %q)", code, tt.code, errb.String())
 			}
 			for _, s := range tt.contains {
@@ -65,7 +65,7 @@ func TestRules(t *testing.T) {
 		})
 	}
 	var out bytes.Buffer
-	Rules(context.Background(), []string{"--format", "json"}, nil, &out, &out)
+	Rules(context.Background(), []string{"--format", "json"}, nil, nil, &out, &out)
 	var cat []detect.RuleInfo
 	if err := json.Unmarshal(out.Bytes(), &cat); err != nil || len(cat) != len(detect.Catalog()) {
 		t.Errorf("json catalog: %d rules, err %v; want %d", len(cat), err, len(detect.Catalog()))
@@ -356,7 +356,7 @@ func TestScanCanceled(t *testing.T) {
 
 func ExampleRules() {
 	var out bytes.Buffer
-	Rules(context.Background(), []string{"--format", "json"}, nil, &out, os.Stderr)
+	Rules(context.Background(), []string{"--format", "json"}, nil, nil, &out, os.Stderr)
 	var cat []detect.RuleInfo
 	_ = json.Unmarshal(out.Bytes(), &cat)
 	fmt.Println(cat[0].ID, cat[0].Severity, cat[0].Technique, cat[0].Groups)

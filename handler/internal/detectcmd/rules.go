@@ -10,11 +10,12 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/sethvargo/go-envconfig"
 	"github.com/xelwatch/xelwatch/detect"
 )
 
 // Rules runs "rules [--format table|markdown|json]".
-func Rules(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+func Rules(ctx context.Context, args []string, _ envconfig.Lookuper, stdin io.Reader, stdout, stderr io.Writer) int {
 	fl := flag.NewFlagSet("rules", flag.ContinueOnError)
 	fl.SetOutput(stderr)
 	format := fl.String("format", "table", "output format: table, markdown or json")

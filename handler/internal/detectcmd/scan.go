@@ -32,8 +32,8 @@ const (
 const maxFiles = 100000
 
 // Scan runs "scan [--format jsonl|table] [--rules-file FILE] PATH...".
-func Scan(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	return scan(ctx, args, stdout, stderr, envconfig.OsLookuper())
+func Scan(ctx context.Context, args []string, env envconfig.Lookuper, _ io.Reader, stdout, stderr io.Writer) int {
+	return scan(ctx, args, stdout, stderr, env)
 }
 
 func scan(ctx context.Context, args []string, stdout, stderr io.Writer, env envconfig.Lookuper) int {

@@ -51,7 +51,7 @@ type Watcher struct {
 }
 
 // Run is the `watch` subcommand.
-func Run(ctx context.Context, args []string, env envconfig.Lookuper, stdout, stderr io.Writer) int {
+func Run(ctx context.Context, args []string, env envconfig.Lookuper, _ io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("watch", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var o Options

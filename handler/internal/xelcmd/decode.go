@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/sethvargo/go-envconfig"
 	"github.com/xelwatch/xelwatch/handler/internal/auditfile"
 	"github.com/xelwatch/xelwatch/xel"
 	"github.com/xelwatch/xelwatch/xel/audit"
@@ -50,7 +51,7 @@ const (
 )
 
 // Decode runs the decode subcommand.
-func Decode(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+func Decode(ctx context.Context, args []string, _ envconfig.Lookuper, stdin io.Reader, stdout, stderr io.Writer) int {
 	flags := flag.NewFlagSet("decode", flag.ContinueOnError)
 	flags.SetOutput(io.Discard)
 	auditMode := flags.Bool("audit", false, "")

@@ -72,7 +72,7 @@ func auditCount(t *testing.T, b []byte) int {
 
 func run(ctx context.Context, stdin []byte, args ...string) (stdout, stderr string, code int) {
 	var out, errb bytes.Buffer
-	code = Decode(ctx, args, bytes.NewReader(stdin), &out, &errb)
+	code = Decode(ctx, args, nil, bytes.NewReader(stdin), &out, &errb)
 	return out.String(), errb.String(), code
 }
 
@@ -375,7 +375,7 @@ func TestDecodeStdinInterrupted(t *testing.T) {
 	res := make(chan result, 1)
 	go func() {
 		var out, errb bytes.Buffer
-		code := Decode(ctx, []string{"-"}, pr, &out, &errb)
+		code := Decode(ctx, []string{"-"}, nil, pr, &out, &errb)
 		res <- result{out.String(), errb.String(), code}
 	}()
 	if _, err := pw.Write(buf.Bytes()); err != nil { // returns once decode has read it all
