@@ -38,11 +38,12 @@
 //     entries of the same file at or after its own place: not in window
 //     counts, not in correlation lookups, not among claims. So a record
 //     evaluated again sees what it saw the first time, or less when a
-//     bound of the state dropped entries meanwhile — never more, and a
-//     record seeing less never fires a finding the uninterrupted pass
-//     would not. What a bounded entry list keeps depends only on the
-//     entries given, not on their order (cmpEntry), so a replayed record
-//     leaves the State as it was.
+//     bound of the state dropped entries meanwhile — never more; seeing
+//     less, it may miss a finding (already emitted the first time), and
+//     the two points below keep it from firing one with a new id. What a
+//     bounded entry list keeps depends only on the entries given, not on
+//     their order (cmpEntry), so a replayed record leaves the State as it
+//     was.
 //   - Remembered claims. A windowed rule fires once per key and window
 //     through a claim; the holders are kept (without evidence, the newest
 //     maxHolders per key), so a replayed holder fires again with the same
@@ -56,7 +57,9 @@
 //     retry sees exactly what the first try saw even where the bounds of
 //     the state (entries per key, the time window) have since dropped
 //     entries. Earlier batches of the failed pass were emitted; their
-//     replay may find less, never an id of its own.
+//     replay may find less, never an id of its own. Commit writes claims
+//     and AUTH-003 marks before windows, so a Commit cut short never
+//     leaves a pruned window without the decisions made from it.
 //
 // What is not guaranteed: across files, findings depend on the order the
 // files are evaluated in (the pipeline reads the files of one audit in
