@@ -56,7 +56,8 @@ type ReaderOptions struct {
 	// consumed; Parts entries carry no text from then on.
 	MaxRecordBytes int
 	// MaxParts bounds the raw parts a split record keeps in Parts
-	// (default 1024); Record.PartCount counts them all.
+	// (default 1024): the first MaxParts-1 and the last; Record.PartCount
+	// counts them all.
 	MaxParts int
 	// MaxPendingBuffers: a waiting record whose continuation has not
 	// appeared within this many further event buffers is emitted as it
@@ -503,9 +504,17 @@ func (r *Reader) extend(i int, rec *Record) {
 	g.lastSeq = rec.SequenceNumber
 	g.lastBuf = r.bufNo
 	g.parts++
-	kept := len(g.rec.Parts) < r.opt.MaxParts
-	if kept {
+	kept := true
+	if len(g.rec.Parts) < r.opt.MaxParts {
 		g.rec.Parts = append(g.rec.Parts, *rec)
+	} else if k := len(g.rec.Parts) - 1; k > 0 {
+		// Over MaxParts: keep the first MaxParts-1 and the latest, whose
+		// place is the record's place in the file's processing order
+		// (detect's causal evaluation uses it).
+		g.partB -= recordBytes(&g.rec.Parts[k])
+		g.rec.Parts[k] = *rec
+	} else {
+		kept = false
 	}
 	before := g.bytes
 	r.appendText(g, rec, kept)

@@ -717,3 +717,41 @@ func TestPendingPartsBoundedOverLimit(t *testing.T) {
 		t.Errorf("PendingBytes %d, want at least %d (each part's object_name and the text held)", ar.PendingBytes(), want)
 	}
 }
+
+// TestReassemblyKeepsLastPart: over MaxParts, the parts kept still end
+// with the record's real last part. detect places a split record in its
+// file's processing order by its last part (engine.go lastPart, the
+// causal "sees"): with the MaxParts-th part instead, records written
+// between that part and the real last one, evaluated before the record in
+// a first run, would see its state entry when replayed and could give
+// findings an uninterrupted run does not.
+func TestReassemblyKeepsLastPart(t *testing.T) {
+	st := paddedBackup(1 << 20)
+	data, _ := newFile(t, &xeltest.Options{BufferSize: 64 << 10}, func(w *xeltest.Writer) error {
+		return w.WriteAudit(batch(51, t0, st))
+	})
+	read := func(maxParts int) *audit.Record {
+		xr, err := xel.NewReader(bytes.NewReader(data), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec, err := audit.NewReader(xr, "f.xel", &audit.ReaderOptions{MaxParts: maxParts}).Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rec
+	}
+	all, bounded := read(1000), read(100)
+	parts := (len(st) + 3999) / 4000
+	if len(all.Parts) != parts || len(bounded.Parts) != 100 || bounded.NumParts() != parts {
+		t.Fatalf("%d and %d parts kept, %d counted; want %d, 100 and %d", len(all.Parts), len(bounded.Parts), bounded.NumParts(), parts, parts)
+	}
+	last, got := all.Parts[parts-1], bounded.Parts[99]
+	if got.AuditFileOffset != last.AuditFileOffset || got.EventIndex != last.EventIndex || got.SequenceNumber != last.SequenceNumber {
+		t.Errorf("last part kept: offset %d index %d sequence %d; want the last part's %d, %d, %d",
+			got.AuditFileOffset, got.EventIndex, got.SequenceNumber, last.AuditFileOffset, last.EventIndex, last.SequenceNumber)
+	}
+	if first := bounded.Parts[0]; first.SequenceNumber != 1 || first.AuditFileOffset != bounded.AuditFileOffset {
+		t.Errorf("first part kept: sequence %d offset %d", first.SequenceNumber, first.AuditFileOffset)
+	}
+}

@@ -87,7 +87,8 @@ type Record struct {
 	// (sequence_number 1..n), each with its own statement piece (no text
 	// once the record is over ReaderOptions.MaxRecordBytes); nil when the
 	// record was not split. A Reader keeps at most
-	// ReaderOptions.MaxParts of them; PartCount counts them all.
+	// ReaderOptions.MaxParts of them (the first ones and the last);
+	// PartCount counts them all.
 	Parts []Record
 	// PartCount is the number of raw records a split record was
 	// reassembled from, when larger than len(Parts). Use NumParts.

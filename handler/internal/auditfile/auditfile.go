@@ -167,10 +167,10 @@ type WalkOptions struct {
 
 // Walk lists the audit files (by IsAuditName) of the folder root, sorted
 // by Name. It returns an error when root cannot be read, when ctx ends,
-// or (wrapping ErrTooMany, with the first MaxFiles files found) when
-// there are too many (skipped entries count); what it cannot read below
-// root goes to o.Skip. A file that vanishes during the walk is left out
-// silently.
+// or (wrapping ErrTooMany, with the first MaxFiles files by Name) when
+// there are more; what it cannot read below root goes to o.Skip (at most
+// MaxFiles entries; skipped entries never end the walk). A file that
+// vanishes during the walk is left out silently.
 func Walk(ctx context.Context, root string, o WalkOptions) ([]File, error) {
 	if o.MaxFiles <= 0 {
 		o.MaxFiles = DefaultMaxFiles
@@ -180,12 +180,25 @@ func Walk(ctx context.Context, root string, o WalkOptions) ([]File, error) {
 	}
 	w := &walker{ctx: ctx, o: o}
 	err := w.dir(root, "", 0)
-	slices.SortFunc(w.files, func(a, b File) int { return strings.Compare(a.Name, b.Name) })
+	w.trim()
 	slices.SortStableFunc(w.skipped, func(a, b skipped) int { return strings.Compare(a.name, b.name) })
 	for _, s := range w.skipped {
 		o.Skip(s.err)
 	}
+	if err == nil && w.tooMany {
+		err = fmt.Errorf("more than %d audit files: %w", o.MaxFiles, ErrTooMany)
+	}
 	return w.files, err
+}
+
+// trim sorts the files by Name and keeps the first MaxFiles.
+func (w *walker) trim() {
+	slices.SortFunc(w.files, func(a, b File) int { return strings.Compare(a.Name, b.Name) })
+	if len(w.files) > w.o.MaxFiles {
+		clear(w.files[w.o.MaxFiles:])
+		w.files = w.files[:w.o.MaxFiles]
+		w.tooMany = true
+	}
 }
 
 type skipped struct {
@@ -199,12 +212,15 @@ type walker struct {
 	files   []File
 	skipped []skipped
 	entries int
+	tooMany bool // files or skipped entries were left out over MaxFiles
 }
 
-// skip records what the walk leaves out, counted with the files.
+// skip records what the walk leaves out, at most MaxFiles of them: more
+// do not end the walk, so that they cannot hide a file listed after them.
 func (w *walker) skip(name string, err error) error {
-	if len(w.files)+len(w.skipped) >= w.o.MaxFiles {
-		return fmt.Errorf("more than %d audit files: %w", w.o.MaxFiles, ErrTooMany)
+	if len(w.skipped) >= w.o.MaxFiles {
+		w.tooMany = true
+		return nil
 	}
 	w.skipped = append(w.skipped, skipped{name, err})
 	return nil
@@ -277,9 +293,11 @@ func (w *walker) entry(dir, rel string, depth int, e fs.DirEntry) error {
 		}
 		return w.skip(name, err)
 	}
-	if len(w.files)+len(w.skipped) >= w.o.MaxFiles {
-		return fmt.Errorf("more than %d audit files: %w", w.o.MaxFiles, ErrTooMany)
-	}
 	w.files = append(w.files, File{Path: p, Name: name, Info: fi})
+	if len(w.files)-w.o.MaxFiles >= w.o.MaxFiles {
+		// Keep the first MaxFiles by name (memory stays within twice
+		// that); the walk goes on, bounded by MaxEntries.
+		w.trim()
+	}
 	return nil
 }

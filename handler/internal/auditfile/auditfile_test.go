@@ -272,3 +272,59 @@ func TestSkipErrorText(t *testing.T) {
 		}
 	}
 }
+
+// TestWalkBoundKeepsFirstNames: over MaxFiles, Walk returns the first
+// MaxFiles files by name (what DirBlobs.List and Poll promise), not the
+// first ones the folder happens to list, and entries it skips do not end
+// the walk before a regular file: otherwise a folder with many files (or
+// many FIFOs and dangling links under audit names) hides later files from
+// watch --dir forever.
+func TestWalkBoundKeepsFirstNames(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	var names []string
+	for i := range 200 {
+		names = append(names, fmtName(i))
+	}
+	// Created in an order that is neither sorted nor reversed.
+	for i := range names {
+		n := names[(i*73)%len(names)]
+		if err := os.WriteFile(filepath.Join(dir, n), []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	files, err := Walk(context.Background(), dir, WalkOptions{MaxFiles: 10})
+	if !errors.Is(err, ErrTooMany) {
+		t.Errorf("err %v; want ErrTooMany", err)
+	}
+	var got []string
+	for _, f := range files {
+		got = append(got, f.Name)
+	}
+	if want := names[:10]; !slices.Equal(got, want) {
+		t.Errorf("MaxFiles 10: %q; want the first names %q", got, want)
+	}
+
+	// 200 dangling links under audit names beside one regular file.
+	dir = t.TempDir()
+	for i := range 200 {
+		if err := os.Symlink(filepath.Join(dir, "missing"), filepath.Join(dir, fmtName(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "z.xel"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var skipped int
+	files, _ = Walk(context.Background(), dir, WalkOptions{MaxFiles: 10, Skip: func(error) { skipped++ }})
+	if len(files) != 1 || files[0].Name != "z.xel" {
+		t.Errorf("files %v beside 200 dangling links; want z.xel", files)
+	}
+	if skipped == 0 || skipped > 10 {
+		t.Errorf("%d skipped reported; want 1..10", skipped)
+	}
+}
+
+func fmtName(i int) string {
+	return "a" + string(rune('0'+i/100)) + string(rune('0'+i/10%10)) + string(rune('0'+i%10)) + ".xel"
+}
