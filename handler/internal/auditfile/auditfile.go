@@ -159,6 +159,10 @@ type WalkOptions struct {
 	Recursive bool
 	// MaxFiles bounds the files returned (DefaultMaxFiles when <= 0).
 	MaxFiles int
+	// Last keeps the last MaxFiles files by name when there are more,
+	// instead of the first: a watcher wants the newest of a rollover
+	// sequence (names sort by time), a one-shot decode the oldest.
+	Last bool
 	// Skip receives each audit-named entry that is not listed (a
 	// *SkipError, or a stat error naming the path) and each subfolder that
 	// cannot be read, in path order, once the walk is over. Nil drops them.
@@ -191,11 +195,17 @@ func Walk(ctx context.Context, root string, o WalkOptions) ([]File, error) {
 	return w.files, err
 }
 
-// trim sorts the files by Name and keeps the first MaxFiles.
+// trim sorts the files by Name and keeps the first MaxFiles (the last
+// with WalkOptions.Last).
 func (w *walker) trim() {
 	slices.SortFunc(w.files, func(a, b File) int { return strings.Compare(a.Name, b.Name) })
-	if len(w.files) > w.o.MaxFiles {
-		clear(w.files[w.o.MaxFiles:])
+	if n := len(w.files); n > w.o.MaxFiles {
+		if w.o.Last {
+			w.files = append(w.files[:0], w.files[n-w.o.MaxFiles:]...)
+			clear(w.files[w.o.MaxFiles:n])
+		} else {
+			clear(w.files[w.o.MaxFiles:])
+		}
 		w.files = w.files[:w.o.MaxFiles]
 		w.tooMany = true
 	}
@@ -295,7 +305,7 @@ func (w *walker) entry(dir, rel string, depth int, e fs.DirEntry) error {
 	}
 	w.files = append(w.files, File{Path: p, Name: name, Info: fi})
 	if len(w.files)-w.o.MaxFiles >= w.o.MaxFiles {
-		// Keep the first MaxFiles by name (memory stays within twice
+		// Keep the first (or last) MaxFiles by name (memory stays within twice
 		// that); the walk goes on, bounded by MaxEntries.
 		w.trim()
 	}

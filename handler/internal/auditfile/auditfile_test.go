@@ -304,6 +304,17 @@ func TestWalkBoundKeepsFirstNames(t *testing.T) {
 	if want := names[:10]; !slices.Equal(got, want) {
 		t.Errorf("MaxFiles 10: %q; want the first names %q", got, want)
 	}
+	files, err = Walk(context.Background(), dir, WalkOptions{MaxFiles: 10, Last: true})
+	if !errors.Is(err, ErrTooMany) {
+		t.Errorf("Last: err %v; want ErrTooMany", err)
+	}
+	got = got[:0]
+	for _, f := range files {
+		got = append(got, f.Name)
+	}
+	if want := names[len(names)-10:]; !slices.Equal(got, want) {
+		t.Errorf("MaxFiles 10, Last: %q; want the last names %q", got, want)
+	}
 
 	// 200 dangling links under audit names beside one regular file.
 	dir = t.TempDir()

@@ -113,9 +113,11 @@ func (d *DirBlobs) Prefixes(_ context.Context, prefix string, max int) ([]string
 }
 
 // List implements Blobs (recursive, regular audit files only, sorted;
-// the first max when there are more).
+// the last max by name when there are more: a rollover sequence's names
+// sort by time, and a watcher must never lose sight of the newest files
+// because old, closed ones fill the listing).
 func (d *DirBlobs) List(ctx context.Context, prefix string, max int) ([]BlobItem, error) {
-	o := auditfile.WalkOptions{Recursive: true, Skip: d.OnSkip}
+	o := auditfile.WalkOptions{Recursive: true, Skip: d.OnSkip, Last: true}
 	if prefix == "" {
 		o.MaxFiles = max
 	}

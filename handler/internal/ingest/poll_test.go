@@ -3,6 +3,7 @@ package ingest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -209,5 +210,32 @@ func TestPollHoldsBackFolderAfterFailure(t *testing.T) {
 	}
 	if want := names[:3]; !slices.Equal(order, want) {
 		t.Errorf("second poll read %q, want %q in order", order, want)
+	}
+}
+
+// TestDirListKeepsNewest: a folder holding more audit files than a poll
+// lists gives the newest (last by name, as a rollover sequence's names
+// sort), so that old, closed files can never hide the file being written.
+func TestDirListKeepsNewest(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	var names []string
+	for i := range 5 {
+		n := fmt.Sprintf("Audit_1_0_%d.sqlaudit", i)
+		names = append(names, n)
+		if err := os.WriteFile(filepath.Join(dir, n), []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	items, err := NewDirBlobs(dir).List(context.Background(), "", 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, it := range items {
+		got = append(got, it.Name)
+	}
+	if want := names[3:]; !slices.Equal(got, want) {
+		t.Errorf("List(max 2) = %q, want the newest %q", got, want)
 	}
 }
