@@ -12,7 +12,7 @@ import (
 func TestDecodeRowTamperedChunks(t *testing.T) {
 	raw := []byte(`{"PartitionKey":"srv|db|2026120300","RowKey":"r1","action_id":"BA",` +
 		`"statement":"BACKUP DATABASE d TO URL = 'https://x.blob.core.windows.net/c/d.bak'",` +
-		`"statement_chunks":100000,"statement_chunks@odata.type":"Edm.Int32"}`)
+		`"statement_chunks":100000}`)
 	r, err := DecodeRow(raw)
 	if err != nil || r == nil {
 		t.Fatalf("DecodeRow = %v, %v; want the row, flagged", r, err)
