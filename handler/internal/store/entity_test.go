@@ -296,7 +296,7 @@ func TestBuildRecordElided(t *testing.T) {
 // TestBuildEntityHostileStrings pins how an entity's strings are escaped:
 // byte for byte as encoding/json (HTML characters, U+2028/U+2029 and an
 // invalid UTF-8 byte as \u escapes), so that the sizes counted here are
-// those of the JSON the SDK sends. internal/jsonx tests the escaping on a
+// those of the JSON the SDK sends. xel/jsonx tests the escaping on a
 // corpus of hostile strings.
 func TestBuildEntityHostileStrings(t *testing.T) {
 	in := "q\"b\\n\n\x01\b\f<&>\u2028\u2029\xff\ufffdé"

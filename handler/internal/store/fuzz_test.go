@@ -10,7 +10,7 @@ import (
 	"github.com/xelwatch/xelwatch/xel/audit"
 )
 
-// Fuzz targets: go test ./handler/store -run '^$' -fuzz FuzzEscapeKey -fuzztime 30s
+// Fuzz targets: go test ./handler/internal/store -run '^$' -fuzz FuzzEscapeKey -fuzztime 30s
 // (one target per run). Crashers go to testdata/fuzz/<target>/.
 
 func FuzzEscapeKey(f *testing.F) {
