@@ -28,8 +28,8 @@ func (p Path) Stream() string {
 	return s
 }
 
-// IsAuditFile reports whether name has an audit file extension.
-func IsAuditFile(name string) bool {
+// isAuditFile reports whether name has an audit file extension.
+func isAuditFile(name string) bool {
 	l := strings.ToLower(name)
 	return strings.HasSuffix(l, ".xel") || strings.HasSuffix(l, ".sqlaudit")
 }
@@ -45,7 +45,7 @@ func ParsePath(name string) (Path, error) {
 	if name == "" || len(name) > MaxNameLength {
 		return Path{}, fmt.Errorf("ingest: blob name of %d bytes", len(name))
 	}
-	if !IsAuditFile(name) {
+	if !isAuditFile(name) {
 		return Path{}, fmt.Errorf("ingest: %q is not an audit file (.xel, .sqlaudit)", name)
 	}
 	parts := strings.Split(strings.Trim(name, "/"), "/")

@@ -302,7 +302,7 @@ func (p *Pipeline) discover(ctx context.Context, now time.Time, so SweepOptions)
 						return nil, fmt.Errorf("ingest: sweep: list %q: %w", a+date+"/", err)
 					}
 					for _, it := range items {
-						if IsAuditFile(it.Name) && !strings.HasSuffix(it.Name, "/") {
+						if isAuditFile(it.Name) && !strings.HasSuffix(it.Name, "/") {
 							out = append(out, it)
 						}
 					}

@@ -64,7 +64,7 @@ func FuzzDecodeRow(f *testing.F) {
 	f.Add([]byte(`{"event_time":"x","event_time@odata.type":"Edm.DateTime"}`))
 	f.Add([]byte(`{"statement_parts":2147483647}`))
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		r, err := DecodeRow(raw)
+		r, err := decodeRow(raw)
 		if err == nil && r == nil {
 			t.Fatal("nil row without error")
 		}
@@ -93,7 +93,7 @@ func FuzzBuildEntity(f *testing.F) {
 		if err := json.Unmarshal(e.JSON, &m); err != nil {
 			t.Fatalf("invalid JSON: %v", err)
 		}
-		got, err := JoinParts(m, "statement")
+		got, err := joinParts(m, "statement")
 		if err != nil {
 			t.Fatal(err)
 		}
