@@ -28,9 +28,9 @@ const (
 // files than WalkOptions.MaxFiles (or more than MaxEntries entries).
 var ErrTooMany = errors.New("too many files")
 
-// isAuditName reports whether a file name ends in .xel or .sqlaudit, in
+// IsAuditName reports whether a file name ends in .xel or .sqlaudit, in
 // any case.
-func isAuditName(name string) bool {
+func IsAuditName(name string) bool {
 	l := strings.ToLower(name)
 	return strings.HasSuffix(l, ".xel") || strings.HasSuffix(l, ".sqlaudit")
 }
@@ -165,7 +165,7 @@ type WalkOptions struct {
 	Skip func(error)
 }
 
-// Walk lists the audit files (by isAuditName) of the folder root, sorted
+// Walk lists the audit files (by IsAuditName) of the folder root, sorted
 // by Name. It returns an error when root cannot be read, when ctx ends,
 // or (wrapping ErrTooMany, with the first MaxFiles files found) when
 // there are too many (skipped entries count); what it cannot read below
@@ -251,7 +251,7 @@ func (w *walker) dir(p, rel string, depth int) error {
 
 func (w *walker) entry(dir, rel string, depth int, e fs.DirEntry) error {
 	p, name := filepath.Join(dir, e.Name()), path.Join(rel, e.Name())
-	audit := isAuditName(e.Name())
+	audit := IsAuditName(e.Name())
 	if e.IsDir() { // a folder, not a link to one
 		switch {
 		case w.o.Recursive && depth+1 >= MaxDepth:
