@@ -292,9 +292,9 @@ var useSlackWebhookUrl = !empty(slackWebhookUrl) || contains(existingSecretSetti
 
 // ---- app settings read by the xelwatch binary ----------------------------------
 // BEGIN xelwatch-settings
-// infra/infra_test.go parses the keys of this object (one `NAME: value` entry
+// handler/internal/config/infra_test.go parses the keys of this object (one `NAME: value` entry
 // per line between the BEGIN/END markers) and checks them against the env
-// tags of handler/config.Config: every name the config reads is set here and
+// tags of handler/internal/config.Config: every name the config reads is set here and
 // every name here is read, except the documented exceptions in that test.
 // Empty values are dropped (the app's defaults apply).
 var xelwatchSettings = {

@@ -196,7 +196,7 @@ func TestKindString(t *testing.T) {
 // TestJSONStringHostile pins how strings are escaped in xel's JSON (event
 // and field names, map texts): as XELite writes them, only '"', '\\' and
 // the C0 controls escaped, an invalid UTF-8 byte as the character U+FFFD
-// itself, U+2028/U+2029 and HTML characters as they are. internal/jsonx
+// itself, U+2028/U+2029 and HTML characters as they are. xel/jsonx
 // tests the escaping on a corpus of hostile strings.
 func TestJSONStringHostile(t *testing.T) {
 	in := "q\"b\\n\n\x01\b\f<&>\u2028\u2029\xff\ufffdé"

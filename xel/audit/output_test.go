@@ -145,7 +145,7 @@ func TestCSV(t *testing.T) {
 // TestAppendJSONHostileStrings pins how AppendJSON escapes a string
 // column: '"', '\\' and the C0 controls escaped (backspace and form feed
 // as \u0008 and \u000c), an invalid UTF-8 byte as the escape \ufffd,
-// U+2028/U+2029 escaped, HTML characters as they are. internal/jsonx tests
+// U+2028/U+2029 escaped, HTML characters as they are. xel/jsonx tests
 // the escaping on a corpus of hostile strings.
 func TestAppendJSONHostileStrings(t *testing.T) {
 	in := "q\"b\\n\n\x01\b\f<&>\u2028\u2029\xff\ufffdé"

@@ -125,14 +125,14 @@ func (a *App) RecordPending(ctx context.Context, fs []detect.Finding) error {
 	return nil
 }
 
-// DiscoverEvery is how often a process lists the audit container's date
+// discoverEvery is how often a process lists the audit container's date
 // folders during sweeps; continuing known blobs runs on every sweep.
-const DiscoverEvery = time.Minute
+const discoverEvery = time.Minute
 
 // SweepOptions are the sweep settings of cfg, with the pruning of expired
 // detection state when the app runs the table-backed engine.
 func (a *App) SweepOptions() ingest.SweepOptions {
-	so := ingest.SweepOptions{Days: a.Cfg.SweepDays, IdleClose: a.Cfg.IdleClose, DiscoverEvery: DiscoverEvery}
+	so := ingest.SweepOptions{Days: a.Cfg.SweepDays, IdleClose: a.Cfg.IdleClose, DiscoverEvery: discoverEvery}
 	if a.state != nil {
 		so.Prune, so.PruneEvery = a.pruneState, PruneEvery
 	}

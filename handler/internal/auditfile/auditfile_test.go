@@ -11,21 +11,9 @@ import (
 	"sort"
 	"syscall"
 	"testing"
-	"time"
-)
 
-// noHang runs f and fails the test, instead of hanging, when f blocks
-// (the deadline is a safety net, not a timing assertion).
-func noHang(t *testing.T, f func()) {
-	t.Helper()
-	done := make(chan struct{})
-	go func() { defer close(done); f() }()
-	select {
-	case <-done:
-	case <-time.After(time.Minute):
-		t.Fatal("blocked: still running after a minute")
-	}
-}
+	"github.com/xelwatch/xelwatch/handler/internal/testsupport"
+)
 
 // hostile builds a folder with every kind of entry under an audit name.
 func hostile(t *testing.T) string {
@@ -97,7 +85,7 @@ func TestWalk(t *testing.T) {
 		var skipped []error
 		var files []File
 		var err error
-		noHang(t, func() {
+		testsupport.NoHang(t, func() {
 			files, err = Walk(context.Background(), dir, WalkOptions{Recursive: tc.recursive, Skip: func(e error) { skipped = append(skipped, e) }})
 		})
 		if err != nil {
@@ -155,7 +143,7 @@ func TestWalkLimitsAndRoot(t *testing.T) {
 		t.Errorf("linked root: %d files, err %v; want 3", len(files), err)
 	}
 	// A root that is not a folder is an error, not a hang.
-	noHang(t, func() {
+	testsupport.NoHang(t, func() {
 		if _, err := Walk(context.Background(), filepath.Join(dir, "fifo.xel"), WalkOptions{}); err == nil {
 			t.Error("FIFO root: no error")
 		}
@@ -217,7 +205,7 @@ func TestOpen(t *testing.T) {
 	}
 	sort.Strings(paths)
 	for _, p := range paths {
-		noHang(t, func() {
+		testsupport.NoHang(t, func() {
 			f, fi, err := Open(p)
 			var se *SkipError
 			switch {
@@ -245,7 +233,7 @@ func TestOpenChecksTheOpenedFile(t *testing.T) {
 	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	noHang(t, func() {
+	testsupport.NoHang(t, func() {
 		f, _, err := openAs(fifo, fs.FileMode.IsRegular)
 		var se *SkipError
 		if !errors.As(err, &se) || se.Reason != "FIFO" {

@@ -50,7 +50,7 @@ func (s Storage) account() azclient.Account {
 // setting maps azclient's missing-URL error to the setting to add.
 func (s Storage) setting(err error, suffix string) error {
 	if errors.Is(err, azclient.ErrMissingURL) {
-		return fmt.Errorf("%w %s__%s: required without a connection string", ErrInvalid, s.Name, suffix)
+		return fmt.Errorf("%w %s__%s: required without a connection string", errInvalid, s.Name, suffix)
 	}
 	return err
 }

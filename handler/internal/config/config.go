@@ -100,12 +100,12 @@ func (c *Config) SetClientPolicy(p azclient.Policy) { c.clientPolicy = p }
 // Detect returns the detection settings.
 func (c *Config) Detect() detect.Config { return c.detect }
 
-// MinBytesPerRun is the smallest accepted XELWATCH_MAX_BYTES_PER_RUN: one
+// minBytesPerRun is the smallest accepted XELWATCH_MAX_BYTES_PER_RUN: one
 // run must be able to hold the largest buffer the decoder accepts (16 MiB).
-const MinBytesPerRun = 16 << 20
+const minBytesPerRun = 16 << 20
 
-// ErrInvalid is wrapped by every validation error.
-var ErrInvalid = errors.New("config: invalid setting")
+// errInvalid is wrapped by every validation error.
+var errInvalid = errors.New("config: invalid setting")
 
 // Load reads and validates the settings. Storage settings are required by
 // Validate only where a command needs them (see RequireAppStorage).
@@ -119,7 +119,7 @@ func Load(ctx context.Context, l envconfig.Lookuper) (*Config, error) {
 	}
 	dc, err := c.Detection.Config()
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+		return nil, fmt.Errorf("%w: %w", errInvalid, err)
 	}
 	c.detect = dc
 	return &c, nil
@@ -149,7 +149,7 @@ func settingIn(t reflect.Type, msg string) string {
 }
 
 func invalid(name, format string, args ...any) error {
-	return fmt.Errorf("%w %s: %s", ErrInvalid, name, fmt.Sprintf(format, args...))
+	return fmt.Errorf("%w %s: %s", errInvalid, name, fmt.Sprintf(format, args...))
 }
 
 // Validate checks values that go-envconfig cannot.
@@ -185,11 +185,11 @@ func (c *Config) Validate() error {
 	if c.SweepDays < 1 || c.SweepDays > 31 {
 		errs = append(errs, invalid("XELWATCH_SWEEP_DAYS", "%d is outside 1..31", c.SweepDays))
 	}
-	if c.MaxBytesPerRun < MinBytesPerRun {
-		errs = append(errs, invalid("XELWATCH_MAX_BYTES_PER_RUN", "%d is below %d (one decoder buffer)", c.MaxBytesPerRun, MinBytesPerRun))
+	if c.MaxBytesPerRun < minBytesPerRun {
+		errs = append(errs, invalid("XELWATCH_MAX_BYTES_PER_RUN", "%d is below %d (one decoder buffer)", c.MaxBytesPerRun, minBytesPerRun))
 	}
 	if err := c.Notify.validate(); err != nil {
-		errs = append(errs, fmt.Errorf("%w: %w", ErrInvalid, err))
+		errs = append(errs, fmt.Errorf("%w: %w", errInvalid, err))
 	}
 	for _, u := range []struct {
 		name string

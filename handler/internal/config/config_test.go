@@ -120,8 +120,8 @@ func TestLoad(t *testing.T) {
 func TestValidateErrorsAreInvalid(t *testing.T) {
 	t.Parallel()
 	_, err := Load(context.Background(), envconfig.MapLookuper(map[string]string{"XELWATCH_SWEEP_DAYS": "0"}))
-	if !errors.Is(err, ErrInvalid) {
-		t.Fatalf("err = %v, want errors.Is ErrInvalid", err)
+	if !errors.Is(err, errInvalid) {
+		t.Fatalf("err = %v, want errors.Is errInvalid", err)
 	}
 }
 

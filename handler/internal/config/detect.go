@@ -41,7 +41,7 @@ type Detect struct {
 	AttackTools []string `env:"XELWATCH_ATTACK_TOOLS"`
 
 	// RulesFile is an optional JSON file (see detect.RulesFile) with more
-	// allow-list entries and per-rule settings, at most MaxRulesFile bytes.
+	// allow-list entries and per-rule settings, at most maxRulesFile bytes.
 	RulesFile string `env:"XELWATCH_RULES_FILE"`
 	// DisabledRules lists rule ids that never fire.
 	DisabledRules []string `env:"XELWATCH_DISABLED_RULES"`
@@ -63,8 +63,8 @@ type Detect struct {
 	StateMaxEntries int `env:"XELWATCH_STATE_MAX_ENTRIES, default=64"`
 }
 
-// MaxRulesFile bounds the rules file read at start.
-const MaxRulesFile = 1 << 20
+// maxRulesFile bounds the rules file read at start.
+const maxRulesFile = 1 << 20
 
 // Config converts the settings into a detect.Config, merging the rules
 // file when RulesFile is set, and validates the result: a bad value is an
@@ -105,19 +105,19 @@ func (d Detect) Config() (detect.Config, error) {
 	return c, nil
 }
 
-// readRulesFile reads at most MaxRulesFile bytes of the rules file.
+// readRulesFile reads at most maxRulesFile bytes of the rules file.
 func readRulesFile(name string) ([]byte, error) {
 	f, err := os.Open(name)
 	if err != nil {
 		return nil, fmt.Errorf("detect: XELWATCH_RULES_FILE: %w", err)
 	}
 	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, MaxRulesFile+1))
+	b, err := io.ReadAll(io.LimitReader(f, maxRulesFile+1))
 	if err != nil {
 		return nil, fmt.Errorf("detect: XELWATCH_RULES_FILE: read %s: %w", name, err)
 	}
-	if len(b) > MaxRulesFile {
-		return nil, fmt.Errorf("detect: XELWATCH_RULES_FILE: %s is larger than %d bytes", name, MaxRulesFile)
+	if len(b) > maxRulesFile {
+		return nil, fmt.Errorf("detect: XELWATCH_RULES_FILE: %s is larger than %d bytes", name, maxRulesFile)
 	}
 	return b, nil
 }

@@ -76,7 +76,7 @@ func TestDetectEnv(t *testing.T) {
 func TestDetectErrors(t *testing.T) {
 	t.Parallel()
 	big := filepath.Join(t.TempDir(), "big.json")
-	if err := os.WriteFile(big, []byte(`{"attack_tools": ["`+strings.Repeat("x", MaxRulesFile)+`"]}`), 0o600); err != nil {
+	if err := os.WriteFile(big, []byte(`{"attack_tools": ["`+strings.Repeat("x", maxRulesFile)+`"]}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	tests := []struct {

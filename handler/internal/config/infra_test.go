@@ -258,7 +258,7 @@ func TestNoDrift(t *testing.T) {
 			_, isRead := read[name]
 			_, excepted := bicepOnly[name]
 			if !isRead && !excepted {
-				t.Errorf("main.bicep:%d sets %s but handler/config.Config does not read it", inBicep[name].Line, name)
+				t.Errorf("main.bicep:%d sets %s but handler/internal/config.Config does not read it", inBicep[name].Line, name)
 			}
 		}
 	})
@@ -315,7 +315,7 @@ func TestNoDrift(t *testing.T) {
 }
 
 // isSecret reports whether a config field holds a secret: a type named
-// Secret (handler/config, handler/notify, ...) or one with a Reveal method.
+// Secret (config/redact, ...) or one with a Reveal method.
 func isSecret(t reflect.Type) bool {
 	if t.Name() == "Secret" {
 		return true

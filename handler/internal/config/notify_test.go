@@ -84,8 +84,8 @@ func TestNotify(t *testing.T) {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want %q", err, tt.wantErr)
 				}
-				if !errors.Is(err, ErrInvalid) {
-					t.Errorf("err = %v, want errors.Is ErrInvalid", err)
+				if !errors.Is(err, errInvalid) {
+					t.Errorf("err = %v, want errors.Is errInvalid", err)
 				}
 				if strings.Contains(err.Error(), "TOPSECRET") {
 					t.Fatalf("error leaks the value: %v", err)

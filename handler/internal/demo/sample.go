@@ -9,7 +9,7 @@ import (
 // sampleXEL is testdata/sample.xel, the demo's audit file. It is made by
 // the test-only generator in sample_test.go (with xel/xeltest, which
 // therefore stays out of the binary); TestSampleIsCurrent keeps the two
-// equal, `go test ./handler/demo -run TestSampleIsCurrent -update`
+// equal, `go test ./handler/internal/demo -run TestSampleIsCurrent -update`
 // rewrites it.
 //
 //go:embed testdata/sample.xel

@@ -34,7 +34,7 @@ func TestSampleIsCurrent(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(got, want) {
-		t.Fatalf("synthesizeSample() (%d bytes) differs from %s (%d bytes): run go test ./handler/demo -update", len(got), path, len(want))
+		t.Fatalf("synthesizeSample() (%d bytes) differs from %s (%d bytes): run go test ./handler/internal/demo -update", len(got), path, len(want))
 	}
 	if !bytes.Equal(sampleXEL, want) {
 		t.Fatalf("embedded sample differs from %s: rebuild", path)

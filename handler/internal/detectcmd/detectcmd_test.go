@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xelwatch/xelwatch/handler/internal/testsupport"
+
 	"github.com/sethvargo/go-envconfig"
 
 	"github.com/xelwatch/xelwatch/detect"
@@ -271,19 +273,6 @@ func TestScanErrors(t *testing.T) {
 	}
 }
 
-// noHang runs f and fails the test instead of hanging when f blocks (a
-// safety net, not a timing assertion).
-func noHang(t *testing.T, f func()) {
-	t.Helper()
-	done := make(chan struct{})
-	go func() { defer close(done); f() }()
-	select {
-	case <-done:
-	case <-time.After(time.Minute):
-		t.Fatal("blocked: still running after a minute")
-	}
-}
-
 // TestScanHostileFolder: a FIFO named like an audit file (which used to
 // block the scan in open), dangling and looping links are reported, not
 // opened; a damaged file is reported with its offset; the other files
@@ -309,7 +298,7 @@ func TestScanHostileFolder(t *testing.T) {
 	}
 	var out, errb bytes.Buffer
 	var code int
-	noHang(t, func() { code = scan(context.Background(), []string{dir}, &out, &errb, envconfig.MapLookuper(scanEnv)) })
+	testsupport.NoHang(t, func() { code = scan(context.Background(), []string{dir}, &out, &errb, envconfig.MapLookuper(scanEnv)) })
 	if code != 1 {
 		t.Errorf("exit %d, want 1", code)
 	}
@@ -332,7 +321,7 @@ func TestScanHostileFolder(t *testing.T) {
 		t.Errorf("stderr\n%s\nwant\n%s", errb.String(), wantErr)
 	}
 	// Named on the command line, a FIFO is refused, not opened.
-	noHang(t, func() {
+	testsupport.NoHang(t, func() {
 		fifo := filepath.Join(dir, "sql01", "pipe.xel")
 		errb.Reset()
 		code := scan(context.Background(), []string{fifo}, &out, &errb, envconfig.MapLookuper(scanEnv))

@@ -13,9 +13,9 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
 )
 
-// DefaultRangeSize is the size of one range request (and the read-ahead
+// defaultRangeSize is the size of one range request (and the read-ahead
 // window the decoder's reads are served from).
-const DefaultRangeSize = 4 << 20
+const defaultRangeSize = 4 << 20
 
 // AzureBlobs is Blobs over one container of an azblob account.
 type AzureBlobs struct {
@@ -25,7 +25,7 @@ type AzureBlobs struct {
 
 // NewAzureBlobs wraps the container client.
 func NewAzureBlobs(c *azblob.Client, containerName string) *AzureBlobs {
-	return &AzureBlobs{c: c.ServiceClient().NewContainerClient(containerName), RangeSize: DefaultRangeSize}
+	return &AzureBlobs{c: c.ServiceClient().NewContainerClient(containerName), RangeSize: defaultRangeSize}
 }
 
 // Container returns the container client (demo and tests upload with it).
@@ -112,7 +112,7 @@ func (a *AzureBlobs) List(ctx context.Context, prefix string, max int) ([]BlobIt
 func (a *AzureBlobs) ReaderAt(ctx context.Context, name string, size int64) io.ReaderAt {
 	rs := a.RangeSize
 	if rs <= 0 {
-		rs = DefaultRangeSize
+		rs = defaultRangeSize
 	}
 	return &rangeReader{ctx: ctx, fetch: func(ctx context.Context, off, n int64, dst []byte) (int, error) {
 		resp, err := a.c.NewBlobClient(name).DownloadStream(ctx, &azblob.DownloadStreamOptions{

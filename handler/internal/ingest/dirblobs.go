@@ -57,7 +57,7 @@ func (d *DirBlobs) Properties(_ context.Context, name string) (BlobProps, error)
 // ReaderAt implements Blobs: the file is opened for each window read, so
 // that no descriptor outlives the run.
 func (d *DirBlobs) ReaderAt(ctx context.Context, name string, size int64) io.ReaderAt {
-	return &rangeReader{ctx: ctx, size: size, rangeSize: DefaultRangeSize, fetch: func(_ context.Context, off, n int64, dst []byte) (int, error) {
+	return &rangeReader{ctx: ctx, size: size, rangeSize: defaultRangeSize, fetch: func(_ context.Context, off, n int64, dst []byte) (int, error) {
 		p, err := d.path(name)
 		if err != nil {
 			return 0, err

@@ -77,4 +77,16 @@
 // (no retry storm on poison input). Storage errors return an error so that
 // the invocation fails and the host retries; nothing was committed to the
 // cursor, so the retry redoes the same upserts.
+//
+// # Dependencies
+//
+// The pipeline sees its surroundings only through the interfaces of
+// deps.go: Blobs (the audit container: AzureBlobs, or DirBlobs for a local
+// folder), Cursors and Rows (implemented directly by package
+// handler/internal/store), an Evaluator (the detect engine, deferred per
+// batch), a Decoder (XEL: the xel reader and the audit normalizer), and the
+// FindingSink its findings go to. Package app wires the real ones; the tests
+// use in-memory fakes of their own. A sweep or poll also runs
+// SweepOptions.Prune (the store's expired detection state) at most once
+// per PruneEvery.
 package ingest

@@ -3,6 +3,8 @@ package ingest
 import (
 	"fmt"
 	"strings"
+
+	"github.com/xelwatch/xelwatch/handler/internal/auditfile"
 )
 
 // Path is what an audit blob's name says about it. Azure SQL writes
@@ -28,12 +30,6 @@ func (p Path) Stream() string {
 	return s
 }
 
-// IsAuditFile reports whether name has an audit file extension.
-func IsAuditFile(name string) bool {
-	l := strings.ToLower(name)
-	return strings.HasSuffix(l, ".xel") || strings.HasSuffix(l, ".sqlaudit")
-}
-
 // MaxNameLength bounds a blob name (the service's own limit is 1024).
 const MaxNameLength = 1024
 
@@ -45,7 +41,7 @@ func ParsePath(name string) (Path, error) {
 	if name == "" || len(name) > MaxNameLength {
 		return Path{}, fmt.Errorf("ingest: blob name of %d bytes", len(name))
 	}
-	if !IsAuditFile(name) {
+	if !auditfile.IsAuditName(name) {
 		return Path{}, fmt.Errorf("ingest: %q is not an audit file (.xel, .sqlaudit)", name)
 	}
 	parts := strings.Split(strings.Trim(name, "/"), "/")

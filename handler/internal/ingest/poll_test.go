@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/xelwatch/xelwatch/handler/internal/testsupport"
 )
 
 func TestPollLocalFolder(t *testing.T) {
@@ -101,7 +103,7 @@ func TestPollHostileFolder(t *testing.T) {
 		skipped = append(skipped, strings.TrimPrefix(err.Error(), sub+string(filepath.Separator)))
 	}
 	ctx := context.Background()
-	noHang(t, func() {
+	testsupport.NoHang(t, func() {
 		items, err := d.List(ctx, "", 100)
 		if err != nil {
 			t.Error(err)
@@ -124,7 +126,7 @@ func TestPollHostileFolder(t *testing.T) {
 	})
 	rows := NewMemoryRows()
 	p := New(d, NewMemoryCursors(), rows, nil, XEL{}, nil, Options{})
-	noHang(t, func() {
+	testsupport.NoHang(t, func() {
 		if _, err := p.Poll(ctx, SweepOptions{IdleClose: time.Hour}); err != nil {
 			t.Error(err)
 		}
@@ -132,7 +134,7 @@ func TestPollHostileFolder(t *testing.T) {
 	if got := len(rows.Records()); got != 120 {
 		t.Errorf("rows = %d, want 120 (the file and the link to it)", got)
 	}
-	noHang(t, func() {
+	testsupport.NoHang(t, func() {
 		fifo := "MSSQL/Audit/Audit_1_0_3.sqlaudit"
 		if _, err := d.Properties(ctx, fifo); err == nil || errors.Is(err, ErrNotFound) {
 			t.Errorf("Properties of a FIFO: %v, want an error other than not found", err)
@@ -144,18 +146,6 @@ func TestPollHostileFolder(t *testing.T) {
 			t.Errorf("Properties of a dangling link: %v, want not found", err)
 		}
 	})
-}
-
-// noHang runs f and fails the test instead of hanging when f blocks.
-func noHang(t *testing.T, f func()) {
-	t.Helper()
-	done := make(chan struct{})
-	go func() { defer close(done); f() }()
-	select {
-	case <-done:
-	case <-time.After(time.Minute):
-		t.Fatal("blocked: still running after a minute")
-	}
 }
 
 // TestPollHoldsBackFolderAfterFailure: a file whose read fails holds back

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/xelwatch/xelwatch/detect"
+	"github.com/xelwatch/xelwatch/handler/internal/auditfile"
 )
 
 // SweepOptions bounds one sweep.
@@ -302,7 +303,7 @@ func (p *Pipeline) discover(ctx context.Context, now time.Time, so SweepOptions)
 						return nil, fmt.Errorf("ingest: sweep: list %q: %w", a+date+"/", err)
 					}
 					for _, it := range items {
-						if IsAuditFile(it.Name) && !strings.HasSuffix(it.Name, "/") {
+						if auditfile.IsAuditName(it.Name) && !strings.HasSuffix(it.Name, "/") {
 							out = append(out, it)
 						}
 					}

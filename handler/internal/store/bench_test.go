@@ -12,11 +12,11 @@ import (
 
 // Benchmarks. Pure:
 //
-//	go test ./handler/store -run '^$' -bench 'BuildEntity|Batches' -benchmem
+//	go test ./handler/internal/store -run '^$' -bench 'BuildEntity|Batches' -benchmem
 //
 // Against Azurite (source /tmp/xw-azurite.env or run under .ci/run):
 //
-//	go test ./handler/store -run '^$' -bench Upsert -benchtime 5x
+//	go test ./handler/internal/store -run '^$' -bench Upsert -benchtime 5x
 //
 // BenchmarkUpsert/store is UpsertRecords (DefaultParallelism transactions
 // in flight), /store-sequential the same one transaction at a time, and

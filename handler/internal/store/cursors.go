@@ -148,10 +148,10 @@ func (s *Store) listCursors(ctx context.Context, container string, state ingest.
 	var conds []string
 	if container != "" {
 		pk, _ := CursorKeys(container, "")
-		conds = append(conds, "PartitionKey eq "+ODataString(pk))
+		conds = append(conds, "PartitionKey eq "+odataString(pk))
 	}
 	if state != "" {
-		conds = append(conds, "state eq "+ODataString(string(state)))
+		conds = append(conds, "state eq "+odataString(string(state)))
 	}
 	var opts aztables.ListEntitiesOptions
 	if len(conds) > 0 {

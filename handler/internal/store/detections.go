@@ -108,7 +108,7 @@ func outboxEntity(f detect.Finding, now aztables.EDMDateTime) (Entity, error) {
 	}
 	p["detection_id"] = f.DetectionID
 	p["recorded_at"] = now
-	rk, _ := DetectionKeys(f.DetectionID) // the row's PartitionKey
+	rk, _ := detectionKeys(f.DetectionID) // the row's PartitionKey
 	body, err := json.Marshal(aztables.EDMEntity{Entity: aztables.Entity{PartitionKey: outboxPartition, RowKey: rk}, Properties: p})
 	if err != nil {
 		return Entity{}, err
@@ -124,7 +124,7 @@ func findingProps(f detect.Finding) (map[string]any, error) {
 		return nil, err
 	}
 	p := map[string]any{}
-	pieces := SplitString(string(js), MaxPieceUnits)
+	pieces := splitString(string(js), MaxPieceUnits)
 	if len(pieces) > MaxProperties/2 {
 		return nil, fmt.Errorf("%d bytes of JSON: %w", len(js), ErrTooLarge)
 	}
@@ -151,7 +151,7 @@ func (s *Store) RecordFinding(ctx context.Context, f detect.Finding) error {
 	if f.DetectionID == "" {
 		return fmt.Errorf("store: %s: empty detection id", op)
 	}
-	pk, rk := DetectionKeys(f.DetectionID)
+	pk, rk := detectionKeys(f.DetectionID)
 	p, err := findingProps(f)
 	if err != nil {
 		return fmt.Errorf("store: %s %s: %w", op, f.DetectionID, err)
@@ -204,7 +204,7 @@ const outboxPartition = "!outbox"
 
 // deleteOutbox removes detection id's outbox entry (absent is fine).
 func (s *Store) deleteOutbox(ctx context.Context, id string) error {
-	rk, _ := DetectionKeys(id)
+	rk, _ := detectionKeys(id)
 	_, err := s.detections.DeleteEntity(ctx, outboxPartition, rk, nil)
 	if err = classify(err); err != nil && !errors.Is(err, ErrNotFound) {
 		return err
@@ -273,7 +273,7 @@ func (s *Store) ListUndispatched(ctx context.Context, before time.Time, max int)
 
 // GetDetection reads a detection; ErrNotFound if it was never recorded.
 func (s *Store) GetDetection(ctx context.Context, id string) (*Detection, error) {
-	pk, rk := DetectionKeys(id)
+	pk, rk := detectionKeys(id)
 	resp, err := s.detections.GetEntity(ctx, pk, rk, nil)
 	if err != nil {
 		return nil, fmt.Errorf("store: get detection %s: %w", id, classify(err))
@@ -290,9 +290,9 @@ func (s *Store) GetDetection(ctx context.Context, id string) (*Detection, error)
 // since (all when since is zero), in detection-id order. It scans the
 // table with a filter: detections are few.
 func (s *Store) ListDetections(ctx context.Context, since time.Time) iter.Seq2[*Detection, error] {
-	f := "PartitionKey ne " + ODataString(outboxPartition)
+	f := "PartitionKey ne " + odataString(outboxPartition)
 	if !since.IsZero() {
-		f += " and finding_time ge " + ODataDateTime(since)
+		f += " and finding_time ge " + odataDateTime(since)
 	}
 	opts := aztables.ListEntitiesOptions{Filter: &f}
 	return listEntities(ctx, s.detections, &opts, "detections", func(raw []byte) (*Detection, error) {
@@ -403,7 +403,7 @@ func (s *Store) finishDelivery(ctx context.Context, id, channel, token string, s
 // mergeDelivery merges the channel's properties (named ch_<channel>_<p>)
 // into the detection row if its ETag is still etag.
 func (s *Store) mergeDelivery(ctx context.Context, id, channel string, etag azcore.ETag, p map[string]any) error {
-	pk, rk := DetectionKeys(id)
+	pk, rk := detectionKeys(id)
 	props := make(map[string]any, len(p))
 	for k, v := range p {
 		props[channelPrefix(channel)+k] = v
@@ -416,7 +416,7 @@ func (s *Store) mergeDelivery(ctx context.Context, id, channel string, etag azco
 // undispatchedFilter selects the rows recorded pending before before. A
 // row without the dispatched property fails "eq false" on the service.
 func undispatchedFilter(before time.Time) string {
-	return "PartitionKey eq " + ODataString(outboxPartition) + " and recorded_at lt " + ODataDateTime(before)
+	return "PartitionKey eq " + odataString(outboxPartition) + " and recorded_at lt " + odataDateTime(before)
 }
 
 func (s *Store) mergeProps(ctx context.Context, pk, rk string, etag *azcore.ETag, props map[string]any) error {
@@ -491,7 +491,7 @@ func decodeDetection(raw []byte) (*Detection, error) {
 		Deliveries: map[string]Delivery{},
 		tokens:     map[string]string{},
 	}
-	js, err := JoinParts(e.Properties, "finding")
+	js, err := joinParts(e.Properties, "finding")
 	if err != nil {
 		return nil, fmt.Errorf("store: detection %s: %w", d.ID, err)
 	}

@@ -52,7 +52,7 @@ func undispatchedIDs(t *testing.T, s *Store, before time.Time, max int) []string
 // outboxEntries counts the entries of the outbox partition.
 func outboxEntries(t *testing.T, s *Store) int {
 	t.Helper()
-	f := "PartitionKey eq " + ODataString(outboxPartition)
+	f := "PartitionKey eq " + odataString(outboxPartition)
 	n := 0
 	for _, err := range listEntities(context.Background(), s.detections, &aztables.ListEntitiesOptions{Filter: &f}, "outbox",
 		func(raw []byte) ([]byte, error) { return raw, nil }) {
@@ -148,7 +148,7 @@ func TestAzuriteOutbox(t *testing.T) {
 	// A row written before the outbox existed has no entry.
 	legacy := testFinding("legacy")
 	js, _ := json.Marshal(legacy)
-	pk, rk := DetectionKeys(legacy.DetectionID)
+	pk, rk := detectionKeys(legacy.DetectionID)
 	body, _ := json.Marshal(aztables.EDMEntity{Entity: aztables.Entity{PartitionKey: pk, RowKey: rk}, Properties: map[string]any{
 		"detection_id": legacy.DetectionID, "rule": legacy.Rule, "recorded_at": edmTime(time.Now().Add(-time.Hour)),
 		"finding": string(js), "dispatched": false,

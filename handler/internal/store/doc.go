@@ -99,7 +99,7 @@
 //
 // A property holds at most 64 KiB, i.e. 32,767 UTF-16 code units. A longer
 // string is stored whole, split on rune boundaries across name, name_1,
-// name_2, … with name_parts holding the number of pieces; [JoinParts] puts
+// name_2, … with name_parts holding the number of pieces; [joinParts] puts
 // it back. An entity holds at most 1 MiB (as the service counts it; the
 // emulator counts the JSON body, where an escaped character takes 6
 // bytes): a row is built within 1 MiB - 32 KiB by both counts, and the

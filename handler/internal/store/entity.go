@@ -320,7 +320,7 @@ func (w *entityWriter) strWhole(n string, s string) {
 		w.buf = appendJSONString(w.buf, s)
 		return
 	}
-	pieces := SplitString(s, MaxPieceUnits)
+	pieces := splitString(s, MaxPieceUnits)
 	for i, p := range pieces {
 		pn := n
 		if i > 0 {
@@ -418,10 +418,10 @@ func appendDateTime(dst []byte, t time.Time) []byte {
 	return append(dst, 'Z')
 }
 
-// SplitString cuts s into pieces of at most max UTF-16 code units, on rune
+// splitString cuts s into pieces of at most max UTF-16 code units, on rune
 // boundaries (a surrogate pair is never split). Joining the pieces gives s
 // back. An empty s gives one empty piece.
-func SplitString(s string, max int) []string {
+func splitString(s string, max int) []string {
 	if max < 2 {
 		max = 2
 	}

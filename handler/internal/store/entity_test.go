@@ -28,7 +28,7 @@ func TestSplitString(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := SplitString(tt.in, tt.max)
+			got := splitString(tt.in, tt.max)
 			if len(got) != tt.wantParts {
 				t.Fatalf("%d parts, want %d", len(got), tt.wantParts)
 			}
@@ -127,7 +127,7 @@ func TestBuildEntityLongStrings(t *testing.T) {
 			if err := json.Unmarshal(e.JSON, &m); err != nil {
 				t.Fatal(err)
 			}
-			got, err := JoinParts(m, "statement")
+			got, err := joinParts(m, "statement")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -155,8 +155,8 @@ func TestJoinPartsErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got, err := JoinParts(tt.props, "s"); err == nil {
-				t.Fatalf("JoinParts = %q, want error", got)
+			if got, err := joinParts(tt.props, "s"); err == nil {
+				t.Fatalf("joinParts = %q, want error", got)
 			}
 		})
 	}
@@ -166,14 +166,14 @@ func TestJoinPartsErrors(t *testing.T) {
 // reads them back.
 func roundTrip(t *testing.T, ents []Entity) *Row {
 	t.Helper()
-	r, err := DecodeRow(ents[0].JSON)
+	r, err := decodeRow(ents[0].JSON)
 	if err != nil || r == nil {
-		t.Fatalf("DecodeRow(row) = %v, %v", r, err)
+		t.Fatalf("decodeRow(row) = %v, %v", r, err)
 	}
 	var chunks []chunk
 	for _, e := range ents[1:] {
-		if c, err := DecodeRow(e.JSON); c != nil || err != nil {
-			t.Fatalf("DecodeRow(continuation %s) = %v, %v; want no row", e.RowKey, c, err)
+		if c, err := decodeRow(e.JSON); c != nil || err != nil {
+			t.Fatalf("decodeRow(continuation %s) = %v, %v; want no row", e.RowKey, c, err)
 		}
 		c, err := decodeChunk(e.JSON)
 		if err != nil {
@@ -296,7 +296,7 @@ func TestBuildRecordElided(t *testing.T) {
 // TestBuildEntityHostileStrings pins how an entity's strings are escaped:
 // byte for byte as encoding/json (HTML characters, U+2028/U+2029 and an
 // invalid UTF-8 byte as \u escapes), so that the sizes counted here are
-// those of the JSON the SDK sends. internal/jsonx tests the escaping on a
+// those of the JSON the SDK sends. xel/jsonx tests the escaping on a
 // corpus of hostile strings.
 func TestBuildEntityHostileStrings(t *testing.T) {
 	in := "q\"b\\n\n\x01\b\f<&>\u2028\u2029\xff\ufffdé"

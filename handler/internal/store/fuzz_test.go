@@ -10,7 +10,7 @@ import (
 	"github.com/xelwatch/xelwatch/xel/audit"
 )
 
-// Fuzz targets: go test ./handler/store -run '^$' -fuzz FuzzEscapeKey -fuzztime 30s
+// Fuzz targets: go test ./handler/internal/store -run '^$' -fuzz FuzzEscapeKey -fuzztime 30s
 // (one target per run). Crashers go to testdata/fuzz/<target>/.
 
 func FuzzEscapeKey(f *testing.F) {
@@ -64,7 +64,7 @@ func FuzzDecodeRow(f *testing.F) {
 	f.Add([]byte(`{"event_time":"x","event_time@odata.type":"Edm.DateTime"}`))
 	f.Add([]byte(`{"statement_parts":2147483647}`))
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		r, err := DecodeRow(raw)
+		r, err := decodeRow(raw)
 		if err == nil && r == nil {
 			t.Fatal("nil row without error")
 		}
@@ -93,7 +93,7 @@ func FuzzBuildEntity(f *testing.F) {
 		if err := json.Unmarshal(e.JSON, &m); err != nil {
 			t.Fatalf("invalid JSON: %v", err)
 		}
-		got, err := JoinParts(m, "statement")
+		got, err := joinParts(m, "statement")
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -185,7 +185,7 @@ func CursorKeys(container, blob string) (pk, rk string) {
 	return limitKey(EscapeKey(container)), limitKey(EscapeKey(blob))
 }
 
-// DetectionKeys returns the Detections keys of a detection id.
-func DetectionKeys(id string) (pk, rk string) {
+// detectionKeys returns the Detections keys of a detection id.
+func detectionKeys(id string) (pk, rk string) {
 	return limitKey(EscapeKey(id)), "detection"
 }

@@ -136,8 +136,8 @@ func TestCursorAndDetectionKeys(t *testing.T) {
 	if pk != "sqldbauditlogs" || rk != "srv!2Fdb!2FSqlDbAuditing_ServerAudit!2F2026-11-21!2F20_31_39_123_0.xel" {
 		t.Errorf("CursorKeys = %q, %q", pk, rk)
 	}
-	pk, rk = DetectionKeys("EXF-001:abc#1")
+	pk, rk = detectionKeys("EXF-001:abc#1")
 	if pk != "EXF-001:abc!231" || rk != "detection" {
-		t.Errorf("DetectionKeys = %q, %q", pk, rk)
+		t.Errorf("detectionKeys = %q, %q", pk, rk)
 	}
 }

@@ -14,13 +14,13 @@ import (
 	"github.com/xelwatch/xelwatch/xel/audit"
 )
 
-// ODataString quotes s as an OData string literal: single quotes doubled.
-func ODataString(s string) string {
+// odataString quotes s as an OData string literal: single quotes doubled.
+func odataString(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", "''") + "'"
 }
 
-// ODataDateTime formats t as an OData DateTime literal.
-func ODataDateTime(t time.Time) string {
+// odataDateTime formats t as an OData DateTime literal.
+func odataDateTime(t time.Time) string {
 	return "datetime'" + string(appendDateTime(nil, t.UTC())) + "'"
 }
 
@@ -57,28 +57,28 @@ func (q EventQuery) Filter() (string, error) {
 	}
 	var c []string
 	if q.From.IsZero() {
-		c = append(c, "PartitionKey ge "+ODataString(prefix))
+		c = append(c, "PartitionKey ge "+odataString(prefix))
 	} else {
 		if q.Database != "" {
-			c = append(c, "PartitionKey ge "+ODataString(prefix+q.From.UTC().Format(hourLayout)))
+			c = append(c, "PartitionKey ge "+odataString(prefix+q.From.UTC().Format(hourLayout)))
 		} else {
-			c = append(c, "PartitionKey ge "+ODataString(prefix))
+			c = append(c, "PartitionKey ge "+odataString(prefix))
 		}
-		c = append(c, "RowKey ge "+ODataString(timeKey(q.From)))
+		c = append(c, "RowKey ge "+odataString(timeKey(q.From)))
 	}
 	if q.Database != "" && !q.To.IsZero() {
-		c = append(c, "PartitionKey le "+ODataString(prefix+q.To.UTC().Format(hourLayout)))
+		c = append(c, "PartitionKey le "+odataString(prefix+q.To.UTC().Format(hourLayout)))
 	} else {
-		c = append(c, "PartitionKey lt "+ODataString(prefix[:len(prefix)-1]+string(KeySep+1)))
+		c = append(c, "PartitionKey lt "+odataString(prefix[:len(prefix)-1]+string(KeySep+1)))
 	}
 	if !q.To.IsZero() {
-		c = append(c, "RowKey lt "+ODataString(timeKey(q.To)))
+		c = append(c, "RowKey lt "+odataString(timeKey(q.To)))
 	}
 	if q.ActionID != "" {
-		c = append(c, "action_id eq "+ODataString(q.ActionID))
+		c = append(c, "action_id eq "+odataString(q.ActionID))
 	}
 	if q.Principal != "" {
-		p := ODataString(q.Principal)
+		p := odataString(q.Principal)
 		c = append(c, "(server_principal_name eq "+p+" or session_server_principal_name eq "+p+")")
 	}
 	return strings.Join(c, " and "), nil
@@ -95,7 +95,7 @@ type Row struct {
 	// Record holds every column; Parts is nil (only its count is stored,
 	// in SplitParts). A statement or additional_information spilled to
 	// continuation entities is whole once QueryEvents has read them
-	// (DecodeRow alone gives its first piece).
+	// (decodeRow alone gives its first piece).
 	Record     audit.Record
 	SplitParts int
 	// Degraded says why the row is stored reduced (xw_degraded), and
@@ -126,7 +126,7 @@ func (s *Store) QueryEvents(ctx context.Context, q EventQuery) iter.Seq2[*Row, e
 		return func(yield func(*Row, error) bool) { yield(nil, err) }
 	}
 	return func(yield func(*Row, error) bool) {
-		for r, err := range listEntities(ctx, s.events, &aztables.ListEntitiesOptions{Filter: &filter}, "events", DecodeRow) {
+		for r, err := range listEntities(ctx, s.events, &aztables.ListEntitiesOptions{Filter: &filter}, "events", decodeRow) {
 			if err == nil && r == nil {
 				continue // a continuation entity
 			}
@@ -144,7 +144,7 @@ func (s *Store) QueryEvents(ctx context.Context, q EventQuery) iter.Seq2[*Row, e
 func (s *Store) readSpilled(ctx context.Context, r *Row) error {
 	lo := r.RowKey + chunkKeySep
 	hi := r.RowKey + string(rune(chunkKeySep[0]+1))
-	filter := "PartitionKey eq " + ODataString(r.PartitionKey) + " and RowKey gt " + ODataString(lo) + " and RowKey lt " + ODataString(hi)
+	filter := "PartitionKey eq " + odataString(r.PartitionKey) + " and RowKey gt " + odataString(lo) + " and RowKey lt " + odataString(hi)
 	var chunks []chunk
 	for c, err := range listEntities(ctx, s.events, &aztables.ListEntitiesOptions{Filter: &filter}, "continuations", decodeChunk) {
 		if err != nil {
@@ -173,7 +173,7 @@ func decodeChunk(raw []byte) (chunk, error) {
 		return chunk{}, fmt.Errorf("store: decode continuation: %w", err)
 	}
 	p := props(e.Properties)
-	v, err := JoinParts(e.Properties, propValue)
+	v, err := joinParts(e.Properties, propValue)
 	if err != nil {
 		return chunk{}, fmt.Errorf("store: continuation %s: %w", e.RowKey, err)
 	}
@@ -242,10 +242,10 @@ func listEntities[T any](ctx context.Context, c *aztables.Client, opts *aztables
 	}
 }
 
-// DecodeRow parses an AuditEvents entity as returned by the service; it
+// decodeRow parses an AuditEvents entity as returned by the service; it
 // returns nil for a continuation entity (PropPartOf), which is no row. A
 // spilled text holds its first piece (QueryEvents reads the rest).
-func DecodeRow(raw []byte) (*Row, error) {
+func decodeRow(raw []byte) (*Row, error) {
 	var e aztables.EDMEntity
 	if err := json.Unmarshal(raw, &e); err != nil {
 		return nil, fmt.Errorf("store: decode row: %w", err)
@@ -256,7 +256,7 @@ func DecodeRow(raw []byte) (*Row, error) {
 	p := props(e.Properties)
 	var joinErr error
 	str := func(n string) string {
-		v, err := JoinParts(e.Properties, n)
+		v, err := joinParts(e.Properties, n)
 		if err != nil && joinErr == nil {
 			joinErr = err
 		}
@@ -362,9 +362,9 @@ func DecodeRow(raw []byte) (*Row, error) {
 // maxChunks bounds the continuation entities of one text read back.
 const maxChunks = maxStoredUnits/MaxPieceUnits + 1
 
-// JoinParts returns the string property name of an entity's properties,
+// joinParts returns the string property name of an entity's properties,
 // joined back from name, name_1, … when it was split (name_parts > 1).
-func JoinParts(properties map[string]any, name string) (string, error) {
+func joinParts(properties map[string]any, name string) (string, error) {
 	p := props(properties)
 	first := p.str(name)
 	n := int(p.int32(name + "_parts"))

@@ -103,9 +103,9 @@ func TestUpsertRefusedContinuation(t *testing.T) {
 		t.Fatalf("row of the refused record: %v", keysOf(row))
 	}
 	raw, _ := json.Marshal(row)
-	r, err := DecodeRow(raw)
+	r, err := decodeRow(raw)
 	if err != nil || r.Degraded == "" || len(r.spilled) != 0 {
-		t.Fatalf("DecodeRow: %+v, %v", r, err)
+		t.Fatalf("decodeRow: %+v, %v", r, err)
 	}
 }
 

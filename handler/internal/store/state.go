@@ -28,9 +28,9 @@ const (
 	stateKeyBytes   = 512       // bytes of the readable key kept for operators
 )
 
-// ErrContention is returned when Update lost the optimistic-concurrency
+// errContention is returned when Update lost the optimistic-concurrency
 // race more times than StateOptions.MaxAttempts.
-var ErrContention = errors.New("store: too many concurrent detection state updates")
+var errContention = errors.New("store: too many concurrent detection state updates")
 
 // StateClient is the part of *aztables.Client a State uses.
 type StateClient interface {
@@ -311,7 +311,7 @@ func (s *State) Update(ctx context.Context, key string, expires time.Time, fn fu
 			attempt-- // the cachedState copy was out of date: not a lost race
 		}
 	}
-	return nil, fmt.Errorf("store: update state %s/%s: %w", pk, rk, ErrContention)
+	return nil, fmt.Errorf("store: update state %s/%s: %w", pk, rk, errContention)
 }
 
 func stateBackoff(ctx context.Context, attempt int) error {

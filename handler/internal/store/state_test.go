@@ -78,8 +78,8 @@ func TestUpdateRetriesOnConflict(t *testing.T) {
 	}
 	f.conflicts = 10
 	_, err = s.Update(ctx, "k|1", t0, appendID("c"))
-	if !errors.Is(err, ErrContention) {
-		t.Errorf("err = %v, want ErrContention", err)
+	if !errors.Is(err, errContention) {
+		t.Errorf("err = %v, want errContention", err)
 	}
 	got, _ := s.Get(ctx, "k|1")
 	if want := []string{"a", "b"}; !slices.Equal(entryIDs(got), want) {

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
 	"github.com/xelwatch/xelwatch/handler/internal/azclient"
 )
@@ -20,8 +19,8 @@ type Names struct {
 	Detections string
 }
 
-// DefaultNames returns AuditEvents, AuditCursors and Detections.
-func DefaultNames() Names {
+// defaultNames returns AuditEvents, AuditCursors and Detections.
+func defaultNames() Names {
 	return Names{Events: "AuditEvents", Cursors: "AuditCursors", Detections: "Detections"}
 }
 
@@ -73,7 +72,7 @@ type Store struct {
 
 // New returns a Store over svc. Empty names take their defaults.
 func New(svc *aztables.ServiceClient, names Names) *Store {
-	def := DefaultNames()
+	def := defaultNames()
 	if names.Events == "" {
 		names.Events = def.Events
 	}
@@ -129,17 +128,6 @@ func NewServiceClientFromConnectionString(conn string) (*aztables.ServiceClient,
 	svc, err := azclient.Tables(azclient.Account{Name: "table storage", ConnectionString: conn})
 	if err != nil {
 		// azclient's message never contains the key.
-		return nil, fmt.Errorf("store: %w", err)
-	}
-	return svc, nil
-}
-
-// NewServiceClient builds a service client for serviceURL
-// (https://<account>.table.core.windows.net) with a token credential
-// (managed identity), through azclient like the function above.
-func NewServiceClient(serviceURL string, cred azcore.TokenCredential) (*aztables.ServiceClient, error) {
-	svc, err := azclient.Tables(azclient.Account{Name: "table storage", TableServiceURL: serviceURL, Credential: cred})
-	if err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
 	return svc, nil

@@ -11,7 +11,7 @@ func TestNamesValidate(t *testing.T) {
 		names   Names
 		wantErr string
 	}{
-		{"defaults", DefaultNames(), ""},
+		{"defaults", defaultNames(), ""},
 		{"custom", Names{Events: "ev1", Cursors: "Cur2", Detections: "det3"}, ""},
 		{"too short", Names{Events: "ev", Cursors: "cur", Detections: "det"}, "XELWATCH_EVENTS_TABLE"},
 		{"leading digit", Names{Events: "1ev", Cursors: "cur", Detections: "det"}, "XELWATCH_EVENTS_TABLE"},

@@ -25,8 +25,8 @@ import (
 // MaxDequeueCount is the host's default (host.json maxDequeueCount).
 const MaxDequeueCount = 5
 
-// VisibilityTimeout hides a message being delivered (host.json).
-const VisibilityTimeout = 30 * time.Second
+// visibilityTimeout hides a message being delivered (host.json).
+const visibilityTimeout = 30 * time.Second
 
 // Options of a Watcher.
 type Options struct {
@@ -35,7 +35,7 @@ type Options struct {
 	Once     bool   // one ingest pass and one queue drain, then return
 	Notify   bool   // consume the detections queue (default on)
 	// Visibility hides a message while it is delivered; a failed one
-	// reappears after it (default VisibilityTimeout).
+	// reappears after it (default visibilityTimeout).
 	Visibility time.Duration
 }
 
@@ -133,7 +133,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, ao app.Optio
 		o.Interval = 10 * time.Second
 	}
 	if o.Visibility <= 0 {
-		o.Visibility = VisibilityTimeout
+		o.Visibility = visibilityTimeout
 	}
 	return &Watcher{App: a, Log: log, Opt: o}, nil
 }

@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xelwatch/xelwatch/handler/internal/testsupport"
+
 	"github.com/xelwatch/xelwatch/xel"
 	"github.com/xelwatch/xelwatch/xel/audit"
 	"github.com/xelwatch/xelwatch/xel/xeltest"
@@ -291,19 +293,6 @@ func TestDecodeAudit(t *testing.T) {
 	})
 }
 
-// noHang runs f and fails the test instead of hanging when f blocks (a
-// safety net, not a timing assertion).
-func noHang(t *testing.T, f func()) {
-	t.Helper()
-	done := make(chan struct{})
-	go func() { defer close(done); f() }()
-	select {
-	case <-done:
-	case <-time.After(time.Minute):
-		t.Fatal("blocked: still running after a minute")
-	}
-}
-
 // TestDecodeHostileFolder: a damaged file does not stop the files after
 // it, and every audit-named entry that is not a regular file is reported
 // instead of opened (a FIFO would block) or dropped silently.
@@ -324,7 +313,7 @@ func TestDecodeHostileFolder(t *testing.T) {
 	for _, args := range [][]string{{dir}, {"--audit", dir}} {
 		var stdout, stderr string
 		var code int
-		noHang(t, func() { stdout, stderr, code = run(context.Background(), nil, args...) })
+		testsupport.NoHang(t, func() { stdout, stderr, code = run(context.Background(), nil, args...) })
 		if code != 1 {
 			t.Errorf("%q: exit %d, want 1", args, code)
 		}
@@ -349,7 +338,7 @@ func TestDecodeHostileFolder(t *testing.T) {
 	}
 	// Named on the command line, a FIFO is refused, not opened.
 	fifo := filepath.Join(dir, "c.xel")
-	noHang(t, func() {
+	testsupport.NoHang(t, func() {
 		_, stderr, code := run(context.Background(), nil, fifo)
 		if code != 1 || stderr != "xelwatch decode: "+fifo+": skipped: FIFO (not a regular file)\n" {
 			t.Errorf("FIFO argument: exit %d, stderr %q", code, stderr)

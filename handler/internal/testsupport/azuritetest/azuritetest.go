@@ -1,7 +1,3 @@
-// Package azuritetest gives tests the connection string of the Azurite
-// instance that .ci/run starts (XELWATCH_TEST_STORAGE). Without it a test
-// is skipped on a developer machine and fails in CI, so an integration test
-// can never pass by not running.
 package azuritetest
 
 import (
@@ -11,18 +7,18 @@ import (
 	"testing"
 )
 
-// EnvVar names the variable that holds the Azurite connection string.
-const EnvVar = "XELWATCH_TEST_STORAGE"
+// envVar names the variable that holds the Azurite connection string.
+const envVar = "XELWATCH_TEST_STORAGE"
 
 // ConnString returns the storage connection string for integration tests.
 func ConnString(t testing.TB) string {
 	t.Helper()
-	cs := os.Getenv(EnvVar)
+	cs := os.Getenv(envVar)
 	if cs == "" {
 		if os.Getenv("CI") != "" {
-			t.Fatalf("%s is not set: .ci/run must start Azurite for the integration tests", EnvVar)
+			t.Fatalf("%s is not set: .ci/run must start Azurite for the integration tests", envVar)
 		}
-		t.Skipf("%s not set: run the tests through .ci/run to start Azurite", EnvVar)
+		t.Skipf("%s not set: run the tests through .ci/run to start Azurite", envVar)
 	}
 	return cs
 }

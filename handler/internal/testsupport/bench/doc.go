@@ -2,7 +2,7 @@
 // its own, only TestBench, which runs when XELWATCH_BENCH_MB is set):
 //
 //	source .ci/azurite.sh && azurite_start
-//	XELWATCH_BENCH_MB=100 go test -count=1 -run TestBench -v -timeout 90m ./handler/bench
+//	XELWATCH_BENCH_MB=100 go test -count=1 -run TestBench -v -timeout 100m ./handler/internal/testsupport/bench
 //
 // It streams a synthesized audit file of that size into an append blob,
 // ingests it with the pipeline as AuditBlob runs it (rows, detection
