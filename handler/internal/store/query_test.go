@@ -13,9 +13,9 @@ func TestDecodeRowTamperedChunks(t *testing.T) {
 	raw := []byte(`{"PartitionKey":"srv|db|2026120300","RowKey":"r1","action_id":"BA",` +
 		`"statement":"BACKUP DATABASE d TO URL = 'https://x.blob.core.windows.net/c/d.bak'",` +
 		`"statement_chunks":100000}`)
-	r, err := DecodeRow(raw)
+	r, err := decodeRow(raw)
 	if err != nil || r == nil {
-		t.Fatalf("DecodeRow = %v, %v; want the row, flagged", r, err)
+		t.Fatalf("decodeRow = %v, %v; want the row, flagged", r, err)
 	}
 	if !strings.HasPrefix(r.Record.Statement, "BACKUP DATABASE") {
 		t.Errorf("statement = %q, want the row's first part", r.Record.Statement)
