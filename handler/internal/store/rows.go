@@ -86,19 +86,13 @@ func Batches(entities []Entity) [][]Entity {
 // records are skipped.
 func BuildEntities(server, database, blob string, ingestedAt time.Time, recs []*audit.Record) ([]Entity, error) {
 	entities := make([]Entity, 0, len(recs))
-	var lastFile, lastHash string
+	hashes := fileHashes{blob: blob}
 	for _, rec := range recs {
 		if rec == nil {
 			continue
 		}
-		file := rec.FileName
-		if file == "" {
-			file = blob
-		}
-		if file != lastFile || lastHash == "" {
-			lastFile, lastHash = file, FileHash(file)
-		}
-		ents, _ := buildRecord(server, database, blob, lastHash, ingestedAt, rec)
+		_, hash := hashes.of(rec)
+		ents, _ := buildRecord(server, database, blob, hash, ingestedAt, rec)
 		entities = append(entities, ents...)
 	}
 	return entities, nil
@@ -157,20 +151,14 @@ func (s *Store) UpsertRecordsReport(ctx context.Context, server, database, blob 
 	entities := make([]Entity, 0, len(recs))
 	var rep UpsertReport
 	degraded := map[int]RowIssue{} // by Entity.rec
-	var lastFile, lastHash string
+	hashes := fileHashes{blob: blob}
 	for _, rec := range recs {
 		if rec == nil {
 			continue
 		}
-		file := rec.FileName
-		if file == "" {
-			file = blob
-		}
-		if file != lastFile || lastHash == "" {
-			lastFile, lastHash = file, FileHash(file)
-		}
-		ents, why := buildRecord(server, database, blob, lastHash, now, rec)
-		items = append(items, item{rec: rec, file: file, hash: lastHash})
+		file, hash := hashes.of(rec)
+		ents, why := buildRecord(server, database, blob, hash, now, rec)
+		items = append(items, item{rec: rec, file: file, hash: hash})
 		for i := range ents {
 			ents[i].rec = len(items)
 		}
@@ -447,4 +435,19 @@ func submit(ctx context.Context, c *aztables.Client, what string, batch []Entity
 		return fmt.Errorf("store: upsert %d %s in partition %s: %w", len(batch), what, batch[0].PartitionKey, classify(err))
 	}
 	return nil
+}
+
+// fileHashes gives each record's file (the blob when the record names
+// none) and FileHash of it, hashing once per run of records of one file.
+type fileHashes struct{ blob, file, hash string }
+
+func (h *fileHashes) of(rec *audit.Record) (file, hash string) {
+	file = rec.FileName
+	if file == "" {
+		file = h.blob
+	}
+	if file != h.file || h.hash == "" {
+		h.file, h.hash = file, FileHash(file)
+	}
+	return file, h.hash
 }
