@@ -309,3 +309,30 @@ func Thousands(n int64) string {
 	}
 	return b.String()
 }
+
+// Files feeds a Meter (nil: none) from a loop that reads files one after
+// another: the bytes of the files done plus the offset reached in the
+// current one, and the items (events, records) read.
+type Files struct {
+	M    *Meter
+	base int64 // bytes of the files before the current one
+	n    int   // items of the current file already counted
+}
+
+// At: reading the current file reached offset end after n items.
+func (f *Files) At(end int64, n int) {
+	if f.M == nil {
+		return
+	}
+	f.M.Count(int64(n - f.n))
+	f.n = n
+	f.M.Set(f.base + end)
+}
+
+// Next: the current file is over; size is its size (or, for a stream of
+// unknown size, the offset reached).
+func (f *Files) Next(size int64) {
+	f.base += max(size, 0)
+	f.n = 0
+	f.M.Set(f.base)
+}

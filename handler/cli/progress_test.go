@@ -1,0 +1,112 @@
+package cli_test
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/sethvargo/go-envconfig"
+	"github.com/xelwatch/xelwatch/handler/cli"
+	"github.com/xelwatch/xelwatch/handler/internal/progress"
+	"github.com/xelwatch/xelwatch/xel/xeltest"
+)
+
+// progressLine is one drawn progress line: \r, the command, what is done.
+var progressLine = regexp.MustCompile(`^(decode|scan|watch|query): [0-9]`)
+
+// runWith runs the command with XELWATCH_PROGRESS set to mode (unset when
+// empty) and bytes.Buffers as stdout and stderr.
+func runWith(t *testing.T, mode string, extra map[string]string, args ...string) (stdout, stderr string) {
+	t.Helper()
+	env := map[string]string{}
+	for k, v := range extra {
+		env[k] = v
+	}
+	if mode != "" {
+		env["XELWATCH_PROGRESS"] = mode
+	}
+	var out, errb bytes.Buffer
+	if err := cli.Run(context.Background(), args, envconfig.MapLookuper(env), nil, &out, &errb); err != nil {
+		t.Fatalf("%s with XELWATCH_PROGRESS=%q: %v\n%s", args, mode, err, errb.String())
+	}
+	return out.String(), errb.String()
+}
+
+// checkDrawn asserts stderr holds progress lines drawn in place (\r, no
+// newline) and cleared at the end, after the prefix the command writes
+// without progress, and returns the lines.
+func checkDrawn(t *testing.T, stderr, plain string) []string {
+	t.Helper()
+	rest, ok := strings.CutSuffix(stderr, plain)
+	if !ok {
+		t.Fatalf("stderr %q does not end with the plain output %q", stderr, plain)
+	}
+	if strings.Contains(rest, "\n") {
+		t.Errorf("progress wrote a newline: %q", rest)
+	}
+	parts := strings.Split(rest, "\r")
+	// "", line, line, ..., spaces (the clear), "".
+	if len(parts) < 4 || parts[0] != "" || parts[len(parts)-1] != "" || strings.Trim(parts[len(parts)-2], " ") != "" {
+		t.Fatalf("progress output %q: want \\rLINE...\\rSPACES\\r", rest)
+	}
+	lines := parts[1 : len(parts)-2]
+	for _, l := range lines {
+		if !progressLine.MatchString(l) {
+			t.Errorf("progress line %q", l)
+		}
+	}
+	if w := len(parts[len(parts)-2]); w < len(strings.TrimRight(lines[len(lines)-1], " ")) {
+		t.Errorf("the clear (%d spaces) is narrower than the last line %q", w, lines[len(lines)-1])
+	}
+	return lines
+}
+
+// TestDecodeScanProgress: through cli.Run, as main calls it. With stderr
+// a buffer (not a terminal), the default (auto) and never print no
+// progress and the same output; always draws progress lines on stderr,
+// cleared at the end, and stdout is byte for byte the same.
+func TestDecodeScanProgress(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	var buf bytes.Buffer
+	if err := xeltest.SyntheticAuditFile(&buf, 2<<20, 5); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"a_0.xel", "b_1.xel"} {
+		if err := os.WriteFile(filepath.Join(dir, n), buf.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, args := range [][]string{{"decode", dir}, {"decode", "--audit", dir}, {"scan", dir}} {
+		t.Run(args[0]+"/"+strings.Join(args[1:len(args)-1], ""), func(t *testing.T) {
+			t.Parallel()
+			out, plain := runWith(t, "never", nil, args...)
+			if len(out) == 0 {
+				t.Fatal("no output")
+			}
+			if strings.Contains(plain, "\r") {
+				t.Errorf("never: progress on stderr %q", plain)
+			}
+			if o, e := runWith(t, "", nil, args...); o != out || e != plain {
+				t.Errorf("auto with stderr a buffer: stderr %q (want %q), stdout same: %v", e, plain, o == out)
+			}
+			o, e := runWith(t, "always", nil, args...)
+			if o != out {
+				t.Error("always: stdout differs")
+			}
+			lines := checkDrawn(t, e, plain)
+			if want := args[0] + ": 0 B / " + progress.Size(2*int64(buf.Len())) + " (0%)"; !strings.HasPrefix(lines[0], want) {
+				t.Errorf("first line %q, want it to start %q (counting down the two files)", lines[0], want)
+			}
+		})
+	}
+	var out, errb bytes.Buffer
+	err := cli.Run(context.Background(), []string{"decode", dir}, envconfig.MapLookuper(map[string]string{"XELWATCH_PROGRESS": "sometimes"}), nil, &out, &errb)
+	if code, ok := err.(cli.ExitCode); !ok || code != 2 || !strings.Contains(errb.String(), "XELWATCH_PROGRESS") {
+		t.Errorf("a bad XELWATCH_PROGRESS: %v, %q; want exit 2 naming it", err, errb.String())
+	}
+}
