@@ -3,15 +3,18 @@ package cli_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sethvargo/go-envconfig"
 	"github.com/xelwatch/xelwatch/handler/cli"
 	"github.com/xelwatch/xelwatch/handler/internal/progress"
+	"github.com/xelwatch/xelwatch/handler/internal/testsupport/azuritetest"
 	"github.com/xelwatch/xelwatch/xel/xeltest"
 )
 
@@ -99,8 +102,8 @@ func TestDecodeScanProgress(t *testing.T) {
 				t.Error("always: stdout differs")
 			}
 			lines := checkDrawn(t, e, plain)
-			if want := args[0] + ": 0 B / " + progress.Size(2*int64(buf.Len())) + " (0%)"; !strings.HasPrefix(lines[0], want) {
-				t.Errorf("first line %q, want it to start %q (counting down the two files)", lines[0], want)
+			if want := " / " + progress.Size(2*int64(buf.Len())) + " ("; !strings.HasPrefix(lines[0], args[0]+": ") || !strings.Contains(lines[0], want) {
+				t.Errorf("first line %q, want it to count down the two files (%q)", lines[0], want)
 			}
 		})
 	}
@@ -108,5 +111,67 @@ func TestDecodeScanProgress(t *testing.T) {
 	err := cli.Run(context.Background(), []string{"decode", dir}, envconfig.MapLookuper(map[string]string{"XELWATCH_PROGRESS": "sometimes"}), nil, &out, &errb)
 	if code, ok := err.(cli.ExitCode); !ok || code != 2 || !strings.Contains(errb.String(), "XELWATCH_PROGRESS") {
 		t.Errorf("a bad XELWATCH_PROGRESS: %v, %q; want exit 2 naming it", err, errb.String())
+	}
+}
+
+// TestWatchQueryProgress: watch --once over a folder and query over a
+// range, through cli.Run against Azurite: with XELWATCH_PROGRESS=always
+// both draw progress lines on stderr and clear them,
+// with stderr a buffer the default draws none, and stdout (watch's log,
+// query's rows) never holds a byte of progress.
+func TestWatchQueryProgress(t *testing.T) {
+	conn := azuritetest.ConnString(t)
+	env := map[string]string{
+		"AzureWebJobsStorage":       conn,
+		"XELWATCH_EVENTS_TABLE":     azuritetest.Name("Ev"),
+		"XELWATCH_CURSORS_TABLE":    azuritetest.Name("Cur"),
+		"XELWATCH_DETECTIONS_TABLE": azuritetest.Name("Det"),
+		"XELWATCH_STATE_TABLE":      azuritetest.Name("St"),
+		"XELWATCH_DETECTIONS_QUEUE": azuritetest.Name("det"),
+	}
+	dir := t.TempDir()
+	t0 := time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)
+	var total int64
+	for f := range 2 {
+		var buf bytes.Buffer
+		w, err := xeltest.NewWriter(&buf, &xeltest.Options{BufferSize: 4096})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 30 {
+			if err := w.WriteAudit(xeltest.AuditEvent{EventTime: t0.Add(time.Duration(f*30+i) * time.Minute), ActionID: "BCM", ClassType: "DB",
+				Succeeded: true, ServerPrincipalName: "app", ServerInstanceName: "srvp", DatabaseName: "db1", Statement: "SELECT 1"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := w.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("Audit_0_%d.sqlaudit", f)), buf.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		total += int64(buf.Len())
+	}
+	out, errOut := runWith(t, "always", env, "watch", "--once", "--no-notify", "--dir", dir)
+	if strings.Contains(out, "\r") {
+		t.Errorf("watch: progress in stdout %q", out)
+	}
+	lines := checkDrawn(t, errOut, "")
+	if want := " / " + progress.Size(total) + " ("; !strings.Contains(lines[0], want) {
+		t.Errorf("watch: first progress line %q, want it to count down the folder (%q)", lines[0], want)
+	}
+
+	args := []string{"query", "--server", "srvp", "--from", "2026-11-21T10:00:00Z", "--to", "2026-11-21T11:00:00Z"}
+	plainOut, plain := runWith(t, "", env, args...)
+	if plain != "60 rows\n" {
+		t.Fatalf("query without progress: stderr %q", plain)
+	}
+	out, errOut = runWith(t, "always", env, args...)
+	if out != plainOut {
+		t.Error("query: stdout differs with progress on")
+	}
+	lines = checkDrawn(t, errOut, plain)
+	if !strings.HasPrefix(lines[0], "query: 0s of 1h00m (0%), 1 rows") {
+		t.Errorf("query: first progress line %q", lines[0])
 	}
 }

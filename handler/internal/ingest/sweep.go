@@ -38,6 +38,17 @@ type SweepOptions struct {
 	// does not depend on it. now is the pipeline's clock.
 	Prune      func(ctx context.Context, now time.Time) error
 	PruneEvery time.Duration
+	// Progress, when set, is told how many bytes the sweep or poll has
+	// read so far (and, for a poll, the listed files' total size up
+	// front): watch --once draws it on a terminal.
+	Progress Progress
+}
+
+// Progress receives how far a sweep or poll has got, in bytes.
+// *progress.Meter is one.
+type Progress interface {
+	SetTotal(bytes int64) // 0: unknown
+	Set(bytes int64)      // done so far; never less than before
 }
 
 // maybePrune runs so.Prune when PruneEvery has passed since this
@@ -150,6 +161,7 @@ type sweep struct {
 	budget   int64           // bytes left
 	findings int             // findings left
 	held     map[string]bool // streams whose later files wait
+	read     int64           // bytes read by the runs so far (for so.Progress)
 }
 
 // continueOpen is phase 2: continue the open cursors, oldest file of each
@@ -234,7 +246,11 @@ func (s *sweep) run(blob string, final bool) error {
 		s.out.Budget = true
 		return nil
 	}
-	r, err := s.p.Ingest(s.ctx, blob, RunOptions{Owner: s.so.Owner, Final: final, Budget: s.budget, MaxFindings: s.findings, FindingSink: s.so.FindingSink})
+	ro := RunOptions{Owner: s.so.Owner, Final: final, Budget: s.budget, MaxFindings: s.findings, FindingSink: s.so.FindingSink}
+	if pr := s.so.Progress; pr != nil {
+		ro.Progress = func(read int64) { pr.Set(s.read + read) }
+	}
+	r, err := s.p.Ingest(s.ctx, blob, ro)
 	if err != nil {
 		s.held[stream] = true
 		return err
@@ -244,6 +260,10 @@ func (s *sweep) run(blob string, final bool) error {
 	}
 	s.budget -= r.Bytes
 	s.findings -= len(r.Findings)
+	s.read += r.Bytes
+	if s.so.Progress != nil {
+		s.so.Progress.Set(s.read)
+	}
 	if r.Outcome == OutcomeMore {
 		s.out.Budget = true
 	}

@@ -168,7 +168,8 @@ func (m *Meter) Add(n int64) {
 	m.tick()
 }
 
-// Count records n more items (Options.Noun).
+// Count records n more items (Options.Noun); the next Set or Add draws
+// them, so that a caller updating both draws one consistent line.
 func (m *Meter) Count(n int64) {
 	if m == nil {
 		return
@@ -176,7 +177,6 @@ func (m *Meter) Count(n int64) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.count += n
-	m.tick()
 }
 
 // Done clears the line, if one was drawn, leaving the cursor at the start
