@@ -150,6 +150,12 @@ type RunOptions struct {
 	// Options.FindingSink. An error fails the run before the commit.
 	// Result.Findings is filled either way.
 	FindingSink func(ctx context.Context, fs []detect.Finding) error
+	// ListedSize is the blob's size as a listing showed it (0: not
+	// listed). A closed cursor whose blob is listed longer than it was
+	// read is reopened and read on: an audit idle for IdleClose that
+	// writes to the same file again loses nothing. A cursor closed because
+	// its blob was deleted stays closed.
+	ListedSize int64
 	// Progress, when set, is called now and then (every 1,024 records and
 	// at the end) with the bytes this run has decoded so far.
 	Progress func(read int64)
@@ -176,6 +182,10 @@ func (p *Pipeline) Ingest(ctx context.Context, blob string, ro RunOptions) (Resu
 	cur, err := p.cursor(ctx, blob, path)
 	if err != nil {
 		return res, err
+	}
+	if cur.State == StateClosed && cur.LastError == "" && ro.ListedSize > cur.BlobLength {
+		p.log.InfoContext(ctx, "closed blob grew: reopened", "blob", blob, "length", cur.BlobLength, "listed", ro.ListedSize)
+		cur.State = StateOpen // the claim writes it
 	}
 	res.Cursor = cur
 	if ro.Owner == "" {

@@ -58,7 +58,7 @@ func (p *Pipeline) Poll(ctx context.Context, so SweepOptions) (SweepResult, erro
 			continue
 		}
 		final := newest[dir].Name != it.Name || now.Sub(it.LastModified) > so.IdleClose
-		ro := RunOptions{Owner: so.Owner, Final: final, Budget: budget, MaxFindings: findings, FindingSink: so.FindingSink}
+		ro := RunOptions{Owner: so.Owner, Final: final, Budget: budget, MaxFindings: findings, FindingSink: so.FindingSink, ListedSize: it.Size}
 		if pr := so.Progress; pr != nil {
 			ro.Progress = func(read int64) { pr.Set(accounted + min(read, it.Size)) }
 		}
@@ -71,8 +71,8 @@ func (p *Pipeline) Poll(ctx context.Context, so SweepOptions) (SweepResult, erro
 			}
 			continue
 		}
-		if r.Outcome == OutcomeBusy {
-			held[dir] = true
+		if r.Outcome == OutcomeBusy || r.Outcome == OutcomeMore {
+			held[dir] = true // the rest of this file comes before the later ones
 		}
 		budget -= r.Bytes
 		findings -= len(r.Findings)
