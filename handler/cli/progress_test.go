@@ -175,3 +175,42 @@ func TestWatchQueryProgress(t *testing.T) {
 		t.Errorf("query: first progress line %q", lines[0])
 	}
 }
+
+// TestProgressClearedBeforeErrors: with progress drawn, a damaged file's
+// error line starts on a cleared line (never glued to a progress line),
+// and a progress line drawn after it is cleared at the end.
+func TestProgressClearedBeforeErrors(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	var buf bytes.Buffer
+	if err := xeltest.SyntheticAuditFile(&buf, 256<<10, 3); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "a_0.xel"), buf.Bytes()[:buf.Len()-1000], 0o644); err != nil { // truncated
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "b_1.xel"), buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	err := cli.Run(context.Background(), []string{"decode", dir}, envconfig.MapLookuper(map[string]string{"XELWATCH_PROGRESS": "always"}), nil, &out, &errb)
+	if code, ok := err.(cli.ExitCode); !ok || code != 1 {
+		t.Fatalf("decode of a truncated file: %v, want exit 1", err)
+	}
+	s := errb.String()
+	i := strings.Index(s, "xelwatch decode: ")
+	if i < 0 {
+		t.Fatalf("no error line in %q", s)
+	}
+	before := s[:i]
+	if !strings.HasPrefix(before, "\r") || !strings.HasSuffix(before, "\r") || strings.Trim(before[strings.LastIndexByte(before[:len(before)-1], '\r')+1:len(before)-1], " ") != "" {
+		t.Errorf("the error line does not follow a cleared progress line: %q", before)
+	}
+	line, rest, _ := strings.Cut(s[i:], "\n")
+	if strings.Contains(line, "\r") {
+		t.Errorf("progress inside the error line %q", line)
+	}
+	if rest != "" { // redrawn after the error only if Every had passed: either way cleared
+		checkDrawn(t, rest, "")
+	}
+}
