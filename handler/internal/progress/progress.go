@@ -91,6 +91,11 @@ const (
 // DefaultEvery is the shortest time between two redraws.
 const DefaultEvery = 250 * time.Millisecond
 
+// minHistory is how long a Meter runs before it shows a rate and a time
+// left: over the first moments (file headers, a first batch) they mean
+// nothing.
+const minHistory = time.Second
+
 // maxWidth bounds a drawn line (the text is the meter's own, but a
 // narrow terminal wraps a longer line and \r then redraws only its tail).
 const maxWidth = 78
@@ -223,6 +228,9 @@ func (m *Meter) line(now time.Time) string {
 		done = min(done, total)
 	}
 	elapsed := now.Sub(m.start)
+	if elapsed < minHistory {
+		elapsed = 0 // no rate, no ETA yet
+	}
 	switch m.o.Unit {
 	case Span:
 		b.WriteString(Duration(time.Duration(done)))
