@@ -12,6 +12,7 @@ import (
 	"github.com/sethvargo/go-envconfig"
 	"github.com/xelwatch/xelwatch/handler/internal/config"
 	"github.com/xelwatch/xelwatch/handler/internal/ingest"
+	"github.com/xelwatch/xelwatch/handler/internal/progress"
 	"github.com/xelwatch/xelwatch/handler/internal/store"
 	"github.com/xelwatch/xelwatch/xel/audit"
 )
@@ -73,6 +74,11 @@ partition. Statements stored across continuation entities are printed
 whole; a row stored reduced (the table service refused it, or columns too
 long for an entity) carries xw_degraded with the reason.
 Storage: AzureWebJobsStorage (connection string or identity).
+
+On a terminal, stderr shows a progress line: the part of the time range
+covered so far (from --from, or the first row, to --to, or now), rows and
+rows per second, time left. XELWATCH_PROGRESS=auto (default: only when
+stderr is a terminal and stdout is not), always or never.
 `)
 		fs.PrintDefaults()
 	}
@@ -93,11 +99,18 @@ Storage: AzureWebJobsStorage (connection string or identity).
 		fmt.Fprintf(stderr, "xelwatch query: --to: %v\n", err)
 		return 2
 	}
+	pw, err := progress.Writer(env, stdout, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "xelwatch query: %v\n", err)
+		return 2
+	}
 	st, err := openStore(ctx, env)
 	if err != nil {
 		fmt.Fprintf(stderr, "xelwatch query: %v\n", err)
 		return 2
 	}
+	span := newSpanMeter(progress.New(pw, progress.Options{Label: "query", Unit: progress.Span, Noun: "rows"}), q.From, q.To, time.Now)
+	defer span.m.Done()
 	var cw *csv.Writer
 	if *format == "csv" {
 		cw = csv.NewWriter(stdout)
@@ -108,10 +121,12 @@ Storage: AzureWebJobsStorage (connection string or identity).
 	n := 0
 	for row, err := range st.QueryEvents(ctx, q) {
 		if err != nil {
+			span.m.Done()
 			fmt.Fprintf(stderr, "xelwatch query: %v\n", err)
 			return 1
 		}
 		n++
+		span.row(row.Record.EventTime)
 		if cw != nil {
 			fields = append(row.Record.AppendCSV(fields[:0]), row.Server, row.Database, row.Blob, row.Degraded)
 			if err := cw.Write(fields); err != nil {
@@ -136,8 +151,46 @@ Storage: AzureWebJobsStorage (connection string or identity).
 			return 1
 		}
 	}
+	span.m.Done()
 	fmt.Fprintf(stderr, "%d rows\n", n)
 	return 0
+}
+
+// spanMeter feeds a query's progress meter (nil: none): the rows, and the
+// part of the time range covered, from the range's start (the first
+// row's event time when --from is not given) to the latest event time
+// seen, of the range up to its end (the time the query started when --to
+// is not given). Rows come in event-time order within a partition; over
+// several partitions the latest time seen only moves forward.
+type spanMeter struct {
+	m          *progress.Meter
+	start, end time.Time
+}
+
+func newSpanMeter(m *progress.Meter, from, to time.Time, now func() time.Time) *spanMeter {
+	s := &spanMeter{m: m, start: from, end: to}
+	if m == nil {
+		return s
+	}
+	if s.end.IsZero() {
+		s.end = now().UTC()
+	}
+	if !s.start.IsZero() {
+		m.SetTotal(int64(s.end.Sub(s.start)))
+	}
+	return s
+}
+
+func (s *spanMeter) row(t time.Time) {
+	if s.m == nil {
+		return
+	}
+	if s.start.IsZero() {
+		s.start = t
+		s.m.SetTotal(int64(s.end.Sub(s.start)))
+	}
+	s.m.Count(1)
+	s.m.Set(int64(t.Sub(s.start)))
 }
 
 // Detections prints the Detections table, one JSON object per line: the

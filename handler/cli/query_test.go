@@ -1,14 +1,17 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/sethvargo/go-envconfig"
 	"github.com/xelwatch/xelwatch/handler/internal/azclient/azclienttest"
 	"github.com/xelwatch/xelwatch/handler/internal/config"
+	"github.com/xelwatch/xelwatch/handler/internal/progress"
 )
 
 // TestStoreCutsOffHungServer: the store of the query, detections and
@@ -45,4 +48,48 @@ func TestStoreCutsOffHungServer(t *testing.T) {
 	if want := int(pol.MaxRetries) + 1; attempts != want || cut != want {
 		t.Errorf("%d tries (%d cut off), want %d: %q", attempts, cut, want, paths)
 	}
+}
+
+// TestQueryProgressSpan: the query's progress is the part of the time
+// range its rows' event times have covered: from --from (or the first
+// row) to --to (or the time the query started), never going back when
+// a later partition starts earlier.
+func TestQueryProgressSpan(t *testing.T) {
+	t0 := time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)
+	clock := t0
+	now := func() time.Time { return clock }
+	last := func(b *bytes.Buffer) string {
+		s := b.String()
+		return s[strings.LastIndexByte(s, '\r')+1:]
+	}
+
+	var b bytes.Buffer
+	s := newSpanMeter(progress.New(&b, progress.Options{Label: "query", Unit: progress.Span, Noun: "rows", Now: now, Every: time.Second}),
+		t0, t0.Add(4*time.Hour), now)
+	clock = clock.Add(time.Second)
+	s.row(t0.Add(time.Hour))
+	if got, want := last(&b), "query: 1h00m of 4h00m (25%), 1 rows, 1 rows/s, ETA 3s"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	clock = clock.Add(time.Second)
+	s.row(t0.Add(30 * time.Minute)) // another database's partition, earlier
+	if got, want := last(&b), "query: 1h00m of 4h00m (25%), 2 rows, 1 rows/s, ETA 6s"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+
+	// No --from, no --to: from the first row to the start of the query.
+	b.Reset()
+	clock = t0.Add(4 * time.Hour)
+	s = newSpanMeter(progress.New(&b, progress.Options{Label: "query", Unit: progress.Span, Noun: "rows", Now: now, Every: time.Second}),
+		time.Time{}, time.Time{}, now)
+	clock = clock.Add(2 * time.Second)
+	s.row(t0)
+	clock = clock.Add(2 * time.Second)
+	s.row(t0.Add(3 * time.Hour))
+	if got, want := last(&b), "query: 3h00m of 4h00m (75%), 2 rows, 0 rows/s, ETA 1s"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+
+	// No meter: nothing to do, no panic.
+	newSpanMeter(nil, time.Time{}, time.Time{}, now).row(t0)
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/xelwatch/xelwatch/detect"
 	"github.com/xelwatch/xelwatch/handler/internal/auditfile"
 	"github.com/xelwatch/xelwatch/handler/internal/config"
+	"github.com/xelwatch/xelwatch/handler/internal/progress"
 	"github.com/xelwatch/xelwatch/xel"
 	"github.com/xelwatch/xelwatch/xel/audit"
 )
@@ -53,7 +54,10 @@ func scan(ctx context.Context, args []string, stdout, stderr io.Writer, env envc
 			"damage are scanned) and the scan goes on with the next file.\n\n"+
 			"Exit status: 0 success; 1 when any file was damaged, unreadable or skipped\n"+
 			"(the findings of the others are printed); 2 usage or configuration error;\n"+
-			"130 on SIGINT, 143 on SIGTERM (the scan stops at once).\n\n")
+			"130 on SIGINT, 143 on SIGTERM (the scan stops at once).\n\n"+
+			"On a terminal, stderr shows a progress line (bytes, rate, time left);\n"+
+			"XELWATCH_PROGRESS=auto|always|never (auto: only when stderr is a terminal\n"+
+			"and stdout is not).\n\n")
 		fl.PrintDefaults()
 	}
 	if err := fl.Parse(args); err != nil {
@@ -83,21 +87,39 @@ func scan(ctx context.Context, args []string, stdout, stderr io.Writer, env envc
 		fmt.Fprintf(stderr, "scan: %v\n", err)
 		return exitUsage
 	}
+	pw, err := progress.Writer(env, stdout, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "scan: %v\n", err)
+		return exitUsage
+	}
+	tr := &progress.Files{M: progress.New(pw, progress.Options{Label: "scan", Noun: "records"})}
+	defer tr.M.Done()
 	code := exitOK
 	fail := func(err error) {
+		tr.M.Done() // the message starts its own line; the meter redraws after it
 		fmt.Fprintf(stderr, "scan: %v\n", err)
 		code = exitError
 	}
 	files := collect(ctx, fl.Args(), fail)
+	if tr.M != nil {
+		var total int64
+		for _, f := range files {
+			if fi, err := os.Stat(f.path); err == nil && fi.Mode().IsRegular() {
+				total += fi.Size()
+			}
+		}
+		tr.M.SetTotal(total)
+	}
 	out := newPrinter(*format, stdout)
 	for _, f := range files {
 		if ctx.Err() != nil {
 			break
 		}
-		if err := scanFile(ctx, eng, f, out); err != nil && ctx.Err() == nil {
+		if err := scanFile(ctx, eng, f, out, tr); err != nil && ctx.Err() == nil {
 			fail(err)
 		}
 	}
+	tr.M.Done()
 	if err := out.flush(); err != nil {
 		fmt.Fprintf(stderr, "scan: write: %v\n", err)
 		return exitError
@@ -147,12 +169,13 @@ func collect(ctx context.Context, args []string, fail func(error)) []input {
 	return out
 }
 
-func scanFile(ctx context.Context, eng *detect.Engine, in input, out *printer) error {
-	f, _, err := auditfile.Open(in.path)
+func scanFile(ctx context.Context, eng *detect.Engine, in input, out *printer, tr *progress.Files) error {
+	f, fi, err := auditfile.Open(in.path)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
+	defer tr.Next(fi.Size())
 	xr, err := xel.NewReader(f, nil)
 	if err != nil {
 		return fmt.Errorf("%s: %w", in.path, err)
@@ -164,9 +187,11 @@ func scanFile(ctx context.Context, eng *detect.Engine, in input, out *printer) e
 			if err := ctx.Err(); err != nil {
 				return err
 			}
+			tr.At(ar.End(), n)
 		}
 		rec, err := ar.Next()
 		if err == io.EOF {
+			tr.At(ar.End(), n)
 			break
 		}
 		if err != nil {

@@ -150,6 +150,15 @@ type RunOptions struct {
 	// Options.FindingSink. An error fails the run before the commit.
 	// Result.Findings is filled either way.
 	FindingSink func(ctx context.Context, fs []detect.Finding) error
+	// ListedSize is the blob's size as a listing showed it (0: not
+	// listed). A closed cursor whose blob is listed longer than it was
+	// read is reopened and read on: an audit idle for IdleClose that
+	// writes to the same file again loses nothing. A cursor closed because
+	// its blob was deleted stays closed.
+	ListedSize int64
+	// Progress, when set, is called now and then (every 1,024 records and
+	// at the end) with the bytes this run has decoded so far.
+	Progress func(read int64)
 }
 
 // Ingest continues one blob from its cursor. An error means a transient
@@ -173,6 +182,10 @@ func (p *Pipeline) Ingest(ctx context.Context, blob string, ro RunOptions) (Resu
 	cur, err := p.cursor(ctx, blob, path)
 	if err != nil {
 		return res, err
+	}
+	if cur.State == StateClosed && cur.LastError == "" && ro.ListedSize > cur.BlobLength {
+		p.log.InfoContext(ctx, "closed blob grew: reopened", "blob", blob, "length", cur.BlobLength, "listed", ro.ListedSize)
+		cur.State = StateOpen // the claim writes it
 	}
 	res.Cursor = cur
 	if ro.Owner == "" {
@@ -412,6 +425,9 @@ func (p *Pipeline) read(ctx context.Context, blob string, path Path, cur Cursor,
 	next.MetadataOffsets = rr.MetadataOffsets()
 	next.Rows += counted
 	res.Bytes = end - start
+	if ro.Progress != nil {
+		ro.Progress(res.Bytes)
+	}
 	res.Outcome = p.settle(ctx, &next, res.Outcome, b.stopped, decodeErr, final, limit < props.Size)
 	res.Cursor = next
 	p.log.InfoContext(ctx, "blob ingested", "blob", blob, "outcome", string(res.Outcome),
@@ -481,6 +497,9 @@ func (p *Pipeline) decode(ctx context.Context, blob string, rr RecordReader, b *
 			return offsets, decodeErr, nil
 		}
 		offsets = append(offsets, rec.AuditFileOffset)
+		if b.ro.Progress != nil && len(offsets)&1023 == 0 {
+			b.ro.Progress(rr.End() - start)
+		}
 		if !b.add(rec) {
 			continue
 		}

@@ -37,6 +37,17 @@ func (p *Pipeline) Poll(ctx context.Context, so SweepOptions) (SweepResult, erro
 	// later files of its folder wait for the next poll, so that windowed
 	// and correlation rules see the folder's records in order.
 	held := map[string]bool{}
+	// Progress counts the listed files' bytes: a file's size once it has
+	// been continued to its end (at once for one read before), and while
+	// it is read, what this run has read of it.
+	var accounted int64
+	if so.Progress != nil {
+		var total int64
+		for _, it := range items {
+			total += it.Size
+		}
+		so.Progress.SetTotal(total)
+	}
 	for _, it := range items {
 		if budget <= 0 || findings <= 0 {
 			out.Budget = true
@@ -47,7 +58,11 @@ func (p *Pipeline) Poll(ctx context.Context, so SweepOptions) (SweepResult, erro
 			continue
 		}
 		final := newest[dir].Name != it.Name || now.Sub(it.LastModified) > so.IdleClose
-		r, err := p.Ingest(ctx, it.Name, RunOptions{Owner: so.Owner, Final: final, Budget: budget, MaxFindings: findings, FindingSink: so.FindingSink})
+		ro := RunOptions{Owner: so.Owner, Final: final, Budget: budget, MaxFindings: findings, FindingSink: so.FindingSink, ListedSize: it.Size}
+		if pr := so.Progress; pr != nil {
+			ro.Progress = func(read int64) { pr.Set(accounted + min(read, it.Size)) }
+		}
+		r, err := p.Ingest(ctx, it.Name, ro)
 		if err != nil {
 			errs = append(errs, err)
 			held[dir] = true
@@ -56,13 +71,18 @@ func (p *Pipeline) Poll(ctx context.Context, so SweepOptions) (SweepResult, erro
 			}
 			continue
 		}
-		if r.Outcome == OutcomeBusy {
-			held[dir] = true
+		if r.Outcome == OutcomeBusy || r.Outcome == OutcomeMore {
+			held[dir] = true // the rest of this file comes before the later ones
 		}
 		budget -= r.Bytes
 		findings -= len(r.Findings)
 		if r.Outcome == OutcomeMore {
 			out.Budget = true
+		} else {
+			accounted += it.Size
+		}
+		if so.Progress != nil {
+			so.Progress.Set(accounted)
 		}
 		if final && r.Outcome == OutcomeClosed && r.Bytes > 0 {
 			out.Closed++

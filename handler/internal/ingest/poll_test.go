@@ -229,3 +229,62 @@ func TestDirListKeepsNewest(t *testing.T) {
 		t.Errorf("List(max 2) = %q, want the newest %q", got, want)
 	}
 }
+
+// progressLog records what a sweep or poll reports.
+type progressLog struct {
+	total int64
+	sets  []int64
+}
+
+func (p *progressLog) SetTotal(n int64) { p.total = n }
+func (p *progressLog) Set(n int64)      { p.sets = append(p.sets, n) }
+
+// TestPollProgress: a poll reports the listed files' total size up
+// front, then bytes that only grow, ending at the total when every file
+// was read (with a file larger than 1,024 records, so also from within
+// a run); a second poll over files read before reaches it at once.
+func TestPollProgress(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	big, small := auditFile(t, 3000), auditFile(t, 40)
+	for n, b := range map[string][]byte{"Audit_1_0_1.sqlaudit": big, "Audit_1_0_2.sqlaudit": small} {
+		if err := os.WriteFile(filepath.Join(dir, n), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	total := int64(len(big) + len(small))
+	p := New(NewDirBlobs(dir), NewMemoryCursors(), NewMemoryRows(), nil, XEL{}, nil, Options{})
+	for pass := range 2 {
+		var pl progressLog
+		if _, err := p.Poll(context.Background(), SweepOptions{IdleClose: time.Hour, Progress: &pl}); err != nil {
+			t.Fatal(err)
+		}
+		if pl.total != total {
+			t.Errorf("pass %d: total %d, want %d", pass, pl.total, total)
+		}
+		if !slices.IsSorted(pl.sets) || len(pl.sets) == 0 || pl.sets[len(pl.sets)-1] != total {
+			t.Errorf("pass %d: progress %v, want growing to %d", pass, pl.sets, total)
+		}
+		if pass == 0 && !slices.ContainsFunc(pl.sets, func(n int64) bool { return n > 0 && n < int64(len(big)) }) {
+			t.Errorf("pass 0: progress %v: nothing reported while the big file was read", pl.sets)
+		}
+	}
+}
+
+// TestSweepProgress: a sweep reports the bytes its runs read (no total:
+// it is not known before the blobs are read).
+func TestSweepProgress(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 11, 21, 23, 0, 0, 0, time.UTC)
+	f := newFixture(t, Options{Now: func() time.Time { return now }})
+	file := auditFile(t, 50)
+	f.blobs.Append("srv1/db1/aud/2026-11-21/10_00_00_000_0.xel", file, now)
+	f.blobs.Append("srv2/db1/aud/2026-11-21/10_00_00_000_0.xel", file, now)
+	var pl progressLog
+	if _, err := f.p.Sweep(context.Background(), SweepOptions{Progress: &pl}); err != nil {
+		t.Fatal(err)
+	}
+	if pl.total != 0 || !slices.IsSorted(pl.sets) || len(pl.sets) == 0 || pl.sets[len(pl.sets)-1] != int64(2*len(file)) {
+		t.Errorf("total %d, progress %v; want no total and growing to %d", pl.total, pl.sets, 2*len(file))
+	}
+}

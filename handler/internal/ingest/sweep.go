@@ -38,6 +38,17 @@ type SweepOptions struct {
 	// does not depend on it. now is the pipeline's clock.
 	Prune      func(ctx context.Context, now time.Time) error
 	PruneEvery time.Duration
+	// Progress, when set, is told how many bytes the sweep or poll has
+	// read so far (and, for a poll, the listed files' total size up
+	// front): watch --once draws it on a terminal.
+	Progress Progress
+}
+
+// Progress receives how far a sweep or poll has got, in bytes.
+// *progress.Meter is one.
+type Progress interface {
+	SetTotal(bytes int64) // 0: unknown
+	Set(bytes int64)      // done so far; never less than before
 }
 
 // maybePrune runs so.Prune when PruneEvery has passed since this
@@ -150,6 +161,7 @@ type sweep struct {
 	budget   int64           // bytes left
 	findings int             // findings left
 	held     map[string]bool // streams whose later files wait
+	read     int64           // bytes read by the runs so far (for so.Progress)
 }
 
 // continueOpen is phase 2: continue the open cursors, oldest file of each
@@ -194,35 +206,89 @@ func (s *sweep) continueOpen(open []Cursor, newest map[string]Path, now time.Tim
 	return errs
 }
 
-// discoverNew is phase 3: blobs no trigger announced (no cursor yet, or
-// closed/failed ones, which Ingest skips cheaply).
+// discoverNew is phase 3: blobs no trigger announced (no cursor yet), and
+// closed ones that grew since (an idle audit that writes again to the
+// same file). They are read oldest first per stream, whatever order the
+// listing gave (today's folder is listed before yesterday's, and names
+// sort as text: 10_00_… before 9_59_…), and each but the newest of its
+// stream is read as final: a file that rolled over is complete, so
+// several rollovers between two listings are all closed in one sweep.
 func (s *sweep) discoverNew(found []BlobItem, open []Cursor) []error {
 	known := make(map[string]bool, len(open))
 	for _, c := range open {
 		known[c.Blob] = true
 	}
+	found = slices.Clone(found)
+	slices.SortStableFunc(found, func(a, b BlobItem) int { return compareBlobs(a.Name, b.Name) })
+	newest := newestPerStream(found)
 	var errs []error
 	for _, it := range found {
 		if known[it.Name] {
 			continue
 		}
-		if _, err := s.p.cursors.Get(s.ctx, it.Name); err == nil {
-			continue
+		ro := RunOptions{}
+		if c, err := s.p.cursors.Get(s.ctx, it.Name); err == nil {
+			if !grownSinceClosed(c, it.Size) {
+				continue
+			}
+			ro.ListedSize = it.Size
 		} else if !errors.Is(err, ErrNotFound) {
 			errs = append(errs, fmt.Errorf("ingest: sweep: %s: get cursor: %w", it.Name, err))
 			continue
+		} else {
+			s.out.Discovered++
 		}
-		s.out.Discovered++
-		if err := s.run(it.Name, false); err != nil {
+		if pp, err := ParsePath(it.Name); err == nil {
+			if n, ok := newest[pp.Stream()]; ok && newer(pp, n) {
+				ro.Final = true
+			}
+		}
+		if err := s.runWith(it.Name, ro); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	return errs
 }
 
+// grownSinceClosed reports whether a closed cursor's blob is now listed
+// longer than it was read: the audit wrote to it again after it was
+// closed as idle. A deleted blob's cursor (LastError) stays closed.
+func grownSinceClosed(c Cursor, listed int64) bool {
+	return c.State == StateClosed && c.LastError == "" && listed > c.BlobLength
+}
+
+// compareBlobs orders blob names by stream, then oldest file first (date
+// folder, then the numbers of the file name); names that are not audit
+// paths go by text.
+func compareBlobs(a, b string) int {
+	pa, erra := ParsePath(a)
+	pb, errb := ParsePath(b)
+	switch {
+	case erra != nil || errb != nil:
+		return strings.Compare(a, b)
+	case pa.Stream() != pb.Stream():
+		return strings.Compare(pa.Stream(), pb.Stream())
+	case newer(pa, pb):
+		return -1
+	case newer(pb, pa):
+		return 1
+	}
+	return strings.Compare(a, b)
+}
+
 // run ingests one blob within what is left of the sweep's budgets, unless
 // an earlier file of its stream is held back.
 func (s *sweep) run(blob string, final bool) error {
+	return s.runWith(blob, RunOptions{Final: final})
+}
+
+// runWith is run with the options of the blob (Final, ListedSize); the
+// sweep fills in the rest. A stream is held back after a file that
+// failed, was busy or stopped at a budget: its later files must not be
+// read before the rest of it (a little byte budget left after a file
+// stopped inside a large buffer would otherwise read a later file's
+// small ones first).
+func (s *sweep) runWith(blob string, ro RunOptions) error {
 	stream := blob
 	if pp, err := ParsePath(blob); err == nil {
 		stream = pp.Stream()
@@ -234,20 +300,28 @@ func (s *sweep) run(blob string, final bool) error {
 		s.out.Budget = true
 		return nil
 	}
-	r, err := s.p.Ingest(s.ctx, blob, RunOptions{Owner: s.so.Owner, Final: final, Budget: s.budget, MaxFindings: s.findings, FindingSink: s.so.FindingSink})
+	ro.Owner, ro.Budget, ro.MaxFindings, ro.FindingSink = s.so.Owner, s.budget, s.findings, s.so.FindingSink
+	if pr := s.so.Progress; pr != nil {
+		ro.Progress = func(read int64) { pr.Set(s.read + read) }
+	}
+	r, err := s.p.Ingest(s.ctx, blob, ro)
 	if err != nil {
 		s.held[stream] = true
 		return err
 	}
-	if r.Outcome == OutcomeBusy {
+	if r.Outcome == OutcomeBusy || r.Outcome == OutcomeMore {
 		s.held[stream] = true
 	}
 	s.budget -= r.Bytes
 	s.findings -= len(r.Findings)
+	s.read += r.Bytes
+	if s.so.Progress != nil {
+		s.so.Progress.Set(s.read)
+	}
 	if r.Outcome == OutcomeMore {
 		s.out.Budget = true
 	}
-	if final && r.Outcome == OutcomeClosed {
+	if ro.Final && r.Outcome == OutcomeClosed {
 		s.out.Closed++
 	}
 	if r.Outcome != OutcomeUpToDate {

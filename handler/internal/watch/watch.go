@@ -19,6 +19,7 @@ import (
 	"github.com/xelwatch/xelwatch/handler/internal/config"
 	"github.com/xelwatch/xelwatch/handler/internal/ingest"
 	"github.com/xelwatch/xelwatch/handler/internal/logctx"
+	"github.com/xelwatch/xelwatch/handler/internal/progress"
 	"github.com/xelwatch/xelwatch/handler/internal/queuemsg"
 )
 
@@ -48,6 +49,9 @@ type Watcher struct {
 	OnResult func(r ingest.Result)
 	// OnNotified is called for each detection the consumer handled.
 	OnNotified func(id string, err error, attempt int)
+	// Progress, when set, is told the bytes each pass reads (watch --once
+	// draws them on a terminal).
+	Progress ingest.Progress
 }
 
 // Run is the `watch` subcommand.
@@ -74,6 +78,11 @@ or link loop is never opened and is logged once as a warning. A damaged
 file's cursor is marked failed with its offset (see xelwatch cursors) and
 the other files go on. SIGINT or SIGTERM stops the watcher after the
 current step; it then exits 0 (a second signal exits at once).
+
+With --once, stderr shows a progress line (bytes read, of the folder's
+total with --dir, rate, time left) when XELWATCH_PROGRESS allows: auto
+(default: only when stderr is a terminal and stdout, the log, is not),
+always or never.
 `)
 		fs.PrintDefaults()
 	}
@@ -88,6 +97,15 @@ current step; it then exits 0 (a second signal exits at once).
 		return 2
 	}
 	o.Notify = !*noNotify
+	var meter *progress.Meter
+	if o.Once {
+		pw, err := progress.Writer(env, stdout, stderr)
+		if err != nil {
+			fmt.Fprintf(stderr, "xelwatch watch: %v\n", err)
+			return 2
+		}
+		meter = progress.New(pw, progress.Options{Label: "watch"})
+	}
 	cfg, err := config.Load(ctx, env)
 	if err != nil {
 		fmt.Fprintf(stderr, "xelwatch watch: %v\n", err)
@@ -99,7 +117,12 @@ current step; it then exits 0 (a second signal exits at once).
 		fmt.Fprintf(stderr, "xelwatch watch: %v\n", err)
 		return 2
 	}
-	if err := w.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+	if meter != nil {
+		w.Progress = meter
+	}
+	err = w.Run(ctx)
+	meter.Done()
+	if err != nil && !errors.Is(err, context.Canceled) {
 		fmt.Fprintf(stderr, "xelwatch watch: %v\n", err)
 		return 1
 	}
@@ -211,6 +234,7 @@ func (w *Watcher) Pass(ctx context.Context) (more bool, err error) {
 	so := w.App.SweepOptions()
 	so.Owner = "watch"
 	so.FindingSink = w.App.Enqueue
+	so.Progress = w.Progress
 	var res ingest.SweepResult
 	if w.Opt.Dir != "" {
 		res, err = w.App.Pipeline.Poll(ctx, so)

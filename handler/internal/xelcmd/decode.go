@@ -14,6 +14,7 @@ import (
 
 	"github.com/sethvargo/go-envconfig"
 	"github.com/xelwatch/xelwatch/handler/internal/auditfile"
+	"github.com/xelwatch/xelwatch/handler/internal/progress"
 	"github.com/xelwatch/xelwatch/xel"
 	"github.com/xelwatch/xelwatch/xel/audit"
 )
@@ -38,6 +39,11 @@ file is not opened: one line on stderr says what was skipped and why.
 A damaged file's events up to the damage are written, then one stderr line
 names the file and the offset, and decoding goes on with the next file.
 
+On a terminal, stderr shows a progress line (bytes of the files, rate,
+time left), redrawn in place and cleared at the end; it never goes to
+stdout. XELWATCH_PROGRESS=auto (default: only when stderr is a terminal
+and stdout is not), always or never.
+
 Exit status: 0 success; 1 when any file was damaged, unreadable or skipped
 (the others are still decoded); 2 usage error; 130 on SIGINT, 143 on
 SIGTERM (decoding stops at once, what was decoded is written).
@@ -51,7 +57,7 @@ const (
 )
 
 // Decode runs the decode subcommand.
-func Decode(ctx context.Context, args []string, _ envconfig.Lookuper, stdin io.Reader, stdout, stderr io.Writer) int {
+func Decode(ctx context.Context, args []string, env envconfig.Lookuper, stdin io.Reader, stdout, stderr io.Writer) int {
 	flags := flag.NewFlagSet("decode", flag.ContinueOnError)
 	flags.SetOutput(io.Discard)
 	auditMode := flags.Bool("audit", false, "")
@@ -73,11 +79,27 @@ func Decode(ctx context.Context, args []string, _ envconfig.Lookuper, stdin io.R
 		return exitUsage
 	}
 
+	pw, err := progress.Writer(env, stdout, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "xelwatch decode: %v\n", err)
+		return exitUsage
+	}
+	noun := "events"
+	if *auditMode {
+		noun = "records"
+	}
+	tr := &progress.Files{M: progress.New(pw, progress.Options{Label: "decode", Noun: noun})}
+	if tr.M != nil {
+		tr.M.SetTotal(totalSize(ctx, flags.Args()))
+	}
+	defer tr.M.Done()
+
 	bw := bufio.NewWriterSize(stdout, 256<<10)
 	out := newWriter(bw, *format == "csv", *auditMode)
 	status := exitOK
 	fail := func(err error) {
 		out.flush() // the events before the failure come first
+		tr.M.Done() // the message starts its own line; the meter redraws after it
 		fmt.Fprintf(stderr, "xelwatch decode: %v\n", err)
 		status = exitInput
 	}
@@ -86,7 +108,7 @@ func Decode(ctx context.Context, args []string, _ envconfig.Lookuper, stdin io.R
 			break
 		}
 		for _, name := range expand(ctx, arg, fail) {
-			if err := decodeFile(ctx, name, stdin, out); err != nil {
+			if err := decodeFile(ctx, name, stdin, out, tr); err != nil {
 				if ctx.Err() != nil {
 					break
 				}
@@ -94,6 +116,7 @@ func Decode(ctx context.Context, args []string, _ envconfig.Lookuper, stdin io.R
 			}
 		}
 	}
+	tr.M.Done()
 	if err := out.flush(); err != nil && status == exitOK {
 		fmt.Fprintf(stderr, "xelwatch decode: write output: %v\n", err)
 		status = exitInput
@@ -125,9 +148,40 @@ func expand(ctx context.Context, arg string, fail func(error)) []string {
 	return names
 }
 
-func decodeFile(ctx context.Context, name string, stdin io.Reader, out *writer) error {
+// totalSize is what the progress line counts down: the sizes of the files
+// the arguments name (a folder's as Walk lists them), or 0 (unknown) when
+// stdin is one of them. Errors are left for decoding to report.
+func totalSize(ctx context.Context, args []string) int64 {
+	var total int64
+	for _, arg := range args {
+		if arg == "-" {
+			return 0
+		}
+		fi, err := os.Stat(arg)
+		switch {
+		case err != nil:
+		case fi.IsDir():
+			files, _ := auditfile.Walk(ctx, arg, auditfile.WalkOptions{})
+			for _, f := range files {
+				total += f.Info.Size()
+			}
+		case fi.Mode().IsRegular():
+			total += fi.Size()
+		}
+	}
+	return total
+}
+
+func decodeFile(ctx context.Context, name string, stdin io.Reader, out *writer, tr *progress.Files) error {
 	var xr *xel.Reader
 	var err error
+	size := int64(-1)
+	defer func() {
+		if xr != nil && size < 0 {
+			size = xr.End()
+		}
+		tr.Next(size)
+	}()
 	if name == "-" {
 		in := interruptible(ctx, stdin)
 		defer in.Close()
@@ -142,7 +196,8 @@ func decodeFile(ctx context.Context, name string, stdin io.Reader, out *writer) 
 			return oerr
 		}
 		defer f.Close()
-		xr, err = xel.NewReaderAt(f, fi.Size(), nil)
+		size = fi.Size()
+		xr, err = xel.NewReaderAt(f, size, nil)
 	}
 	if err != nil {
 		return err
@@ -154,9 +209,11 @@ func decodeFile(ctx context.Context, name string, stdin io.Reader, out *writer) 
 				if err := ctx.Err(); err != nil {
 					return err
 				}
+				tr.At(ar.End(), n)
 			}
 			rec, err := ar.Next()
 			if err == io.EOF {
+				tr.At(ar.End(), n)
 				return nil
 			}
 			if err != nil {
@@ -172,9 +229,11 @@ func decodeFile(ctx context.Context, name string, stdin io.Reader, out *writer) 
 			if err := ctx.Err(); err != nil {
 				return err
 			}
+			tr.At(xr.End(), n)
 		}
 		ev, err := xr.Next()
 		if err == io.EOF {
+			tr.At(xr.End(), n)
 			return nil
 		}
 		if err != nil {
