@@ -56,9 +56,6 @@ func Load(ctx context.Context, paths []string) (*Rules, error) {
 			errs = append(errs, err)
 		}
 	}
-	if len(errs) > 0 {
-		return nil, fmt.Errorf("sigma rules: %w", errors.Join(errs...))
-	}
 	if len(files) > sigma.MaxRules {
 		return nil, fmt.Errorf("sigma rules: %d rule files, more than %d", len(files), sigma.MaxRules)
 	}
