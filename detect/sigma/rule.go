@@ -27,7 +27,8 @@ const (
 	MaxRuleBytes     = 128 << 10 // bytes of one rule file
 	MaxSearches      = 64        // named searches (selections) per rule
 	MaxConditions    = 8         // conditions per rule
-	MaxConditionLen  = 4096      // bytes of one condition
+	MaxLineLen       = 8192      // bytes of one line (a condition is one line or a list of them)
+	MaxNesting       = 64        // parentheses nested in the file (conditions, patterns)
 	MaxValues        = 1024      // values over all the rule's field matchers
 	MaxValueLen      = 4096      // bytes of one value
 	MaxRegexLen      = 512       // bytes of one |re pattern
@@ -88,6 +89,9 @@ func parse(name string, src []byte) (*Rule, error) {
 	if !utf8.Valid(src) {
 		return nil, errors.New("not UTF-8 text")
 	}
+	if err := textBounds(src); err != nil {
+		return nil, err
+	}
 	if multiDocument(src) {
 		return nil, errors.New("several YAML documents in one file (rule collections) are not supported: one rule per file")
 	}
@@ -146,6 +150,31 @@ func parse(name string, src []byte) (*Rule, error) {
 	}
 	r.eval = evaluator.ForRule(sr)
 	return r, nil
+}
+
+// textBounds checks the raw text before the YAML and condition parsers
+// see it: the condition parser's time grows with the square of the
+// nesting of parentheses.
+func textBounds(src []byte) error {
+	depth, line := 0, 0
+	for _, c := range src {
+		switch c {
+		case '(':
+			depth++
+			if depth > MaxNesting {
+				return fmt.Errorf("parentheses nested more than %d deep", MaxNesting)
+			}
+		case ')':
+			depth = max(0, depth-1)
+		case '\n':
+			line = -1
+		}
+		line++
+		if line > MaxLineLen {
+			return fmt.Errorf("a line longer than %d bytes", MaxLineLen)
+		}
+	}
+	return nil
 }
 
 // multiDocument reports a second YAML document ("---" line after content).

@@ -186,6 +186,8 @@ func TestParseErrors(t *testing.T) {
 		{"two documents", "title: a\n---\ntitle: b\n", "several YAML documents"},
 		{"too large", "title: t\n#" + strings.Repeat("x", MaxRuleBytes), "larger than"},
 		{"not utf-8", "title: \xff\n", "UTF-8"},
+		{"deep nesting", base("    s:\n        action_id: EX\n    condition: " + strings.Repeat("(", MaxNesting+1) + "s" + strings.Repeat(")", MaxNesting+1) + "\n"), "nested more than"},
+		{"long line", base("    s:\n        action_id: EX\n    condition: " + strings.Repeat("s or ", MaxLineLen/5) + "s\n"), "line longer than"},
 	} {
 		_, err := Parse("rules/"+c.name+".yml", []byte(c.src))
 		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "rules/"+c.name+".yml") {
