@@ -2,8 +2,9 @@ package sigma
 
 import (
 	"context"
-	"github.com/xelwatch/xelwatch/xel/audit"
 	"testing"
+
+	"github.com/xelwatch/xelwatch/xel/audit"
 )
 
 // FuzzParse: any bytes give a rule, a skip or an error, never a panic;
