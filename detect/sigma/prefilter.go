@@ -2,6 +2,7 @@ package sigma
 
 import (
 	"path"
+	"regexp/syntax"
 	"strings"
 	"unicode/utf8"
 
@@ -131,7 +132,7 @@ func searchNeed(s sigmago.Search) ([]needle, bool) {
 // values imply that the field contains a value (all of them with |all,
 // then the longest is enough).
 func fieldNeed(fm sigmago.FieldMatcher) ([]needle, bool) {
-	k, ok := fieldIndex[strings.ToLower(fm.Field)]
+	k, ok := fieldIndex[strings.ToLower(strings.TrimPrefix(fm.Field, foldedPrefix))]
 	if !ok || len(fm.Values) == 0 || constant[fields[k].name] {
 		return nil, false
 	}
@@ -141,6 +142,9 @@ func fieldNeed(fm sigmago.FieldMatcher) ([]needle, bool) {
 		mods, all = mods[:len(mods)-1], true
 	}
 	equality := len(mods) == 0
+	if len(mods) == 1 && mods[0] == "re" {
+		return regexNeed(k, fm.Values)
+	}
 	if len(mods) > 1 || (len(mods) == 1 && mods[0] != "contains" && mods[0] != "startswith" && mods[0] != "endswith") {
 		return nil, false
 	}
@@ -181,4 +185,83 @@ func isASCII(s string) bool {
 		}
 	}
 	return true
+}
+
+// regexNeed: a |re matcher matches when one of its patterns does (all of
+// them with |all: then one pattern's literals are enough, and the values
+// are handled like any), and a pattern can only match a text holding
+// one of the literals regexLits finds in it.
+func regexNeed(k int, values []any) ([]needle, bool) {
+	return orNeed(len(values), func(i int) ([]needle, bool) {
+		p, _ := values[i].(string)
+		re, err := syntax.Parse(p, syntax.Perl)
+		if err != nil {
+			return nil, false
+		}
+		lits, ok := regexLits(re.Simplify(), 0)
+		if !ok {
+			return nil, false
+		}
+		out := make([]needle, len(lits))
+		for j, l := range lits {
+			out[j] = needle{field: k, lit: l}
+		}
+		return out, true
+	})
+}
+
+// regexLits returns folded literals one of which every match of re
+// contains, and whether there are any: a literal (case-folded ones only
+// when ASCII: fold and (?i) agree there), the most selective operand of
+// a concatenation, every branch of an alternation, the body of a group or
+// of a repetition that must occur at least once.
+func regexLits(re *syntax.Regexp, depth int) ([]string, bool) {
+	if depth > 100 {
+		return nil, false
+	}
+	switch re.Op {
+	case syntax.OpLiteral:
+		s := string(re.Rune)
+		if s == "" || (re.Flags&syntax.FoldCase != 0 && !isASCII(s)) {
+			return nil, false
+		}
+		return []string{fold(s)}, true
+	case syntax.OpCapture:
+		return regexLits(re.Sub[0], depth+1)
+	case syntax.OpPlus:
+		return regexLits(re.Sub[0], depth+1)
+	case syntax.OpRepeat:
+		if re.Min < 1 {
+			return nil, false
+		}
+		return regexLits(re.Sub[0], depth+1)
+	case syntax.OpConcat:
+		var best []string
+		score := -1
+		for _, sub := range re.Sub {
+			lits, ok := regexLits(sub, depth+1)
+			if !ok {
+				continue
+			}
+			m := len(lits[0])
+			for _, l := range lits {
+				m = min(m, len(l))
+			}
+			if m > score {
+				best, score = lits, m
+			}
+		}
+		return best, score >= 0
+	case syntax.OpAlternate:
+		var out []string
+		for _, sub := range re.Sub {
+			lits, ok := regexLits(sub, depth+1)
+			if !ok {
+				return nil, false
+			}
+			out = append(out, lits...)
+		}
+		return out, len(out) > 0
+	}
+	return nil, false
 }

@@ -50,9 +50,9 @@ type Rule struct {
 	// Level is the rule's level as written.
 	Level string
 
-	eval   *evaluator.RuleEvaluator
-	fields []int    // indexes into fields of the fields it reads
-	pre    []needle // prefilter: one of these must hold (nil: always evaluate)
+	eval *evaluator.RuleEvaluator
+	keys []fieldKey // the values it reads
+	pre  []needle   // prefilter: one of these must hold (nil: always evaluate)
 }
 
 // SkipError reports a well-formed rule that xelwatch does not evaluate:
@@ -148,7 +148,7 @@ func parse(name string, src []byte) (*Rule, error) {
 		Technique: technique(sr.Tags),
 		Condition: "Sigma rule " + name,
 	}
-	r.eval = evaluator.ForRule(sr)
+	r.eval = evaluator.ForRule(sr, evaluator.CaseSensitive)
 	return r, nil
 }
 
@@ -258,7 +258,7 @@ func technique(tags []string) string {
 // valid, numeric comparisons only on numeric fields.
 func (r *Rule) compileSearches(sr *sigmago.Rule) error {
 	values := 0
-	used := map[int]bool{}
+	used := map[fieldKey]bool{}
 	names := make([]string, 0, len(sr.Detection.Searches))
 	for n := range sr.Detection.Searches {
 		names = append(names, n)
@@ -280,7 +280,6 @@ func (r *Rule) compileSearches(sr *sigmago.Rule) error {
 					return fmt.Errorf("search %q: unknown field %q (see docs/sigma.md for the fields xelwatch provides)", n, fm.Field)
 				}
 				fm.Field = fields[k].name
-				used[k] = true
 				mods := fm.Modifiers
 				if len(mods) > 0 && mods[len(mods)-1] == "all" {
 					mods = mods[:len(mods)-1]
@@ -309,14 +308,74 @@ func (r *Rule) compileSearches(sr *sigmago.Rule) error {
 						return fmt.Errorf("search %q: field %s: %w", n, fm.Field, err)
 					}
 				}
+				folded := foldMatcher(fm, mods, comp)
+				used[fieldKey{k, folded}] = true
 			}
 		}
 	}
 	for k := range used {
-		r.fields = append(r.fields, k)
+		r.keys = append(r.keys, k)
 	}
-	slices.Sort(r.fields)
+	slices.SortFunc(r.keys, func(a, b fieldKey) int {
+		if a.k != b.k {
+			return a.k - b.k
+		}
+		return boolInt(a.folded) - boolInt(b.folded)
+	})
 	return nil
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// foldedPrefix marks the map key of a field's folded value.
+const foldedPrefix = "folded:"
+
+// fieldKey is one value the evaluator reads: field k, as recorded or
+// folded.
+type fieldKey struct {
+	k      int
+	folded bool
+}
+
+func (f fieldKey) name() string {
+	if f.folded {
+		return foldedPrefix + fields[f.k].name
+	}
+	return fields[f.k].name
+}
+
+// foldMatcher rewrites a contains/startswith/endswith matcher to compare
+// the field's folded value (computed once per record) with folded values
+// case-sensitively, which is what sigma-go's case-insensitive
+// comparators compute by lower-casing both sides on every comparison
+// (and, like fold, equates U+017F with "s"). Value modifiers (base64)
+// are applied here, before folding, as sigma-go applies them before
+// lower-casing. It reports whether it rewrote fm; the rule is then
+// evaluated with evaluator.CaseSensitive, which changes only these three
+// comparators.
+func foldMatcher(fm *sigmago.FieldMatcher, mods []string, comp string) bool {
+	if comp != "contains" && comp != "startswith" && comp != "endswith" {
+		return false
+	}
+	for j, v := range fm.Values {
+		x := any(v)
+		for _, m := range mods[:len(mods)-1] {
+			x, _ = modifiers.ValueModifiers[m].Modify(x)
+		}
+		fm.Values[j] = fold(modifiers.CoerceString(x))
+	}
+	all := len(fm.Modifiers) > 0 && fm.Modifiers[len(fm.Modifiers)-1] == "all"
+	fm.Modifiers = []string{comp}
+	if all {
+		fm.Modifiers = append(fm.Modifiers, "all")
+	}
+	fm.Field = foldedPrefix + fm.Field
+	return true
 }
 
 // scalar converts a YAML value to the string the evaluator compares (null

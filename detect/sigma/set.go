@@ -163,9 +163,15 @@ func (st *record) possible(ns []needle) bool {
 // match evaluates r with the fields it reads in the map; a panic in the
 // evaluator is an error.
 func (st *record) match(ctx context.Context, r *Rule) (res evaluator.Result, err error) {
-	for _, k := range r.fields {
-		if _, ok := st.m[fields[k].name]; !ok {
-			st.m[fields[k].name] = st.value(k)
+	for _, fk := range r.keys {
+		name := fk.name()
+		if _, ok := st.m[name]; ok {
+			continue
+		}
+		if fk.folded {
+			st.m[name] = st.fold(fk.k)
+		} else {
+			st.m[name] = st.value(fk.k)
 		}
 	}
 	defer func() {
