@@ -97,6 +97,7 @@ type Engine struct {
 	anyRules []*rule    // rules of every action (Actions "*"): EVA-001
 	pf       *prefilter // of batch records, from the catalog's needs
 	severity map[string]Severity
+	ext      []Extension // rules outside the catalog (extension.go)
 }
 
 // New validates cfg and returns an Engine using st for windowed rules.
@@ -132,10 +133,9 @@ func New(cfg Config, st State) (*Engine, error) {
 	return e, nil
 }
 
-// Evaluate runs every enabled rule that can match rec and returns the
-// findings (nil when none). Errors come from the State; findings produced
-// before an error are returned with it.
-func (e *Engine) Evaluate(ctx context.Context, rec *audit.Record) ([]Finding, error) {
+// evaluate runs every enabled catalog rule that can match rec (Evaluate
+// adds the extensions' findings).
+func (e *Engine) evaluate(ctx context.Context, rec *audit.Record) ([]Finding, error) {
 	action := upperTrim(rec.ActionID)
 	rules := e.byAction[action]
 	// Rules of every action look only at long statements: a cheap test

@@ -133,6 +133,8 @@ param privilegedPrincipals string = 'sa,dbo'
 param attackTools string = ''
 @description('Optional JSON rules file (allow-lists and per-rule settings), a path the app can read.')
 param rulesFile string = ''
+@description('Optional Sigma rule files and folders (comma-separated paths the app can read, e.g. deployed with the package); see docs/sigma.md.')
+param sigmaRules string = ''
 @description('Rule ids to disable, e.g. AUTH-004,EXE-008.')
 param disabledRules string = ''
 @description('Severity overrides, rule id to severity, e.g. EXF-002:medium,AUD-005:high.')
@@ -332,6 +334,7 @@ var xelwatchSettings = {
   XELWATCH_PRIVILEGED_PRINCIPALS: privilegedPrincipals
   XELWATCH_ATTACK_TOOLS: attackTools
   XELWATCH_RULES_FILE: rulesFile
+  XELWATCH_SIGMA_RULES: sigmaRules
   XELWATCH_DISABLED_RULES: disabledRules
   XELWATCH_SEVERITY_OVERRIDES: severityOverrides
   XELWATCH_BRUTE_FORCE_THRESHOLD: string(bruteForceThreshold)

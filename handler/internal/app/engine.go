@@ -3,13 +3,16 @@ package app
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
 
 	"github.com/xelwatch/xelwatch/detect"
+	"github.com/xelwatch/xelwatch/detect/sigma"
 	"github.com/xelwatch/xelwatch/handler/internal/config"
 	"github.com/xelwatch/xelwatch/handler/internal/ingest"
+	"github.com/xelwatch/xelwatch/handler/internal/sigmarules"
 	"github.com/xelwatch/xelwatch/handler/internal/store"
 )
 
@@ -17,14 +20,37 @@ import (
 // XELWATCH_STATE_TABLE table, so that correlations work across files,
 // invocations and instances.
 // svc is the app account's table service client Build made.
-func newEngine(_ context.Context, cfg *config.Config, a *App, svc *aztables.ServiceClient) (ingest.Evaluator, error) {
+func newEngine(ctx context.Context, cfg *config.Config, a *App, svc *aztables.ServiceClient) (ingest.Evaluator, error) {
 	a.stateTable = svc.NewClient(cfg.StateTable)
 	a.state = store.NewState(a.stateTable, nil)
 	e, err := detect.New(cfg.Detect(), a.state)
 	if err != nil {
 		return nil, fmt.Errorf("app: detection engine: %w", err)
 	}
-	return e, nil
+	return withSigma(ctx, e, cfg.Sigma(), a.Log)
+}
+
+// withSigma adds the Sigma rules of XELWATCH_SIGMA_RULES (loaded and
+// validated by config.Load) to the engine, and logs what was loaded and
+// what was skipped. Without rules the engine is returned as it is.
+func withSigma(ctx context.Context, e *detect.Engine, rs *sigmarules.Rules, log *slog.Logger) (*detect.Engine, error) {
+	if rs == nil {
+		return e, nil
+	}
+	for _, s := range rs.Skipped {
+		log.WarnContext(ctx, "Sigma rule skipped", "reason", s)
+	}
+	set, err := sigma.NewSet(rs.Rules, sigma.Options{OnError: func(rule string, err error) {
+		log.WarnContext(ctx, "Sigma rule failed on a record; treated as no match", "rule", rule, "error", err)
+	}})
+	if err != nil {
+		return nil, fmt.Errorf("app: sigma rules: %w", err)
+	}
+	log.InfoContext(ctx, "Sigma rules loaded", "rules", set.Len(), "skipped", len(rs.Skipped))
+	if set.Len() == 0 {
+		return e, nil
+	}
+	return e.WithExtensions(set), nil
 }
 
 // Pruning of the DetectionState table. Not settings: the values follow

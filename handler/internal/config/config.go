@@ -14,6 +14,7 @@ import (
 	"github.com/xelwatch/xelwatch/detect"
 	"github.com/xelwatch/xelwatch/handler/internal/azclient"
 	"github.com/xelwatch/xelwatch/handler/internal/config/redact"
+	"github.com/xelwatch/xelwatch/handler/internal/sigmarules"
 	"github.com/xelwatch/xelwatch/handler/internal/store"
 )
 
@@ -84,6 +85,7 @@ type Config struct {
 	// (detect.go); Load converts it into detect (rules file merged).
 	Detection Detect
 	detect    detect.Config
+	sigma     *sigmarules.Rules // XELWATCH_SIGMA_RULES, loaded (sigma.go)
 
 	// clientPolicy is the retry policy of every storage client built from
 	// this config; zero (what Load leaves) is azclient.DefaultPolicy.
@@ -122,6 +124,9 @@ func Load(ctx context.Context, l envconfig.Lookuper) (*Config, error) {
 		return nil, fmt.Errorf("%w: %w", errInvalid, err)
 	}
 	c.detect = dc
+	if c.sigma, err = loadSigma(ctx, c.Detection.SigmaRules); err != nil {
+		return nil, err
+	}
 	return &c, nil
 }
 

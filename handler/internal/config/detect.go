@@ -43,6 +43,9 @@ type Detect struct {
 	// RulesFile is an optional JSON file (see detect.RulesFile) with more
 	// allow-list entries and per-rule settings, at most maxRulesFile bytes.
 	RulesFile string `env:"XELWATCH_RULES_FILE"`
+	// SigmaRules lists Sigma rule files and folders (docs/sigma.md),
+	// loaded at start by package sigmarules; a bad rule stops the app.
+	SigmaRules []string `env:"XELWATCH_SIGMA_RULES"`
 	// DisabledRules lists rule ids that never fire.
 	DisabledRules []string `env:"XELWATCH_DISABLED_RULES"`
 	// SeverityOverrides maps rule id to severity: "EXF-002:medium,AUD-005:high".

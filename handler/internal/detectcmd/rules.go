@@ -15,12 +15,15 @@ import (
 )
 
 // Rules runs "rules [--format table|markdown|json]".
-func Rules(ctx context.Context, args []string, _ envconfig.Lookuper, stdin io.Reader, stdout, stderr io.Writer) int {
+func Rules(ctx context.Context, args []string, env envconfig.Lookuper, stdin io.Reader, stdout, stderr io.Writer) int {
 	fl := flag.NewFlagSet("rules", flag.ContinueOnError)
 	fl.SetOutput(stderr)
 	format := fl.String("format", "table", "output format: table, markdown or json")
+	sigmaRules := fl.String("sigma", "", "Sigma rule files and folders, comma-separated (default: $XELWATCH_SIGMA_RULES)")
 	fl.Usage = func() {
-		fmt.Fprintf(stderr, "usage: xelwatch rules [--format table|markdown|json]\n\nPrints the detection catalog.\n\n")
+		fmt.Fprintf(stderr, "usage: xelwatch rules [--format table|markdown|json] [--sigma PATHS]\n\n"+
+			"Prints the detection catalog, and the Sigma rules loaded from --sigma or\n"+
+			"XELWATCH_SIGMA_RULES when set (table and json; markdown is the catalog only).\n\n")
 		fl.PrintDefaults()
 	}
 	if err := fl.Parse(args); err != nil {
@@ -33,19 +36,33 @@ func Rules(ctx context.Context, args []string, _ envconfig.Lookuper, stdin io.Re
 		fl.Usage()
 		return exitUsage
 	}
+	if *format != "table" && *format != "markdown" && *format != "json" {
+		fmt.Fprintf(stderr, "rules: unknown --format %q (want table, markdown or json)\n", *format)
+		return exitUsage
+	}
+	var sig []detect.RuleInfo
+	if *format != "markdown" {
+		rs, err := loadSigma(ctx, *sigmaRules, env, stderr)
+		if err != nil {
+			fmt.Fprintf(stderr, "rules: %v\n", err)
+			return exitUsage
+		}
+		if rs != nil {
+			for _, r := range rs.Rules {
+				sig = append(sig, r.Info)
+			}
+		}
+	}
 	var err error
 	switch *format {
 	case "table":
-		err = writeTable(stdout)
+		err = writeTable(stdout, sig)
 	case "markdown":
 		_, err = io.WriteString(stdout, Markdown())
 	case "json":
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		err = enc.Encode(detect.Catalog())
-	default:
-		fmt.Fprintf(stderr, "rules: unknown --format %q (want table, markdown or json)\n", *format)
-		return exitUsage
+		err = enc.Encode(append(detect.Catalog(), sig...))
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "rules: write: %v\n", err)
@@ -54,11 +71,21 @@ func Rules(ctx context.Context, args []string, _ envconfig.Lookuper, stdin io.Re
 	return exitOK
 }
 
-func writeTable(w io.Writer) error {
+// writeTable prints the catalog, then the Sigma rules (sig) with the
+// file each came from.
+func writeTable(w io.Writer, sig []detect.RuleInfo) error {
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tSEVERITY\tATT&CK\tPHASE\tTITLE\tACTION GROUPS")
 	for _, r := range detect.Catalog() {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", r.ID, r.Severity, r.Technique, r.Phase, r.Title, strings.Join(r.Groups, ", "))
+	}
+	if err := tw.Flush(); err != nil || len(sig) == 0 {
+		return err
+	}
+	fmt.Fprintf(w, "\nSigma rules (%d):\n", len(sig))
+	fmt.Fprintln(tw, "ID\tSEVERITY\tATT&CK\tTITLE\tSOURCE")
+	for _, r := range sig {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.ID, r.Severity, r.Technique, oneLine(r.Title, 80), oneLine(strings.TrimPrefix(r.Condition, "Sigma rule "), 80))
 	}
 	return tw.Flush()
 }

@@ -42,11 +42,14 @@ func scan(ctx context.Context, args []string, stdout, stderr io.Writer, env envc
 	fl.SetOutput(stderr)
 	format := fl.String("format", "jsonl", "output format: jsonl (one finding per line) or table")
 	rulesFile := fl.String("rules-file", "", "JSON rules file (default: $XELWATCH_RULES_FILE)")
+	sigmaRules := fl.String("sigma", "", "Sigma rule files and folders, comma-separated (default: $XELWATCH_SIGMA_RULES)")
 	fl.Usage = func() {
-		fmt.Fprintf(stderr, "usage: xelwatch scan [--format jsonl|table] [--rules-file FILE] PATH...\n\n"+
+		fmt.Fprintf(stderr, "usage: xelwatch scan [--format jsonl|table] [--rules-file FILE] [--sigma PATHS] PATH...\n\n"+
 			"Decodes audit .xel files (folders are walked recursively) and prints the\n"+
 			"detections the rule catalog finds. Allow-lists and thresholds come from the\n"+
-			"XELWATCH_* environment variables (see docs/rules.md).\n\n"+
+			"XELWATCH_* environment variables (see docs/rules.md). Sigma rules (--sigma or\n"+
+			"XELWATCH_SIGMA_RULES: files and folders of .yml rules, see docs/sigma.md) run\n"+
+			"beside the catalog; a bad rule file is a configuration error.\n\n"+
 			"Only regular files are read (a symbolic link to one is followed; links to\n"+
 			"folders are not). A FIFO, device, socket, dangling link or link loop named\n"+
 			"like an audit file is not opened: one line on stderr says what was skipped\n"+
@@ -94,6 +97,10 @@ func scan(ctx context.Context, args []string, stdout, stderr io.Writer, env envc
 	}
 	tr := &progress.Files{M: progress.New(pw, progress.Options{Label: "scan", Noun: "records"})}
 	defer tr.M.Done()
+	if eng, err = withSigma(ctx, eng, *sigmaRules, env, stderr); err != nil {
+		fmt.Fprintf(stderr, "scan: %v\n", err)
+		return exitUsage
+	}
 	code := exitOK
 	fail := func(err error) {
 		tr.M.Done() // the message starts its own line; the meter redraws after it
