@@ -48,7 +48,7 @@ func TestAzuriteShardedReplay(t *testing.T) {
 	ctx := context.Background()
 	start := time.Date(2026, 11, 21, 20, 0, 0, 0, time.UTC)
 	recs := testRecords("srv1/db1/aud/2026-11-21/20_00_00_000_0.xel", start, 300) // ~97 per hour, 3 hours
-	long := strings.Repeat("ab", 40_000)                                             // spilled to continuation entities
+	long := strings.Repeat("ab", 40_000)                                          // spilled to continuation entities
 	recs[7].Statement, recs[150].Statement = long, long
 
 	clean := newTestStore(t)
