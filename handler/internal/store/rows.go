@@ -39,7 +39,10 @@ func opSize(e Entity) int {
 // most MaxBatchOps operations and MaxBatchPayload estimated bytes, and
 // each RowKey at most once (a later entity with the same keys replaces an
 // earlier one, as sequential upserts would). Partitions appear in order of
-// first appearance; entities keep their order within a partition.
+// first appearance; entities keep their order within a partition. A
+// record's row and the continuation entities that follow it go into one
+// transaction whenever they fit one (a new transaction starts rather
+// than split them).
 func Batches(entities []Entity) [][]Entity {
 	type part struct {
 		items []Entity
