@@ -193,7 +193,7 @@ func TestBench(t *testing.T) {
 	t.Logf("load average at the end: %s", loadAvg())
 	t.Logf("targets: pipeline ≥ 5,000 rows/s: %.0f; ≥ 80 %% of raw: %.0f %%; 100 MB ≤ 3 min: %s for %d MB (%s per 100 MB); VmHWM ≤ 64 MiB: %s; p50 ≤ 5 s: %s",
 		pipeRate, 100*pipeRate/rawRate, pipe.Round(time.Second), mb,
-		(time.Duration(float64(pipe)*100/float64(mb))).Round(time.Second), hwm, p50.Round(time.Millisecond))
+		(time.Duration(float64(pipe) * 100 / float64(mb))).Round(time.Second), hwm, p50.Round(time.Millisecond))
 }
 
 // loadAvg is /proc/loadavg's first three fields: the machine is shared,
