@@ -59,7 +59,7 @@ func Query(ctx context.Context, args []string, env envconfig.Lookuper, _ io.Read
 	fs := flag.NewFlagSet("query", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	server := fs.String("server", "", "server name as in the blob path (required)")
-	database := fs.String("database", "", "database name (empty: every database of the server)")
+	database := fs.String("database", "", "database name, as the records' database_name (empty: every database of the server)")
 	from := fs.String("from", "", "first event time, inclusive (RFC 3339 or yyyy-mm-dd)")
 	to := fs.String("to", "", "last event time, exclusive")
 	action := fs.String("action", "", "action_id, e.g. BA (backup), LGIF (failed login)")
@@ -69,8 +69,8 @@ func Query(ctx context.Context, args []string, env envconfig.Lookuper, _ io.Read
 		fmt.Fprint(stderr, `usage: xelwatch query --server S [--database D] [--from T1] [--to T2] [--action BA] [--principal P] [--format jsonl|csv]
 
 Prints the audit rows stored in the AuditEvents table (XELWATCH_EVENTS_TABLE),
-one fn_get_audit_file-shaped record per line, in event-time order per
-partition. Statements stored across continuation entities are printed
+one fn_get_audit_file-shaped record per line, in event-time order (a
+whole server: database after database, each in event-time order). Statements stored across continuation entities are printed
 whole; a row stored reduced (the table service refused it, or columns too
 long for an entity) carries xw_degraded with the reason.
 Storage: AzureWebJobsStorage (connection string or identity).

@@ -15,15 +15,39 @@
 //
 // AuditEvents:
 //
-//	PartitionKey  <server>|<database>|<yyyyMMddHH>               UTC hour of event_time
+//	PartitionKey  <server>|<database>|s<shard>|<yyyyMMddHH>     UTC hour of event_time
 //	RowKey        <yyyyMMddHHmmssfffffff>|<file hash>|<offset>|<index>
 //
 // where <file hash> is the first 16 hex digits of SHA-256 of the record's
 // file name, <offset> the audit_file_offset as 16 hex digits and <index>
 // the event index as 8 hex digits. The row key sorts by event time inside a
-// partition and across partitions, so "server S, database D, from T1 to T2"
-// is one range query: PartitionKey between S|D|hour(T1) and S|D|hour(T2) and
-// RowKey between the two time prefixes.
+// partition and across partitions.
+//
+// <server> is the blob path's (the record's server_instance_name when the
+// path has none); <database> is the record's database_name, the blob
+// path's database only when the record names none. Azure SQL Database's
+// server-level audit (2025) writes the records of every database of a
+// server, read-only replicas included (is_local_secondary_replica), under
+// <server>/master/<audit>/<date>/…, so the path would file them all under
+// master. Both names are attacker-chosen: escaped like every key
+// component (below) and bounded to 240 UTF-16 units each (a longer name
+// ends in "!~" and a hash of the whole, collision-safe), so the shard and
+// hour always survive; the row keeps both whole in xw_server and
+// xw_database, and the blob path in xw_blob.
+//
+// <shard> is two hex digits, 00 to 0f: FNV-1a (32 bits) of the row key
+// modulo EventShards (16). The rows of one database-hour spread evenly
+// over 16 partitions, so their transactions run concurrently (Table
+// Storage serves about 2,000 entities/s per partition and 20,000 per
+// account: 16 partitions let one database reach the account's limit), and
+// Azurite, which searches the partition on every write, no longer slows
+// down as an hour fills. The shard is a function of the record, so a
+// replay upserts the same entity; the count is part of the key scheme,
+// not a setting (a different count would file replays elsewhere and
+// queries would miss rows): changing it is a migration like the one
+// below. Shards sit before the hour so that one shard's hours are one
+// contiguous key range, read in time order by one scan. A continuation
+// entity (below) lives in its row's partition.
 //
 // AuditCursors: PartitionKey = container, RowKey = blob name.
 // Detections: PartitionKey = detection id, RowKey = "detection"; outbox
@@ -76,10 +100,40 @@
 //
 // # Queries
 //
-// QueryEvents sends one filter: a PartitionKey range over the hour
-// partitions of the server (and database) and a RowKey range over the
-// time prefix, which is exact in every partition because row keys start
-// with the event time; action and principal are column conditions.
+// QueryEvents reads one database with EventShards + 1 range scans
+// (EventQuery.Filters): per shard, a PartitionKey range over that shard's
+// hour partitions and a RowKey range over the time prefix (exact in every
+// partition because row keys start with the event time), plus one over
+// the legacy partitions (Migration, below); action and principal are
+// column conditions. Each scan yields its rows in time order; a k-way
+// merge (a heap of one row per scan) yields them all in time order, ties
+// in scan order, and pages hold at most 100 entities, so a query holds at
+// most 17 pages however long its range. A query of a whole server first
+// finds its databases with a skip scan (one single-key request per
+// database) and reads them one after the other: rows come by database,
+// then by time.
+//
+// # Migration
+//
+// Rows written before the shards have PartitionKey
+// <server>|<database>|<yyyyMMddHH> (LegacyEventPartitionKey) and the same
+// RowKey. Nothing needs to move them: every query also scans these
+// partitions (one more range scan per database, empty once they are
+// gone), and a record stored under both keys — a blob replayed after the
+// upgrade, or the records at a cursor's end that every run stores again —
+// is yielded once, from its shard. Two things change for old rows:
+//
+//   - Rows of the 2025 server-level layout written before the upgrade
+//     are filed under "master" (the path's database), and stay there:
+//     query --database master finds them, with each record's
+//     database_name. Re-ingesting their blobs (reset their cursors)
+//     files them under their databases too.
+//   - Old rows are never rewritten; to drop them once no one needs them,
+//     delete the legacy partitions (PartitionKey without an s<shard>
+//     component) with any Table Storage tool.
+//
+// The detection tables are unchanged: Detections, its !outbox partition,
+// AuditCursors and DetectionState keep their keys and access patterns.
 //
 // # Key sanitizing
 //
@@ -115,7 +169,9 @@
 //     row and before the next one), each within 768 KiB and 200 pieces,
 //     holding xw_part_of (the row's RowKey), xw_column, xw_chunk and the
 //     text as value, value_1, … (value_parts). They are written in the
-//     same transactions as the row; QueryEvents skips them as rows, reads
+//     same transaction as the row whenever the row and its continuations
+//     fit one (100 operations, 4 MiB; a larger record takes consecutive
+//     transactions of its partition); QueryEvents skips them as rows, reads
 //     them back for the rows that have chunks, and checks length and
 //     SHA-256 (a mismatch keeps the first piece and says so in
 //     Row.Degraded). A spilled text is at most 4 Mi units (the audit

@@ -42,7 +42,7 @@ type Entity struct {
 // then the catalog names, then xelwatch's own.
 const (
 	PropServer     = "xw_server"      // server the row was filed under (from the blob path)
-	PropDatabase   = "xw_database"    // database the row was filed under
+	PropDatabase   = "xw_database"    // database the row was filed under (the record's database_name, else the blob path's)
 	PropBlob       = "xw_blob"        // blob name the record was read from
 	PropIngestedAt = "xw_ingested_at" // when this row was last written
 	PropEventIndex = "event_index"
@@ -50,9 +50,10 @@ const (
 	PropDegraded   = "xw_degraded" // why the row is stored reduced; absent when whole
 )
 
-// BuildEntity returns the AuditEvents entity of rec. server and database
-// come from the blob path; when empty, the record's server_instance_name
-// and database_name are used. blob is the blob (or local file) name;
+// BuildEntity returns the AuditEvents entity of rec. server comes from
+// the blob path (when empty, the record's server_instance_name); the
+// database is the record's database_name, and database (from the blob
+// path) only when the record names none (see eventFiling). blob is the blob (or local file) name;
 // ingestedAt is recorded as xw_ingested_at. Every column of rec becomes a
 // typed property; long strings are split (see the package doc). A record
 // that cannot fit one entity gives an error wrapping ErrTooLarge: see
@@ -81,6 +82,25 @@ func buildRecord(server, database, blob, fileHash string, ingestedAt time.Time, 
 	// Cannot happen: the cut layout bounds every string. Store the
 	// minimal row rather than nothing.
 	return buildMinimal(server, database, blob, fileHash, ingestedAt, rec, "too large for one entity even with its strings cut")
+}
+
+// eventFiling is the server and database a record's row is filed under.
+// The server is the blob path's (server, when not empty), else the
+// record's server_instance_name. The database is the record's
+// database_name, else the blob path's (database): Azure SQL Database's
+// server-level audit writes the records of every database of a server
+// under <server>/master/…, so the path names "master" for all of them,
+// while each record names its own database. Both are attacker-chosen
+// text; the keys escape and bound them (eventPartitionPrefix), the row
+// keeps them whole (xw_server, xw_database) with the blob (xw_blob).
+func eventFiling(server, database string, rec *audit.Record) (string, string) {
+	if server == "" {
+		server = rec.ServerInstanceName
+	}
+	if rec.DatabaseName != "" {
+		database = rec.DatabaseName
+	}
+	return server, database
 }
 
 // buildMinimal is the row stored for a record the service refused
@@ -139,12 +159,7 @@ func buildEntity(server, database, blob, fileHash string, ingestedAt time.Time, 
 
 // writeRecord writes rec's entities with layout l.
 func writeRecord(server, database, blob, fileHash string, ingestedAt time.Time, rec *audit.Record, buf []byte, l layout) (*entityWriter, error) {
-	if server == "" {
-		server = rec.ServerInstanceName
-	}
-	if database == "" {
-		database = rec.DatabaseName
-	}
+	server, database = eventFiling(server, database, rec)
 	if fileHash == "" {
 		file := rec.FileName
 		if file == "" {
@@ -152,8 +167,8 @@ func writeRecord(server, database, blob, fileHash string, ingestedAt time.Time, 
 		}
 		fileHash = FileHash(file)
 	}
-	pk := EventPartitionKey(server, database, rec.EventTime)
 	rk := rowKey(rec, fileHash)
+	pk := EventPartitionKey(server, database, rk, rec.EventTime)
 	w := &entityWriter{buf: buf[:0], l: l, pk: pk, rk: rk}
 	w.begin(pk, rk)
 	w.time("event_time", rec.EventTime)

@@ -59,8 +59,19 @@ func TestBuildEntity(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e.PartitionKey != "fromrec|dbrec|2026112120" {
-		t.Errorf("PartitionKey = %q (record columns are the fallback)", e.PartitionKey)
+	if want := "fromrec|dbrec|" + shardKey(eventShard(e.RowKey)) + "|2026112120"; e.PartitionKey != want {
+		t.Errorf("PartitionKey = %q, want %q (record columns are the fallback)", e.PartitionKey, want)
+	}
+	// The record's database_name is the database, the path's (the
+	// argument) only the fallback: the 2025 server-level audit files the
+	// records of every database under <server>/master/.
+	if m, _ := BuildEntity("srv", "master", "srv/master/a/2026-11-21/x.xel", at, rec); !strings.HasPrefix(m.PartitionKey, "srv|dbrec|") {
+		t.Errorf("PartitionKey = %q, want the record's database", m.PartitionKey)
+	}
+	noDB := *rec
+	noDB.DatabaseName = ""
+	if m, _ := BuildEntity("srv", "pathdb", "b", at, &noDB); !strings.HasPrefix(m.PartitionKey, "srv|pathdb|") {
+		t.Errorf("PartitionKey = %q, want the path's database for a record naming none", m.PartitionKey)
 	}
 	var m map[string]any
 	if err := json.Unmarshal(e.JSON, &m); err != nil {

@@ -110,7 +110,8 @@ func utf16Len(s string) int {
 func limitKey(key string) string { return limitUnits(key, maxKeyUnits) }
 
 // maxComponentUnits bounds server and database in an event partition key,
-// so that the hour suffix always survives: 2×240 + 2 + 10 < 512.
+// so that the shard and hour suffix always survive: 2×240 + 3 + 3 + 10 <
+// 512.
 const maxComponentUnits = 240
 
 // limitUnits cuts key to at most max UTF-16 code units the same way.
@@ -136,17 +137,64 @@ func limitUnits(key string, max int) string {
 	return key[:cut] + suffix
 }
 
-// EventPartitionKey is the AuditEvents partition of server, database and
-// the UTC hour of t: "<server>|<database>|yyyyMMddHH".
-func EventPartitionKey(server, database string, t time.Time) string {
+// EventShards is how many partitions the rows of one database-hour are
+// spread over. It is part of the key scheme, not a setting: a record's
+// shard is a function of its row key (eventShard), so a replay upserts
+// the same entity, and QueryEvents reads exactly these shards. Changing
+// it is a new key scheme (see the package doc, "Migration").
+const EventShards = 16
+
+// shardPrefix starts the shard component of an event partition key: it
+// is not a digit, so a sharded key never falls inside the hour range of a
+// legacy (unsharded) key of the same database.
+const shardPrefix = 's'
+
+// eventShard is the shard of the row with row key rk: FNV-1a (32 bits)
+// of the row key, modulo EventShards. Row keys hold the event time, file
+// hash, buffer offset and event index, so consecutive records of a file
+// spread evenly over the shards.
+func eventShard(rk string) int {
+	const offset, prime = 2166136261, 16777619
+	h := uint32(offset)
+	for i := 0; i < len(rk); i++ {
+		h ^= uint32(rk[i])
+		h *= prime
+	}
+	return int(h % EventShards)
+}
+
+// shardKey is the shard component of a partition key: "s" and two hex
+// digits.
+func shardKey(shard int) string {
+	const hexDigits = "0123456789abcdef"
+	return string([]byte{shardPrefix, hexDigits[shard>>4&0xF], hexDigits[shard&0xF]})
+}
+
+// EventPartitionKey is the AuditEvents partition of the row with row key
+// rk (EventRowKey) of server and database at t:
+// "<server>|<database>|s<shard>|yyyyMMddHH", the shard (2 hex digits,
+// below EventShards) derived from rk and the hour the UTC hour of t.
+func EventPartitionKey(server, database, rk string, t time.Time) string {
+	return eventPartitionPrefix(server, database) + shardKey(eventShard(rk)) + string(KeySep) + t.UTC().Format(hourLayout)
+}
+
+// LegacyEventPartitionKey is the partition key rows had before they were
+// spread over shards, "<server>|<database>|yyyyMMddHH". Nothing writes
+// it any more; QueryEvents still reads these partitions (see the package
+// doc, "Migration").
+func LegacyEventPartitionKey(server, database string, t time.Time) string {
 	return eventPartitionPrefix(server, database) + t.UTC().Format(hourLayout)
 }
 
 // eventPartitionPrefix is "<server>|<database>|", each part escaped and
 // bounded to maxComponentUnits.
 func eventPartitionPrefix(server, database string) string {
-	return limitUnits(EscapeKey(server), maxComponentUnits) + string(KeySep) +
-		limitUnits(EscapeKey(database), maxComponentUnits) + string(KeySep)
+	return eventServerPrefix(server) + limitUnits(EscapeKey(database), maxComponentUnits) + string(KeySep)
+}
+
+// eventServerPrefix is "<server>|", escaped and bounded.
+func eventServerPrefix(server string) string {
+	return limitUnits(EscapeKey(server), maxComponentUnits) + string(KeySep)
 }
 
 // timeKey is the 21-digit time prefix of a row key: yyyyMMddHHmmss and the

@@ -98,16 +98,20 @@ func TestLimitKey(t *testing.T) {
 func TestEventKeys(t *testing.T) {
 	at := time.Date(2026, 11, 21, 20, 31, 39, 123456789, time.UTC)
 	rec := &audit.Record{EventTime: at, FileName: "f.xel", AuditFileOffset: 0x2000, EventIndex: 3}
-	if got, want := EventPartitionKey("srv/1", "db|1", at), "srv!2F1|db!7C1|2026112120"; got != want {
-		t.Errorf("EventPartitionKey = %q, want %q", got, want)
-	}
-	if got := EventPartitionKey("s", "d", at.In(time.FixedZone("x", 5*3600))); got != "s|d|2026112120" {
-		t.Errorf("EventPartitionKey of a zoned time = %q, want the UTC hour", got)
-	}
 	rk := EventRowKey(rec, "")
 	want := "20261121203139" + "1234567" + "|" + FileHash("f.xel") + "|0000000000002000|00000003"
 	if rk != want {
 		t.Errorf("EventRowKey = %q, want %q", rk, want)
+	}
+	shard := shardKey(eventShard(rk))
+	if got, want := EventPartitionKey("srv/1", "db|1", rk, at), "srv!2F1|db!7C1|"+shard+"|2026112120"; got != want {
+		t.Errorf("EventPartitionKey = %q, want %q", got, want)
+	}
+	if got := EventPartitionKey("s", "d", rk, at.In(time.FixedZone("x", 5*3600))); got != "s|d|"+shard+"|2026112120" {
+		t.Errorf("EventPartitionKey of a zoned time = %q, want the UTC hour", got)
+	}
+	if got := LegacyEventPartitionKey("srv/1", "db|1", at); got != "srv!2F1|db!7C1|2026112120" {
+		t.Errorf("LegacyEventPartitionKey = %q", got)
 	}
 	if got := EventRowKey(&audit.Record{EventTime: at, AuditFileOffset: 0x2000, EventIndex: 3}, "f.xel"); got != rk {
 		t.Errorf("EventRowKey with fallback file = %q, want %q", got, rk)
@@ -125,8 +129,8 @@ func TestEventKeys(t *testing.T) {
 	}
 	// Long server and database names keep the hour at the end.
 	long := strings.Repeat("s", 1000)
-	pk := EventPartitionKey(long, long, at)
-	if !strings.HasSuffix(pk, "|2026112120") || utf16Len(pk) > maxKeyUnits {
+	pk := EventPartitionKey(long, long, rk, at)
+	if !strings.HasSuffix(pk, "|"+shard+"|2026112120") || utf16Len(pk) > maxKeyUnits {
 		t.Errorf("long partition key %q (%d units) lost the hour or the limit", pk[len(pk)-40:], utf16Len(pk))
 	}
 }
@@ -139,5 +143,40 @@ func TestCursorAndDetectionKeys(t *testing.T) {
 	pk, rk = detectionKeys("EXF-001:abc#1")
 	if pk != "EXF-001:abc!231" || rk != "detection" {
 		t.Errorf("detectionKeys = %q, %q", pk, rk)
+	}
+}
+
+// TestEventShards: the shard is a pure function of the row key (a replay
+// files a record in the same partition), always below EventShards, and
+// the records of one file spread over every shard, about evenly. A
+// sharded key never falls in a legacy key's hour range.
+func TestEventShards(t *testing.T) {
+	counts := make([]int, EventShards)
+	recs := testRecords("srv1/db1/aud/2026-11-21/20_10_00_000_0.xel", time.Date(2026, 11, 21, 20, 10, 0, 0, time.UTC), 1600)
+	for _, rec := range recs {
+		rk := EventRowKey(rec, "")
+		sh := eventShard(rk)
+		if sh < 0 || sh >= EventShards {
+			t.Fatalf("shard %d of %s", sh, rk)
+		}
+		if again := eventShard(strings.Clone(rk)); again != sh {
+			t.Fatalf("shard of %s: %d, then %d", rk, sh, again)
+		}
+		counts[sh]++
+	}
+	for i, n := range counts {
+		if n < 1600/EventShards/2 || n > 2*1600/EventShards {
+			t.Errorf("shard %d holds %d of 1600 records: %v", i, n, counts)
+		}
+	}
+	// Stable across releases: the shard is part of the stored key.
+	if got := eventShard("202611212031391234567|463750509ed456dd|0000000000001000|00000002"); got != 6 {
+		t.Errorf("eventShard of the example row key = %d; changing the shard function is a new key scheme", got)
+	}
+	at := time.Date(2026, 11, 21, 20, 0, 0, 0, time.UTC)
+	sharded := EventPartitionKey("s", "d", "r", at)
+	q := EventQuery{Server: "s", Database: "d"}
+	if legacy := q.rangeFilter(eventPartitionPrefix("s", "d")); !strings.Contains(legacy, "lt 's|d|:'") || !(sharded > "s|d|:") {
+		t.Errorf("legacy range %q would include the sharded key %q", legacy, sharded)
 	}
 }

@@ -36,43 +36,62 @@ type EventQuery struct {
 	Principal string // server_principal_name or session_server_principal_name; empty: any
 }
 
-// Filter returns the OData filter of q: a PartitionKey range over the hour
-// partitions of server/database, a RowKey range over the time prefix (row
-// keys start with the event time, so the range is exact in every
-// partition), plus the column conditions.
-func (q EventQuery) Filter() (string, error) {
+// validate checks q's required server and its time range.
+func (q EventQuery) validate() error {
 	if q.Server == "" {
-		return "", fmt.Errorf("store: query events: server is required")
+		return fmt.Errorf("store: query events: server is required")
 	}
 	if !q.From.IsZero() && !q.To.IsZero() && !q.From.Before(q.To) {
-		return "", fmt.Errorf("store: query events: from %s is not before to %s", q.From.Format(time.RFC3339), q.To.Format(time.RFC3339))
+		return fmt.Errorf("store: query events: from %s is not before to %s", q.From.Format(time.RFC3339), q.To.Format(time.RFC3339))
 	}
-	var prefix string
-	if q.Database != "" {
-		prefix = eventPartitionPrefix(q.Server, q.Database)
-	} else {
-		// "<server>|" then any database: the successor of the separator
-		// bounds the range.
-		prefix = limitUnits(EscapeKey(q.Server), maxComponentUnits) + string(KeySep)
+	return nil
+}
+
+// Filters returns the OData filters QueryEvents sends for q, which must
+// name its database: one per shard (s00 … s0f), then one for the legacy
+// unsharded partitions (see the package doc, "Migration"). Each is a
+// PartitionKey range over the hour partitions of one shard, a RowKey
+// range over the time prefix (row keys start with the event time, so the
+// range is exact in every partition), plus the column conditions; each
+// yields its rows in event-time order.
+func (q EventQuery) Filters() ([]string, error) {
+	if err := q.validate(); err != nil {
+		return nil, err
 	}
+	if q.Database == "" {
+		return nil, fmt.Errorf("store: query events: filters of a whole server depend on its databases (QueryEvents finds them)")
+	}
+	return q.databaseFilters(eventPartitionPrefix(q.Server, q.Database)), nil
+}
+
+// databaseFilters returns the filters of the database whose partitions
+// start with prefix ("<server>|<database>|", escaped): EventShards shard
+// ranges, then the legacy range.
+func (q EventQuery) databaseFilters(prefix string) []string {
+	out := make([]string, 0, EventShards+1)
+	for i := range EventShards {
+		out = append(out, q.rangeFilter(prefix+shardKey(i)+string(KeySep)))
+	}
+	return append(out, q.rangeFilter(prefix))
+}
+
+// rangeFilter is the filter of the hour partitions "<p>yyyyMMddHH"
+// between From and To, with q's row conditions. Without bounds it spans
+// every hour: from p to p + ":" (the successor of '9'), which leaves out
+// the sharded partitions ("<p>s…") when p is a legacy prefix.
+func (q EventQuery) rangeFilter(p string) string {
 	var c []string
 	if q.From.IsZero() {
-		c = append(c, "PartitionKey ge "+odataString(prefix))
+		c = append(c, "PartitionKey ge "+odataString(p))
 	} else {
-		if q.Database != "" {
-			c = append(c, "PartitionKey ge "+odataString(prefix+q.From.UTC().Format(hourLayout)))
-		} else {
-			c = append(c, "PartitionKey ge "+odataString(prefix))
-		}
-		c = append(c, "RowKey ge "+odataString(timeKey(q.From)))
+		c = append(c, "PartitionKey ge "+odataString(p+q.From.UTC().Format(hourLayout)),
+			"RowKey ge "+odataString(timeKey(q.From)))
 	}
-	if q.Database != "" && !q.To.IsZero() {
-		c = append(c, "PartitionKey le "+odataString(prefix+q.To.UTC().Format(hourLayout)))
+	if q.To.IsZero() {
+		c = append(c, "PartitionKey lt "+odataString(p+":"))
 	} else {
-		c = append(c, "PartitionKey lt "+odataString(prefix[:len(prefix)-1]+string(KeySep+1)))
-	}
-	if !q.To.IsZero() {
-		c = append(c, "RowKey lt "+odataString(timeKey(q.To)))
+		c = append(c, "PartitionKey le "+odataString(p+q.To.UTC().Format(hourLayout)),
+			"RowKey lt "+odataString(timeKey(q.To)))
 	}
 	if q.ActionID != "" {
 		c = append(c, "action_id eq "+odataString(q.ActionID))
@@ -81,7 +100,7 @@ func (q EventQuery) Filter() (string, error) {
 		p := odataString(q.Principal)
 		c = append(c, "(server_principal_name eq "+p+" or session_server_principal_name eq "+p+")")
 	}
-	return strings.Join(c, " and "), nil
+	return strings.Join(c, " and ")
 }
 
 // Row is one AuditEvents row read back.
@@ -114,30 +133,147 @@ type spilledText struct {
 	sha256 string
 }
 
-// QueryEvents yields the rows matching q in key order (by server,
-// database, hour, then event time), each with its spilled statement and
-// additional_information read back from their continuation entities and
-// checked against the length and SHA-256 in the row (a row whose text
-// cannot be read back whole keeps its first piece and says so in
-// Degraded). Iteration stops at the first error, which is yielded.
+// QueryEvents yields the rows matching q, streaming: for each database
+// (q.Database, or every database of the server in key order) its rows in
+// event-time order, ties in row key order. The rows of a database lie in
+// EventShards partitions per hour plus, for rows written before the
+// shards, one legacy partition per hour; each is read with its own range
+// scan (Filters), in pages of at most queryPageRows entities, and the
+// scans are merged (mergeSorted), so memory stays bounded by the number
+// of scans times the page size, whatever the range. A row found both
+// under its legacy and its sharded key (a blob replayed after the
+// upgrade) is yielded once, from its shard.
+//
+// Each row comes with its spilled statement and additional_information
+// read back from their continuation entities and checked against the
+// length and SHA-256 in the row (a row whose text cannot be read back
+// whole keeps its first piece and says so in Degraded). Iteration stops
+// at the first error, which is yielded.
 func (s *Store) QueryEvents(ctx context.Context, q EventQuery) iter.Seq2[*Row, error] {
-	filter, err := q.Filter()
-	if err != nil {
+	if err := q.validate(); err != nil {
 		return func(yield func(*Row, error) bool) { yield(nil, err) }
 	}
 	return func(yield func(*Row, error) bool) {
-		for r, err := range listEntities(ctx, s.events, &aztables.ListEntitiesOptions{Filter: &filter}, "events", decodeRow) {
+		if q.Database != "" {
+			s.queryDatabase(ctx, q, eventPartitionPrefix(q.Server, q.Database), yield)
+			return
+		}
+		for prefix, err := range s.databasePrefixes(ctx, eventServerPrefix(q.Server)) {
+			if err != nil {
+				yield(nil, err)
+				return
+			}
+			if !s.queryDatabase(ctx, q, prefix, yield) {
+				return
+			}
+		}
+	}
+}
+
+// queryPageRows bounds the entities one page of one scan holds: a query
+// holds at most EventShards+1 pages at a time.
+const queryPageRows = 100
+
+// queryDatabase yields the rows of the database whose partitions start
+// with prefix, merged in row key order; it reports whether the caller
+// may go on (false: the consumer stopped or an error was yielded).
+func (s *Store) queryDatabase(ctx context.Context, q EventQuery, prefix string, yield func(*Row, error) bool) bool {
+	filters := q.databaseFilters(prefix)
+	scans := make([]iter.Seq2[*Row, error], len(filters))
+	for i, f := range filters {
+		scans[i] = s.scanRows(ctx, f)
+	}
+	last := ""
+	for r, err := range mergeSorted(scans, func(a, b *Row) int { return strings.Compare(a.RowKey, b.RowKey) }) {
+		if err != nil {
+			yield(nil, err)
+			return false
+		}
+		if r.RowKey == last {
+			// The same record under its legacy key, after its shard's
+			// copy (scans tie in filter order, legacy last).
+			continue
+		}
+		last = r.RowKey
+		if len(r.spilled) > 0 {
+			if err := s.readSpilled(ctx, r); err != nil {
+				yield(nil, err)
+				return false
+			}
+		}
+		if !yield(r, nil) {
+			return false
+		}
+	}
+	return true
+}
+
+// scanRows yields the rows (not the continuation entities) one filter
+// selects, in key order.
+func (s *Store) scanRows(ctx context.Context, filter string) iter.Seq2[*Row, error] {
+	top := int32(queryPageRows)
+	return func(yield func(*Row, error) bool) {
+		for r, err := range listEntities(ctx, s.events, &aztables.ListEntitiesOptions{Filter: &filter, Top: &top}, "events", decodeRow) {
 			if err == nil && r == nil {
 				continue // a continuation entity
-			}
-			if err == nil && len(r.spilled) > 0 {
-				err = s.readSpilled(ctx, r)
 			}
 			if !yield(r, err) || err != nil {
 				return
 			}
 		}
 	}
+}
+
+// databasePrefixes yields the partition key prefixes
+// "<server>|<database>|" of the databases with rows under serverPrefix
+// ("<server>|"), in key order: a skip scan asking for one partition key
+// at a time, then jumping past that database's partitions, so it costs
+// one small request per database however many rows each holds.
+func (s *Store) databasePrefixes(ctx context.Context, serverPrefix string) iter.Seq2[string, error] {
+	end := serverPrefix[:len(serverPrefix)-1] + string(KeySep+1)
+	top := int32(1)
+	sel := "PartitionKey"
+	return func(yield func(string, error) bool) {
+		lo := "PartitionKey ge " + odataString(serverPrefix)
+		for {
+			filter := lo + " and PartitionKey lt " + odataString(end)
+			var pk string
+			found := false
+			for k, err := range listEntities(ctx, s.events, &aztables.ListEntitiesOptions{Filter: &filter, Top: &top, Select: &sel}, "databases", decodePartitionKey) {
+				if err != nil {
+					yield("", err)
+					return
+				}
+				pk, found = k, true
+				break
+			}
+			if !found {
+				return
+			}
+			rest, inServer := strings.CutPrefix(pk, serverPrefix)
+			db, _, ok := strings.Cut(rest, string(KeySep))
+			if !ok || !inServer {
+				// Not an event partition key (no one writes these):
+				// skip it.
+				lo = "PartitionKey gt " + odataString(pk)
+				continue
+			}
+			prefix := serverPrefix + db + string(KeySep)
+			if !yield(prefix, nil) {
+				return
+			}
+			lo = "PartitionKey ge " + odataString(serverPrefix+db+string(KeySep+1))
+		}
+	}
+}
+
+// decodePartitionKey reads the PartitionKey of an entity.
+func decodePartitionKey(raw []byte) (string, error) {
+	var e struct{ PartitionKey string }
+	if err := json.Unmarshal(raw, &e); err != nil {
+		return "", fmt.Errorf("store: decode partition key: %w", err)
+	}
+	return e.PartitionKey, nil
 }
 
 // readSpilled completes r's spilled texts from its continuation entities.

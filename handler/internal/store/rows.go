@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -38,7 +39,10 @@ func opSize(e Entity) int {
 // most MaxBatchOps operations and MaxBatchPayload estimated bytes, and
 // each RowKey at most once (a later entity with the same keys replaces an
 // earlier one, as sequential upserts would). Partitions appear in order of
-// first appearance; entities keep their order within a partition.
+// first appearance; entities keep their order within a partition. A
+// record's row and the continuation entities that follow it go into one
+// transaction whenever they fit one (a new transaction starts rather
+// than split them).
 func Batches(entities []Entity) [][]Entity {
 	type part struct {
 		items []Entity
@@ -65,20 +69,48 @@ func Batches(entities []Entity) [][]Entity {
 		items := parts[pk].items
 		var cur []Entity
 		size := 0
-		for _, e := range items {
-			n := opSize(e)
-			if len(cur) > 0 && (len(cur) == MaxBatchOps || size+n > MaxBatchPayload) {
+		for len(items) > 0 {
+			// A record's row and its continuation entities (which
+			// follow it) go into one transaction whenever they fit one:
+			// start a new transaction rather than split them.
+			g, gsize := recordGroup(items)
+			if len(cur) > 0 && (len(cur)+g > MaxBatchOps || size+gsize > MaxBatchPayload) &&
+				g <= MaxBatchOps && gsize <= MaxBatchPayload {
 				out = append(out, cur)
 				cur, size = nil, 0
 			}
-			cur = append(cur, e)
-			size += n
+			for _, e := range items[:g] {
+				n := opSize(e)
+				if len(cur) > 0 && (len(cur) == MaxBatchOps || size+n > MaxBatchPayload) {
+					out = append(out, cur)
+					cur, size = nil, 0
+				}
+				cur = append(cur, e)
+				size += n
+			}
+			items = items[g:]
 		}
 		if len(cur) > 0 {
 			out = append(out, cur)
 		}
 	}
 	return out
+}
+
+// recordGroup returns how many entities at the start of items belong to
+// one record (a row and the continuation entities that follow it) and
+// their estimated size; an entity that is no record's row is a group of
+// its own.
+func recordGroup(items []Entity) (n, size int) {
+	n, size = 1, opSize(items[0])
+	if !items[0].main {
+		return n, size
+	}
+	for n < len(items) && !items[n].main && items[n].rec == items[0].rec && strings.HasPrefix(items[n].RowKey, items[0].RowKey+chunkKeySep) {
+		size += opSize(items[n])
+		n++
+	}
+	return n, size
 }
 
 // BuildEntities builds the entities of recs (see BuildRecord) with one
@@ -99,9 +131,12 @@ func BuildEntities(server, database, blob string, ingestedAt time.Time, recs []*
 }
 
 // UpsertRecords writes one AuditEvents row per record, replacing rows with
-// the same keys, and returns how many rows were written. server and
-// database come from the blob path (the record's columns are the fallback
-// when empty); blob is recorded with each row. Replaying the same records
+// the same keys, and returns how many rows were written. server comes
+// from the blob path (the record's server_instance_name when empty); the
+// row is filed under the record's database_name, database (from the blob
+// path) when the record names none (eventFiling); blob is recorded with
+// each row. Rows spread over EventShards partitions per database-hour,
+// and transactions of different partitions run concurrently. Replaying the same records
 // writes the same keys: the operation is idempotent.
 //
 // No record can fail the call by its size or its content: see

@@ -135,3 +135,45 @@ func TestAzuriteUpsertLargeRows(t *testing.T) {
 		t.Fatalf("UpsertRecords = %d, %v; want %d", n, err, len(recs))
 	}
 }
+
+// TestBatchesKeepsContinuationsWithTheirRow: a record's row and its
+// continuation entities go into one transaction when they fit one, rather
+// than straddle two (a row whose continuation transaction failed would be
+// read back with its first piece only). Before, 99 rows and a row with 3
+// continuation entities were cut after the 100th operation.
+func TestBatchesKeepsContinuationsWithTheirRow(t *testing.T) {
+	var in []Entity
+	for i := range 99 {
+		in = append(in, Entity{PartitionKey: "p", RowKey: fmt.Sprintf("r%03d", i), JSON: []byte("{}"), rec: i + 1, main: true})
+	}
+	big := fmt.Sprintf("r%03d", 99)
+	in = append(in, Entity{PartitionKey: "p", RowKey: big, JSON: []byte("{}"), rec: 100, main: true})
+	for c := 1; c <= 3; c++ {
+		in = append(in, Entity{PartitionKey: "p", RowKey: chunkRowKey(big, "statement", c), JSON: []byte("{}"), rec: 100})
+	}
+	in = append(in, Entity{PartitionKey: "p", RowKey: "r100", JSON: []byte("{}"), rec: 101, main: true})
+	got := Batches(in)
+	var sizes []int
+	for _, b := range got {
+		sizes = append(sizes, len(b))
+	}
+	if fmt.Sprint(sizes) != "[99 5]" {
+		t.Fatalf("batch sizes %v, want [99 5]: the row and its 3 continuation entities together", sizes)
+	}
+	if got[1][0].RowKey != big {
+		t.Fatalf("second transaction starts with %s, want the row %s", got[1][0].RowKey, big)
+	}
+	// A record larger than one transaction is still split, in order.
+	var huge []Entity
+	huge = append(huge, Entity{PartitionKey: "p", RowKey: "r", JSON: []byte("{}"), rec: 1, main: true})
+	for c := 1; c <= 150; c++ {
+		huge = append(huge, Entity{PartitionKey: "p", RowKey: chunkRowKey("r", "statement", c), JSON: []byte("{}"), rec: 1})
+	}
+	sizes = sizes[:0]
+	for _, b := range Batches(huge) {
+		sizes = append(sizes, len(b))
+	}
+	if fmt.Sprint(sizes) != "[100 51]" {
+		t.Fatalf("batch sizes of a 151-entity record %v, want [100 51]", sizes)
+	}
+}

@@ -191,6 +191,9 @@ func TestAzuriteQuery(t *testing.T) {
 		{"srv2", "Überprüfung_日本😀", testRecords("e.xel", start, 20)},
 	}
 	for _, f := range sets {
+		for _, r := range f.recs {
+			r.DatabaseName = f.database // the record's database_name files the row
+		}
 		if _, err := s.UpsertRecords(ctx, f.server, f.database, "blob", f.recs); err != nil {
 			t.Fatal(err)
 		}
