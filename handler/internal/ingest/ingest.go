@@ -74,6 +74,10 @@ type Pipeline struct {
 	lastDiscovery atomic.Int64
 	// lastPrune is when this process last ran SweepOptions.Prune.
 	lastPrune atomic.Int64
+	// lastSilence is when this process last evaluated silence;
+	// lastHeartbeat is 1 + the last heartbeat period it saw claimed.
+	lastSilence   atomic.Int64
+	lastHeartbeat atomic.Int64
 
 	// abandoned are leases of this process's failed runs that could not
 	// be released (storage was down): owner → lease expiry. A later run of
@@ -189,8 +193,40 @@ func (p *Pipeline) Ingest(ctx context.Context, blob string, ro RunOptions) (Resu
 		return res, err
 	}
 	res.Cursor = held.cur
-	res, err = p.read(ctx, blob, path, held.cur, props, budget, ro, held)
+	cur, found, err := p.checkIdentity(ctx, blob, path, held.cur, props, ro)
+	if err != nil {
+		p.release(ctx, held)
+		return res, err
+	}
+	res, err = p.read(ctx, blob, path, cur, props, budget, ro, held)
+	if found != nil {
+		res.Findings = append([]detect.Finding{*found}, res.Findings...)
+	}
 	return p.commit(ctx, blob, res, err, held)
+}
+
+// checkIdentity verifies, under the lease, that the blob is still the one
+// the cursor read (verify). When it is not, the finding (AUD-014 or
+// AUD-015) goes to the sink before anything else, and the cursor returned
+// reads the blob again from its start as the next generation; the rows of
+// the earlier generations stay. A retry after an interruption finds the
+// same tampering in the committed cursor and emits the same detection.
+func (p *Pipeline) checkIdentity(ctx context.Context, blob string, path Path, cur Cursor, props BlobProps, ro RunOptions) (Cursor, *detect.Finding, error) {
+	t, err := p.verify(ctx, blob, cur, props)
+	if err != nil || t == nil {
+		return cur, nil, err
+	}
+	f := p.tamperFinding(blob, path, cur, props, t)
+	if ro.FindingSink != nil {
+		if err := ro.FindingSink(ctx, []detect.Finding{f}); err != nil {
+			return cur, nil, fmt.Errorf("ingest: %s: emit %s: %w", blob, f.Rule, err)
+		}
+	}
+	next := p.regenerate(cur)
+	p.log.ErrorContext(ctx, "audit blob shortened or rewritten; reading it again as a new generation",
+		"blob", blob, "rule", f.Rule, "detection_id", f.DetectionID, "old_length", max(cur.BlobLength, cur.Offset),
+		"new_length", props.Size, "rows_held", cur.Rows, "generation", next.Generation)
+	return next, &f, nil
 }
 
 // check decides whether the blob has anything for this run. A non-empty
@@ -207,6 +243,8 @@ func (p *Pipeline) check(ctx context.Context, blob string, cur Cursor, ro RunOpt
 	}
 	props, err := p.blobs.Properties(ctx, blob)
 	if errors.Is(err, ErrNotFound) {
+		p.log.WarnContext(ctx, "audit blob not found; closing its cursor", "blob", blob,
+			"offset", cur.Offset, "rows", cur.Rows, "blob_length", cur.BlobLength)
 		cur.State, cur.LastError = StateClosed, "blob deleted"
 		cur.UpdatedAt = p.opt.Now().UTC()
 		if _, err := p.cursors.Update(ctx, cur); err != nil && !errors.Is(err, ErrConflict) {
@@ -370,7 +408,7 @@ func (p *Pipeline) read(ctx context.Context, blob string, path Path, cur Cursor,
 	limit, final, next := p.window(cur, props, budget, ro.Final)
 
 	ra := &trackingReaderAt{r: p.blobs.ReaderAt(ctx, blob, limit)}
-	rr, err := p.dec.Open(ra, limit, cur, p.opt.FileName(blob), final)
+	rr, err := p.dec.Open(ra, limit, cur, FileNameOf(p.opt.FileName(blob), cur.Generation), final)
 	if err != nil {
 		return p.openFailed(ctx, res, next, ra, err, final, limit < props.Size)
 	}
@@ -408,6 +446,12 @@ func (p *Pipeline) read(ctx context.Context, blob string, path Path, cur Cursor,
 			counted++
 		}
 	}
+	// What the next run verifies before reading on (see verify).
+	id, err := p.identity(ctx, blob, cur.Identity, ra, props, end)
+	if err != nil {
+		return res, err
+	}
+	next.Identity = id
 	next.Offset = end
 	next.MetadataOffsets = rr.MetadataOffsets()
 	next.Rows += counted
