@@ -56,6 +56,9 @@ func (p *Pipeline) verify(ctx context.Context, blob string, cur Cursor, props Bl
 		return nil, nil // nothing read yet
 	}
 	held := fmt.Sprintf("xelwatch holds %d rows read from it (file_name %q in the events table)", cur.Rows, FileNameOf(p.opt.FileName(blob), cur.Generation))
+	if cur.EarlierRows > 0 {
+		held += fmt.Sprintf(", and %d rows of its %d earlier generations", cur.EarlierRows, cur.Generation)
+	}
 	read := max(cur.BlobLength, cur.Offset)
 	if props.Size < read {
 		return &tamper{rule: detect.RuleBlobShortened, why: fmt.Sprintf(
