@@ -198,6 +198,24 @@ func (p *Pipeline) Ingest(ctx context.Context, blob string, ro RunOptions) (Resu
 		p.release(ctx, held)
 		return res, err
 	}
+	if cur.State == StateClosed {
+		// A closed blob that changed without being rewritten stays
+		// closed; its new length and ETag are recorded so that the next
+		// check is one properties request again.
+		if props.Size != cur.BlobLength {
+			p.log.WarnContext(ctx, "closed audit blob changed length; it stays closed and what was appended is not read",
+				"blob", blob, "closed_at_length", cur.BlobLength, "length", props.Size)
+		}
+		c := held.cur
+		c.BlobLength, c.BlobETag = props.Size, props.ETag
+		c.LeaseOwner, c.LeaseUntil = "", time.Time{}
+		if _, err := p.cursors.Update(ctx, c); err != nil && !errors.Is(err, ErrConflict) {
+			p.release(ctx, held)
+			return res, fmt.Errorf("ingest: %s: record closed blob's new length: %w", blob, err)
+		}
+		res.Outcome = OutcomeClosed
+		return res, nil
+	}
 	res, err = p.read(ctx, blob, path, cur, props, budget, ro, held)
 	if found != nil {
 		res.Findings = append([]detect.Finding{*found}, res.Findings...)
@@ -234,7 +252,7 @@ func (p *Pipeline) checkIdentity(ctx context.Context, blob string, path Path, cu
 func (p *Pipeline) check(ctx context.Context, blob string, cur Cursor, ro RunOptions) (BlobProps, Outcome, error) {
 	switch cur.State {
 	case StateClosed:
-		return BlobProps{}, OutcomeClosed, nil
+		return p.checkClosed(ctx, blob, cur, ro)
 	case StateFailed:
 		return BlobProps{}, OutcomeFailed, nil
 	}
@@ -259,6 +277,27 @@ func (p *Pipeline) check(ctx context.Context, blob string, cur Cursor, ro RunOpt
 		// Nothing appended since the last run: either all of it was read,
 		// or the last run left a partial buffer; nothing new to decode.
 		return props, OutcomeUpToDate, nil
+	}
+	return props, "", nil
+}
+
+// checkClosed is check for a closed cursor: a blob unchanged since it was
+// closed (or gone) stays closed at the cost of one properties request. A
+// changed one (Event Grid announces a blob deleted and created again, and
+// watch --dir polls every file) goes on to verify under the lease: a
+// shortened or rewritten blob is reopened as its next generation; one
+// that merely grew or changed its metadata stays closed.
+func (p *Pipeline) checkClosed(ctx context.Context, blob string, cur Cursor, ro RunOptions) (BlobProps, Outcome, error) {
+	props, err := p.blobs.Properties(ctx, blob)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return props, OutcomeClosed, nil
+	case err != nil:
+		return props, "", fmt.Errorf("ingest: %s: properties: %w", blob, err)
+	case props.Size == cur.BlobLength && props.ETag == cur.BlobETag:
+		return props, OutcomeClosed, nil
+	case cur.LeaseOwner != "" && cur.LeaseOwner != ro.Owner && cur.LeaseUntil.After(p.opt.Now()) && !p.wasAbandoned(cur.LeaseOwner):
+		return props, OutcomeBusy, nil
 	}
 	return props, "", nil
 }

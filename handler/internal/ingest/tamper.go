@@ -163,7 +163,7 @@ func (p *Pipeline) regenerate(cur Cursor) Cursor {
 	n.Offset, n.MetadataOffsets, n.Rows = 0, nil, 0
 	n.BlobLength, n.BlobETag = 0, ""
 	n.Identity = Identity{}
-	n.LastError, n.FailedOffset = "", 0
+	n.State, n.LastError, n.FailedOffset = StateOpen, "", 0 // a closed blob reopens
 	n.LastGrowth = p.opt.Now().UTC() // read again: the stream is alive
 	return n
 }

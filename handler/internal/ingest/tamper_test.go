@@ -251,3 +251,45 @@ func TestIngestTamperReplayExact(t *testing.T) {
 		})
 	}
 }
+
+// TestIngestClosedBlobReplaced: a closed cursor (file rolled over) costs a
+// properties request per run while its blob is unchanged; grown or with
+// new metadata it stays closed (the new length recorded once); deleted and
+// created again with other bytes — Event Grid announces it — it raises
+// AUD-015 and is reopened and read as generation 1.
+func TestIngestClosedBlobReplaced(t *testing.T) {
+	t.Parallel()
+	const n = 120
+	file := auditFile(t, n)
+	f := newFixture(t, Options{})
+	f.blobs.Append(testBlob, file, t0)
+	if r := f.ingest(t, RunOptions{Final: true}); r.Outcome != OutcomeClosed {
+		t.Fatalf("outcome %s, want closed", r.Outcome)
+	}
+	writes := func() int { f.cursors.mu.Lock(); defer f.cursors.mu.Unlock(); return f.cursors.n }
+	w := writes()
+	if r := f.ingest(t, RunOptions{}); r.Outcome != OutcomeClosed || writes() != w {
+		t.Fatalf("unchanged closed blob: %s, %d cursor writes", r.Outcome, writes()-w)
+	}
+	f.blobs.Append(testBlob, []byte("more"), t0)
+	if r := f.ingest(t, RunOptions{}); r.Outcome != OutcomeClosed || len(r.Findings) != 0 {
+		t.Fatalf("grown closed blob: %s %v", r.Outcome, rulesOf(r.Findings))
+	}
+	w = writes()
+	if r := f.ingest(t, RunOptions{}); r.Outcome != OutcomeClosed || writes() != w {
+		t.Fatalf("grown closed blob, second run: %s, %d cursor writes", r.Outcome, writes()-w)
+	}
+	f.blobs.Replace(testBlob, file, "", t0.Add(time.Hour)) // same bytes, new blob, shorter than the grown one
+	r := f.ingest(t, RunOptions{})
+	if len(storageFindings(r.Findings, detect.RuleBlobShortened)) != 1 || r.Outcome == OutcomeClosed {
+		t.Fatalf("replaced closed blob: %s %v, want AUD-014 and a reopened cursor", r.Outcome, rulesOf(r.Findings))
+	}
+	c, _ := f.cursors.Get(context.Background(), testBlob)
+	if c.State != StateOpen || c.Generation != 1 || rowsOf(f)[FileNameOf(testBlob, 1)] != n {
+		t.Errorf("cursor %s generation %d rows %v", c.State, c.Generation, rowsOf(f))
+	}
+	f.blobs.Rewrite(testBlob, bytes.ReplaceAll(file, []byte{'S', 0, 'E', 0, 'L', 0}, []byte{'s', 0, 'e', 0, 'l', 0}), t0.Add(2*time.Hour))
+	if r := f.ingest(t, RunOptions{Final: true}); len(storageFindings(r.Findings, detect.RuleBlobRewritten)) != 1 {
+		t.Fatalf("rewritten: %v", rulesOf(r.Findings))
+	}
+}
