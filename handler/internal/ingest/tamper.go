@@ -164,7 +164,7 @@ func (p *Pipeline) regenerate(cur Cursor) Cursor {
 	n.BlobLength, n.BlobETag = 0, ""
 	n.Identity = Identity{}
 	n.State, n.LastError, n.FailedOffset = StateOpen, "", 0 // a closed blob reopens
-	n.LastGrowth = p.opt.Now().UTC() // read again: the stream is alive
+	n.LastGrowth = p.opt.Now().UTC()                        // read again: the stream is alive
 	return n
 }
 
