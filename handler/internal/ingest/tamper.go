@@ -163,8 +163,9 @@ func (p *Pipeline) regenerate(cur Cursor) Cursor {
 	n.Offset, n.MetadataOffsets, n.Rows = 0, nil, 0
 	n.BlobLength, n.BlobETag = 0, ""
 	n.Identity = Identity{}
-	n.State, n.LastError, n.FailedOffset = StateOpen, "", 0 // a closed blob reopens
-	n.LastGrowth = p.opt.Now().UTC()                        // read again: the stream is alive
+	// A closed blob reopens; being read again, the stream is alive.
+	n.State, n.LastError, n.FailedOffset = StateOpen, "", 0
+	n.LastGrowth = p.opt.Now().UTC()
 	return n
 }
 
