@@ -168,6 +168,23 @@ func TestE2EBlobShortenedThenRewritten(t *testing.T) {
 	if files[name] != n || files[gen1] == 0 || files[gen2] != files[gen1] || secret != files[gen2] {
 		t.Fatalf("rows per file %v, %d with the new text: want generation 2 = the rewritten content", files, secret)
 	}
+	// The CLI shows both generations: query lists the old rows beside the
+	// new, cursors the generation.
+	var out, errb bytes.Buffer
+	if err := cli.Run(ctx, []string{"query", "--server", "srv1", "--from", time.Now().UTC().Add(-48 * time.Hour).Format(time.RFC3339)},
+		envconfig.MapLookuper(a.vars), nil, &out, &errb); err != nil {
+		t.Fatalf("query: %v %s", err, errb.String())
+	}
+	if got := strings.Count(out.String(), "\n"); got != n+2*files[gen1] || !strings.Contains(out.String(), "generation=2") {
+		t.Errorf("query: %d lines, want %d with the generations' file names", got, n+2*files[gen1])
+	}
+	out.Reset()
+	if err := cli.Run(ctx, []string{"cursors"}, envconfig.MapLookuper(a.vars), nil, &out, &errb); err != nil {
+		t.Fatalf("cursors: %v %s", err, errb.String())
+	}
+	if !strings.Contains(out.String(), `"generation":2`) || !strings.Contains(out.String(), fmt.Sprintf(`"earlier_rows":%d`, n+files[gen1])) {
+		t.Errorf("cursors = %s, want generation 2", out.String())
+	}
 	d, err := a.store.GetDetection(ctx, firstID(hook, detect.RuleBlobRewritten))
 	if err != nil || d.Severity != detect.Critical || !strings.Contains(d.Finding.Why, name) {
 		t.Errorf("AUD-015 detection %+v, %v", d, err)
