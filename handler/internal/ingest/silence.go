@@ -164,14 +164,17 @@ func (s *sweep) heartbeat(open []Cursor, now time.Time) error {
 		}
 		rows += c.Rows
 	}
+	why := fmt.Sprintf("xelwatch is running: heartbeat for %s to %s (one per %s).", start.Format(time.RFC3339), start.Add(period).Format(time.RFC3339), period)
+	if open != nil {
+		why += fmt.Sprintf(" Open audit files: %d in %d streams, %d rows read from them.", len(open), len(streams), rows)
+	}
 	f := detect.Finding{
 		DetectionID: detect.HeartbeatRule + ":" + strconv.FormatInt(int64(period/time.Second), 10) + ":" + strconv.FormatInt(k, 10),
 		Rule:        detect.HeartbeatRule,
 		Title:       "xelwatch heartbeat",
 		Severity:    detect.Low,
 		Time:        start,
-		Why: fmt.Sprintf("xelwatch is running: heartbeat for %s to %s (one per %s). Open audit files: %d in %d streams, %d rows read from them. Alert when the next heartbeat does not arrive.",
-			start.Format(time.RFC3339), start.Add(period).Format(time.RFC3339), period, len(open), len(streams), rows),
+		Why:         why + " Alert when the next heartbeat does not arrive.",
 	}
 	if err := s.sink()(s.ctx, []detect.Finding{f}); err != nil {
 		return fmt.Errorf("ingest: sweep: heartbeat: %w", err)

@@ -215,3 +215,28 @@ func TestSweepHeartbeat(t *testing.T) {
 		}
 	}
 }
+
+// TestPollHeartbeat: watch --dir's poll sends the heartbeat too, once per
+// period.
+func TestPollHeartbeat(t *testing.T) {
+	t.Parallel()
+	clk := &clock{now: time.Date(2026, 11, 21, 8, 0, 0, 0, time.UTC)}
+	f := newFixture(t, Options{Now: clk.Now})
+	f.blobs.Append("a/20_00_00_000_0.xel", auditFile(t, 10), clk.Now())
+	claims := &memClaim{}
+	so := SweepOptions{Heartbeat: time.Hour, HeartbeatClaim: claims.claim}
+	var beats []string
+	for range 7 {
+		r, err := f.p.Poll(context.Background(), so)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, fd := range r.Findings {
+			beats = append(beats, fd.DetectionID)
+		}
+		clk.add(20 * time.Minute)
+	}
+	if len(beats) != 3 || beats[0] == beats[1] {
+		t.Errorf("heartbeats over 2 h 20 min of hourly periods: %v, want 3", beats)
+	}
+}
