@@ -61,7 +61,10 @@ func handleAuditSweep(d Deps) http.Handler {
 		findings := 0
 		outputs := map[string]any{}
 		var msgs []any
-		for _, br := range res.Results {
+		// The sweep's own findings (AUD-016, heartbeat) travel like a
+		// blob's: already in the outbox, now on the queue output.
+		all := append(res.Results, ingest.Result{Findings: res.Findings})
+		for _, br := range all {
 			rows += br.Rows
 			o, err := detectionOutputs(br.Findings)
 			if err != nil {
@@ -74,7 +77,7 @@ func handleAuditSweep(d Deps) http.Handler {
 				findings += len(m)
 			}
 		}
-		again, err := redispatch(ctx, d, res.Results)
+		again, err := redispatch(ctx, d, all)
 		if err != nil {
 			// Logged, not failed: failing would drop this run's outputs;
 			// the next tick lists the pending findings again.

@@ -90,6 +90,12 @@ param sweepSchedule string = '*/5 * * * * *'
 @description('Close a cursor whose blob has been idle this long (Go duration).')
 param idleClose string = '2h'
 
+@description('Per audit stream, the longest it may stay without growth before AUD-016 "Audit stream went silent": PATTERN:GAP entries, first match wins, e.g. \'contoso-*:30m,*:6h\'; PATTERN is server[/database[/audit]] with * globs, GAP a Go duration (1m..720h) or off. Empty: off.')
+param silenceMaxGap string = ''
+
+@description('Period of the heartbeat message to the notification channels (Go duration, e.g. 24h), once per period across instances. Empty: off.')
+param heartbeat string = ''
+
 @minValue(1)
 param sweepDays int = 2
 
@@ -320,6 +326,8 @@ var xelwatchSettings = {
   XELWATCH_SWEEP_DAYS: string(sweepDays)
   XELWATCH_MAX_BYTES_PER_RUN: string(maxBytesPerRun)
   XELWATCH_LOG_LEVEL: logLevel
+  XELWATCH_SILENCE_MAX_GAP: silenceMaxGap
+  XELWATCH_HEARTBEAT: heartbeat
   XELWATCH_WEBHOOK_URL: useWebhookUrl ? '@Microsoft.KeyVault(SecretUri=${secretUriPrefix}${secretNames.XELWATCH_WEBHOOK_URL}/)' : ''
   XELWATCH_WEBHOOK_SECRET: useWebhookSecret ? '@Microsoft.KeyVault(SecretUri=${secretUriPrefix}${secretNames.XELWATCH_WEBHOOK_SECRET}/)' : ''
   XELWATCH_TEAMS_WEBHOOK_URL: useTeamsWebhookUrl ? '@Microsoft.KeyVault(SecretUri=${secretUriPrefix}${secretNames.XELWATCH_TEAMS_WEBHOOK_URL}/)' : ''

@@ -266,7 +266,9 @@ func Cursors(ctx context.Context, args []string, env envconfig.Lookuper, _ io.Re
 
 Prints the ingestion cursor of every audit blob (XELWATCH_CURSORS_TABLE) as
 JSON lines: blob, state, next offset, blob length, rows stored, and for a
-failed blob the offset and reason of the damage. The exit status is 3 when
+failed blob the offset and reason of the damage; for a blob found shortened
+or rewritten (AUD-014, AUD-015), its generation, the rows of the earlier
+generations and the file_name of the current one's rows. The exit status is 3 when
 any listed cursor is failed, so a monitoring job can alert on it.
 `)
 		fs.PrintDefaults()
@@ -322,6 +324,11 @@ func CursorLine(c *store.ListedCursor) any {
 		LastGrowth   time.Time  `json:"last_growth"`
 		LeaseOwner   string     `json:"lease_owner,omitempty"`
 		LeaseUntil   *time.Time `json:"lease_until,omitempty"`
+		// Generation > 0: the blob was shortened or rewritten (AUD-014,
+		// AUD-015) and is read again; its rows carry FileName.
+		Generation  int    `json:"generation,omitempty"`
+		EarlierRows int64  `json:"earlier_rows,omitempty"`
+		FileName    string `json:"file_name,omitempty"`
 	}
 	l := line{Container: c.Container, Blob: c.Blob, State: string(c.State), NextOffset: c.Offset,
 		BlobLength: c.BlobLength, Rows: c.Rows, LastError: c.LastError, Updated: c.UpdatedAt, LastGrowth: c.LastGrowth,
@@ -331,6 +338,9 @@ func CursorLine(c *store.ListedCursor) any {
 	}
 	if !c.LeaseUntil.IsZero() {
 		l.LeaseUntil = &c.LeaseUntil
+	}
+	if c.Generation > 0 {
+		l.Generation, l.EarlierRows, l.FileName = c.Generation, c.EarlierRows, ingest.FileNameOf(c.Blob, c.Generation)
 	}
 	return l
 }

@@ -136,6 +136,12 @@ func (a *App) SweepOptions() ingest.SweepOptions {
 	if a.state != nil {
 		so.Prune, so.PruneEvery = a.pruneState, PruneEvery
 	}
+	if sp := a.Cfg.Silence(); sp.Enabled() {
+		so.SilenceGap = func(p ingest.Path) time.Duration { return sp.Gap(p.Server, p.Database, p.Audit) }
+	}
+	if a.Cfg.Heartbeat > 0 {
+		so.Heartbeat, so.HeartbeatClaim = a.Cfg.Heartbeat, a.Store.ClaimHeartbeat
+	}
 	return so
 }
 

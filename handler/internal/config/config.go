@@ -75,6 +75,12 @@ type Config struct {
 	SweepDays       int           `env:"XELWATCH_SWEEP_DAYS,default=2"`
 	MaxBytesPerRun  int64         `env:"XELWATCH_MAX_BYTES_PER_RUN,default=268435456"`
 	LogLevel        slog.Level    `env:"XELWATCH_LOG_LEVEL,default=info"`
+	// SilenceMaxGap: per audit stream, the longest it may stay without
+	// growth before AUD-016 (see ParseSilence); empty: off.
+	SilenceMaxGap string `env:"XELWATCH_SILENCE_MAX_GAP"`
+	// Heartbeat: period of the heartbeat message to the channels; 0: off.
+	Heartbeat time.Duration `env:"XELWATCH_HEARTBEAT"`
+	silence   SilencePolicy
 
 	// Notify: XELWATCH_WEBHOOK_URL, XELWATCH_WEBHOOK_SECRET,
 	// XELWATCH_TEAMS_WEBHOOK_URL, XELWATCH_SLACK_WEBHOOK_URL,
@@ -193,6 +199,7 @@ func (c *Config) Validate() error {
 	if c.MaxBytesPerRun < minBytesPerRun {
 		errs = append(errs, invalid("XELWATCH_MAX_BYTES_PER_RUN", "%d is below %d (one decoder buffer)", c.MaxBytesPerRun, minBytesPerRun))
 	}
+	errs = append(errs, c.validateMonitor()...)
 	if err := c.Notify.validate(); err != nil {
 		errs = append(errs, fmt.Errorf("%w: %w", errInvalid, err))
 	}

@@ -14,5 +14,7 @@
 // whose Channels builds package notify's channels) are read here, and
 // package notify takes plain values; the detection settings (Detect,
 // including the rules file, which is read here) likewise become a plain
-// detect.Config (Config.Detect).
+// detect.Config (Config.Detect). XELWATCH_SILENCE_MAX_GAP is parsed into a
+// SilencePolicy (Config.Silence, see ParseSilence for the syntax);
+// XELWATCH_HEARTBEAT is a period (both off by default).
 package config

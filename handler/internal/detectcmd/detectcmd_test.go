@@ -69,8 +69,18 @@ func TestRules(t *testing.T) {
 	var out bytes.Buffer
 	Rules(context.Background(), []string{"--format", "json"}, nil, nil, &out, &out)
 	var cat []detect.RuleInfo
-	if err := json.Unmarshal(out.Bytes(), &cat); err != nil || len(cat) != len(detect.Catalog()) {
-		t.Errorf("json catalog: %d rules, err %v; want %d", len(cat), err, len(detect.Catalog()))
+	if want := len(detect.Catalog()) + len(detect.StorageRules); json.Unmarshal(out.Bytes(), &cat) != nil || len(cat) != want {
+		t.Errorf("json catalog: %d rules; want %d", len(cat), want)
+	}
+	// The storage rules are listed in every format.
+	for _, f := range []string{"table", "markdown", "json"} {
+		var out bytes.Buffer
+		Rules(context.Background(), []string{"--format", f}, nil, nil, &out, &out)
+		for _, id := range []string{"AUD-014", "AUD-015", "AUD-016"} {
+			if !strings.Contains(out.String(), id) {
+				t.Errorf("rules --format %s lacks %s", f, id)
+			}
+		}
 	}
 }
 

@@ -62,7 +62,7 @@ func Rules(ctx context.Context, args []string, env envconfig.Lookuper, stdin io.
 	case "json":
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		err = enc.Encode(append(detect.Catalog(), sig...))
+		err = enc.Encode(append(allRules(), sig...))
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "rules: write: %v\n", err)
@@ -76,7 +76,7 @@ func Rules(ctx context.Context, args []string, env envconfig.Lookuper, stdin io.
 func writeTable(w io.Writer, sig []detect.RuleInfo) error {
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tSEVERITY\tATT&CK\tPHASE\tTITLE\tACTION GROUPS")
-	for _, r := range detect.Catalog() {
+	for _, r := range allRules() {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", r.ID, r.Severity, r.Technique, r.Phase, r.Title, strings.Join(r.Groups, ", "))
 	}
 	if err := tw.Flush(); err != nil || len(sig) == 0 {
@@ -90,6 +90,12 @@ func writeTable(w io.Writer, sig []detect.RuleInfo) error {
 	return tw.Flush()
 }
 
+// allRules is the record catalog followed by the storage rules, which
+// ingestion and the sweep raise from what they see of the audit storage.
+func allRules() []detect.RuleInfo {
+	return append(detect.Catalog(), detect.StorageRules...)
+}
+
 // Markdown renders the catalog as docs/rules.md.
 func Markdown() string {
 	var b strings.Builder
@@ -99,10 +105,13 @@ func Markdown() string {
 	b.WriteString("Each rule reads normalized audit records (action and class codes trimmed and upper-cased,\n")
 	b.WriteString("statements lexed without comments and identifier quotes). A rule only sees records of the audit\n")
 	b.WriteString("action groups listed for it: add them to the server or database audit specification.\n")
-	b.WriteString("Severities are before configuration overrides (`XELWATCH_SEVERITY_OVERRIDES`, rules file).\n\n")
+	b.WriteString("Severities are before configuration overrides (`XELWATCH_SEVERITY_OVERRIDES`, rules file).\n")
+	b.WriteString("The storage rules (action group \"(audit storage)\") read no audit record: ingestion and the sweep raise\n")
+	b.WriteString("them from the audit blobs themselves (lengths, bytes already read, growth over time); the settings\n")
+	b.WriteString("above do not apply to them.\n\n")
 	b.WriteString("| ID | Title | Severity | ATT&CK | Phase | Action groups | Actions |\n")
 	b.WriteString("|---|---|---|---|---|---|---|\n")
-	cat := detect.Catalog()
+	cat := allRules()
 	for _, r := range cat {
 		fmt.Fprintf(&b, "| [%s](#%s) | %s | %s | [%s](https://attack.mitre.org/techniques/%s/) | %d | %s | %s |\n",
 			r.ID, strings.ToLower(r.ID), r.Title, r.Severity, r.Technique, strings.ReplaceAll(r.Technique, ".", "/"), r.Phase,
@@ -136,7 +145,11 @@ func Markdown() string {
 		if len(flags) > 0 {
 			fmt.Fprintf(&b, " (%s)", strings.Join(flags, ", "))
 		}
-		fmt.Fprintf(&b, "\n\n%s.\n\nAction groups: %s. Action ids: %s.\n\n", r.Condition, strings.Join(r.Groups, ", "), strings.Join(r.Actions, ", "))
+		actions := strings.Join(r.Actions, ", ")
+		if actions == "" {
+			actions = "none (no audit record: raised from the audit blobs)"
+		}
+		fmt.Fprintf(&b, "\n\n%s.\n\nAction groups: %s. Action ids: %s.\n\n", r.Condition, strings.Join(r.Groups, ", "), actions)
 	}
 	return b.String()
 }

@@ -50,6 +50,12 @@ func (a *AzureBlobs) Properties(ctx context.Context, name string) (BlobProps, er
 	if r.LastModified != nil {
 		p.LastModified = r.LastModified.UTC()
 	}
+	if r.BlobType != nil {
+		p.Type = string(*r.BlobType)
+	}
+	if r.CreationTime != nil {
+		p.Created = r.CreationTime.UTC()
+	}
 	return p, nil
 }
 

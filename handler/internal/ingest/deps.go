@@ -23,6 +23,13 @@ type BlobProps struct {
 	Size         int64
 	ETag         string
 	LastModified time.Time
+	// Type is the blob type ("AppendBlob", "BlockBlob"; empty when the
+	// source has none, e.g. a local folder) and Created the blob's
+	// creation time (zero when unknown): a blob deleted and created again
+	// under the same name, or overwritten with another type, shows a new
+	// identity (see Cursor.Identity).
+	Type    string
+	Created time.Time
 }
 
 // BlobItem is one listed blob.
@@ -77,8 +84,41 @@ type Cursor struct {
 	LeaseOwner string
 	LeaseUntil time.Time
 
+	// Generation counts the times the blob was found shortened or
+	// rewritten (AUD-014, AUD-015) and read again from its start: rows of
+	// generation g > 0 carry the file name FileNameOf(name, g), so that
+	// they never replace the rows of an earlier generation (the evidence).
+	Generation int
+	// EarlierRows are the rows stored from the blob's earlier generations.
+	EarlierRows int64
+	// Identity is what the blob looked like when it was last read: its
+	// type and creation time, and the SHA-256 of a bounded window of the
+	// bytes read (the last bytes before Offset, and the file's first
+	// bytes). A run verifies them before reading on: bytes of an append
+	// blob that were read never change.
+	Identity Identity
+	// SilenceReported is the LastGrowth for which the sweep reported the
+	// blob's audit stream silent (AUD-016): reported once per silence.
+	SilenceReported time.Time
+
 	// ETag of the cursor entity (optimistic concurrency); not stored.
 	ETag string
+}
+
+// Identity is the blob identity a cursor keeps (see Cursor.Identity).
+type Identity struct {
+	Type    string    // blob type at the last read ("" when unknown)
+	Created time.Time // blob creation time at the last read (zero when unknown)
+	// TailOffset and TailLength delimit the window whose SHA-256 is
+	// TailSHA256 (hex): the last bytes (at most DigestWindow) before the
+	// cursor's offset when it was committed.
+	TailOffset int64
+	TailLength int64
+	TailSHA256 string
+	// HeadLength bytes from offset 0 hash to HeadSHA256 (at most
+	// HeadWindow: the file header and the start of the metadata).
+	HeadLength int64
+	HeadSHA256 string
 }
 
 // Cursors persists cursors with optimistic concurrency.

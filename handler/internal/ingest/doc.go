@@ -70,6 +70,36 @@
 // stream until the next pass. Blobs the trigger starts, or instances read,
 // side by side interleave as they come.
 //
+// # Storage-level tampering
+//
+// Whoever holds rights on the audit storage account can delete a blob and
+// create another under its name, shorter or with other bytes. Bytes of an
+// append blob that were read never change, so the cursor keeps what it
+// read (Cursor.Identity: blob type, creation time, SHA-256 of the last
+// DigestWindow bytes before its offset and of the first HeadWindow bytes)
+// and a run verifies it under the lease before reading on (one bounded
+// range read; the head too when the ETag changed without growth): a blob
+// shorter than what was read raises AUD-014, changed bytes, creation time
+// or type AUD-015 (package detect, StorageRules). The finding goes to the
+// sink first; then the cursor moves to the next generation and reads the
+// blob from its start, its rows under FileNameOf(name, generation), so
+// they never replace the rows already stored: those are the evidence. The
+// detection id hashes the blob, the generation and what it had read, so a
+// retried run emits the same one. A closed cursor whose blob changed is
+// verified the same way when a trigger (or Poll) brings it. Bytes between
+// the digest windows are not re-read: a rewrite that keeps the length, the
+// creation time, the type and both windows is not seen.
+//
+// # Silence and heartbeat
+//
+// The sweep reports an audit stream silent (AUD-016) when its newest open
+// file last grew longer ago than SweepOptions.SilenceGap allows, at most
+// once per SilenceEvery, from the open cursors it lists anyway, once per
+// last growth (Cursor.SilenceReported); such a file stays open past
+// IdleClose until reported. With SweepOptions.Heartbeat it emits one
+// heartbeat per period across instances (HeartbeatClaim). Both go to the
+// sink and SweepResult.Findings like a blob's findings.
+//
 // # Errors
 //
 // A corrupt or truncated-for-good file stores every row before the damage,

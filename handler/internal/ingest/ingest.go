@@ -74,6 +74,10 @@ type Pipeline struct {
 	lastDiscovery atomic.Int64
 	// lastPrune is when this process last ran SweepOptions.Prune.
 	lastPrune atomic.Int64
+	// lastSilence is when this process last evaluated silence;
+	// lastHeartbeat is 1 + the last heartbeat period it saw claimed.
+	lastSilence   atomic.Int64
+	lastHeartbeat atomic.Int64
 
 	// abandoned are leases of this process's failed runs that could not
 	// be released (storage was down): owner → lease expiry. A later run of
@@ -202,8 +206,58 @@ func (p *Pipeline) Ingest(ctx context.Context, blob string, ro RunOptions) (Resu
 		return res, err
 	}
 	res.Cursor = held.cur
-	res, err = p.read(ctx, blob, path, held.cur, props, budget, ro, held)
+	cur, found, err := p.checkIdentity(ctx, blob, path, held.cur, props, ro)
+	if err != nil {
+		p.release(ctx, held)
+		return res, err
+	}
+	if cur.State == StateClosed {
+		// A closed blob that changed without being rewritten stays
+		// closed; its new length and ETag are recorded so that the next
+		// check is one properties request again.
+		if props.Size != cur.BlobLength {
+			p.log.WarnContext(ctx, "closed audit blob changed length; it stays closed and what was appended is not read",
+				"blob", blob, "closed_at_length", cur.BlobLength, "length", props.Size)
+		}
+		c := held.cur
+		c.BlobLength, c.BlobETag = props.Size, props.ETag
+		c.LeaseOwner, c.LeaseUntil = "", time.Time{}
+		if _, err := p.cursors.Update(ctx, c); err != nil && !errors.Is(err, ErrConflict) {
+			p.release(ctx, held)
+			return res, fmt.Errorf("ingest: %s: record closed blob's new length: %w", blob, err)
+		}
+		res.Outcome = OutcomeClosed
+		return res, nil
+	}
+	res, err = p.read(ctx, blob, path, cur, props, budget, ro, held)
+	if found != nil {
+		res.Findings = append([]detect.Finding{*found}, res.Findings...)
+	}
 	return p.commit(ctx, blob, res, err, held)
+}
+
+// checkIdentity verifies, under the lease, that the blob is still the one
+// the cursor read (verify). When it is not, the finding (AUD-014 or
+// AUD-015) goes to the sink before anything else, and the cursor returned
+// reads the blob again from its start as the next generation; the rows of
+// the earlier generations stay. A retry after an interruption finds the
+// same tampering in the committed cursor and emits the same detection.
+func (p *Pipeline) checkIdentity(ctx context.Context, blob string, path Path, cur Cursor, props BlobProps, ro RunOptions) (Cursor, *detect.Finding, error) {
+	t, err := p.verify(ctx, blob, cur, props)
+	if err != nil || t == nil {
+		return cur, nil, err
+	}
+	f := p.tamperFinding(blob, path, cur, props, t)
+	if ro.FindingSink != nil {
+		if err := ro.FindingSink(ctx, []detect.Finding{f}); err != nil {
+			return cur, nil, fmt.Errorf("ingest: %s: emit %s: %w", blob, f.Rule, err)
+		}
+	}
+	next := p.regenerate(cur)
+	p.log.ErrorContext(ctx, "audit blob shortened or rewritten; reading it again as a new generation",
+		"blob", blob, "rule", f.Rule, "detection_id", f.DetectionID, "old_length", max(cur.BlobLength, cur.Offset),
+		"new_length", props.Size, "rows_held", cur.Rows, "generation", next.Generation)
+	return next, &f, nil
 }
 
 // check decides whether the blob has anything for this run. A non-empty
@@ -211,7 +265,7 @@ func (p *Pipeline) Ingest(ctx context.Context, blob string, ro RunOptions) (Resu
 func (p *Pipeline) check(ctx context.Context, blob string, cur Cursor, ro RunOptions) (BlobProps, Outcome, error) {
 	switch cur.State {
 	case StateClosed:
-		return BlobProps{}, OutcomeClosed, nil
+		return p.checkClosed(ctx, blob, cur, ro)
 	case StateFailed:
 		return BlobProps{}, OutcomeFailed, nil
 	}
@@ -220,6 +274,8 @@ func (p *Pipeline) check(ctx context.Context, blob string, cur Cursor, ro RunOpt
 	}
 	props, err := p.blobs.Properties(ctx, blob)
 	if errors.Is(err, ErrNotFound) {
+		p.log.WarnContext(ctx, "audit blob not found; closing its cursor", "blob", blob,
+			"offset", cur.Offset, "rows", cur.Rows, "blob_length", cur.BlobLength)
 		cur.State, cur.LastError = StateClosed, "blob deleted"
 		cur.UpdatedAt = p.opt.Now().UTC()
 		if _, err := p.cursors.Update(ctx, cur); err != nil && !errors.Is(err, ErrConflict) {
@@ -234,6 +290,27 @@ func (p *Pipeline) check(ctx context.Context, blob string, cur Cursor, ro RunOpt
 		// Nothing appended since the last run: either all of it was read,
 		// or the last run left a partial buffer; nothing new to decode.
 		return props, OutcomeUpToDate, nil
+	}
+	return props, "", nil
+}
+
+// checkClosed is check for a closed cursor: a blob unchanged since it was
+// closed (or gone) stays closed at the cost of one properties request. A
+// changed one (Event Grid announces a blob deleted and created again, and
+// watch --dir polls every file) goes on to verify under the lease: a
+// shortened or rewritten blob is reopened as its next generation; one
+// that merely grew or changed its metadata stays closed.
+func (p *Pipeline) checkClosed(ctx context.Context, blob string, cur Cursor, ro RunOptions) (BlobProps, Outcome, error) {
+	props, err := p.blobs.Properties(ctx, blob)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return props, OutcomeClosed, nil
+	case err != nil:
+		return props, "", fmt.Errorf("ingest: %s: properties: %w", blob, err)
+	case props.Size == cur.BlobLength && props.ETag == cur.BlobETag:
+		return props, OutcomeClosed, nil
+	case cur.LeaseOwner != "" && cur.LeaseOwner != ro.Owner && cur.LeaseUntil.After(p.opt.Now()) && !p.wasAbandoned(cur.LeaseOwner):
+		return props, OutcomeBusy, nil
 	}
 	return props, "", nil
 }
@@ -383,7 +460,7 @@ func (p *Pipeline) read(ctx context.Context, blob string, path Path, cur Cursor,
 	limit, final, next := p.window(cur, props, budget, ro.Final)
 
 	ra := &trackingReaderAt{r: p.blobs.ReaderAt(ctx, blob, limit)}
-	rr, err := p.dec.Open(ra, limit, cur, p.opt.FileName(blob), final)
+	rr, err := p.dec.Open(ra, limit, cur, FileNameOf(p.opt.FileName(blob), cur.Generation), final)
 	if err != nil {
 		return p.openFailed(ctx, res, next, ra, err, final, limit < props.Size)
 	}
@@ -421,6 +498,12 @@ func (p *Pipeline) read(ctx context.Context, blob string, path Path, cur Cursor,
 			counted++
 		}
 	}
+	// What the next run verifies before reading on (see verify).
+	id, err := p.identity(ctx, blob, cur.Identity, ra, props, end)
+	if err != nil {
+		return res, err
+	}
+	next.Identity = id
 	next.Offset = end
 	next.MetadataOffsets = rr.MetadataOffsets()
 	next.Rows += counted

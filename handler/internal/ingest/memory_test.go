@@ -23,9 +23,54 @@ type MemoryBlobs struct {
 }
 
 type memBlob struct {
-	data []byte
-	etag int
-	mod  time.Time
+	data    []byte
+	etag    int
+	mod     time.Time
+	created time.Time
+	typ     string
+}
+
+// Replace deletes the blob and creates it again with data (a new
+// creation time and ETag, type typ: "AppendBlob" when empty), as someone
+// holding rights on the audit account can.
+func (m *MemoryBlobs) Replace(name string, data []byte, typ string, at time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if typ == "" {
+		typ = "AppendBlob"
+	}
+	old := m.blobs[name]
+	etag := 0
+	if old != nil {
+		etag = old.etag
+	}
+	m.blobs[name] = &memBlob{data: append([]byte(nil), data...), etag: etag + 1, mod: at, created: at, typ: typ}
+}
+
+// Rewrite replaces the blob's bytes in place, keeping its creation time
+// and type (a source that shows no identity change): only the digests can
+// tell.
+func (m *MemoryBlobs) Rewrite(name string, data []byte, at time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	mb := m.blobs[name]
+	mb.data = append([]byte(nil), data...)
+	mb.etag++
+	mb.mod = at
+}
+
+// Touch changes the blob's ETag only (as setting its metadata does).
+func (m *MemoryBlobs) Touch(name string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.blobs[name].etag++
+}
+
+// Delete removes the blob.
+func (m *MemoryBlobs) Delete(name string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.blobs, name)
 }
 
 // NewMemoryBlobs returns an empty container.
@@ -37,7 +82,7 @@ func (m *MemoryBlobs) Append(name string, b []byte, at time.Time) {
 	defer m.mu.Unlock()
 	mb := m.blobs[name]
 	if mb == nil {
-		mb = &memBlob{}
+		mb = &memBlob{created: at, typ: "AppendBlob"}
 		m.blobs[name] = mb
 	}
 	mb.data = append(mb.data, b...)
@@ -63,7 +108,7 @@ func (m *MemoryBlobs) Properties(_ context.Context, name string) (BlobProps, err
 	if mb == nil {
 		return BlobProps{}, fmt.Errorf("%w: blob %s", ErrNotFound, name)
 	}
-	return BlobProps{Size: int64(len(mb.data)), ETag: "0x" + strconv.Itoa(mb.etag), LastModified: mb.mod}, nil
+	return BlobProps{Size: int64(len(mb.data)), ETag: "0x" + strconv.Itoa(mb.etag), LastModified: mb.mod, Type: mb.typ, Created: mb.created}, nil
 }
 
 // ReaderAt implements Blobs.

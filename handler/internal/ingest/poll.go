@@ -13,7 +13,8 @@ import (
 // file but the newest of its folder (SQL Server rolls files over) and
 // files idle for IdleClose. A file that fails holds back the later files
 // of its folder until the next poll. Closed and failed files cost one
-// cursor read per poll.
+// cursor read per poll (and a closed one a stat). SweepOptions.Heartbeat
+// works as in Sweep.
 func (p *Pipeline) Poll(ctx context.Context, so SweepOptions) (SweepResult, error) {
 	if so.MaxList <= 0 {
 		so.MaxList = 10000
@@ -90,6 +91,15 @@ func (p *Pipeline) Poll(ctx context.Context, so SweepOptions) (SweepResult, erro
 		if r.Outcome != OutcomeUpToDate && r.Outcome != OutcomeClosed && r.Outcome != OutcomeFailed || r.Rows > 0 {
 			out.Results = append(out.Results, r)
 		}
+	}
+	// The heartbeat, as the sweep sends it (silence needs the audit
+	// stream layout of a container and is not watched here).
+	if ctx.Err() == nil {
+		hb := &sweep{p: p, ctx: ctx, so: so}
+		if err := hb.heartbeat(nil, now); err != nil {
+			errs = append(errs, err)
+		}
+		out.Findings = hb.out.Findings
 	}
 	return out, errors.Join(errs...)
 }

@@ -38,6 +38,20 @@ type SweepOptions struct {
 	// does not depend on it. now is the pipeline's clock.
 	Prune      func(ctx context.Context, now time.Time) error
 	PruneEvery time.Duration
+
+	// SilenceGap, when set, returns the longest an audit stream (the
+	// server/database/audit of a blob path) may go without growth before
+	// the sweep reports it silent (AUD-016); zero for a stream not
+	// watched. Evaluated at most once per SilenceEvery (zero:
+	// DefaultSilenceEvery) per process, from the open cursors the sweep
+	// lists anyway.
+	SilenceGap   func(p Path) time.Duration
+	SilenceEvery time.Duration
+	// Heartbeat is the period of the heartbeat message (zero: none), sent
+	// once per period across instances: HeartbeatClaim claims a period
+	// number and returns true for the one caller that got it.
+	Heartbeat      time.Duration
+	HeartbeatClaim func(ctx context.Context, period int64) (bool, error)
 	// Progress, when set, is told how many bytes the sweep or poll has
 	// read so far (and, for a poll, the listed files' total size up
 	// front): watch --once draws it on a terminal.
@@ -77,6 +91,9 @@ type SweepResult struct {
 	Discovered int
 	Closed     int
 	Budget     bool // stopped because the byte or findings budget was spent; more to read
+	// Findings of the sweep itself (AUD-016, heartbeats), already given
+	// to the sink; the blobs' findings are in Results.
+	Findings []detect.Finding
 }
 
 // Sweep continues every open cursor whose blob changed, discovers audit
@@ -106,9 +123,16 @@ func (p *Pipeline) Sweep(ctx context.Context, so SweepOptions) (SweepResult, err
 		budget:   p.opt.MaxBytesPerRun,
 		findings: p.opt.MaxFindings, // the sweep's findings budget, shared like the bytes
 		held:     map[string]bool{},
+		fresh:    map[string]Cursor{},
 	}
 	errs := s.continueOpen(open, newestPerStream(found), now)
 	errs = append(errs, s.discoverNew(found, open)...)
+	if ctx.Err() == nil {
+		errs = append(errs, s.silence(open, now)...)
+		if err := s.heartbeat(open, now); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	return s.out, errors.Join(errs...)
 }
 
@@ -158,10 +182,11 @@ type sweep struct {
 	ctx      context.Context
 	so       SweepOptions
 	out      SweepResult
-	budget   int64           // bytes left
-	findings int             // findings left
-	held     map[string]bool // streams whose later files wait
-	read     int64           // bytes read by the runs so far (for so.Progress)
+	budget   int64             // bytes left
+	findings int               // findings left
+	held     map[string]bool   // streams whose later files wait
+	read     int64             // bytes read by the runs so far (for so.Progress)
+	fresh    map[string]Cursor // cursors as this sweep's runs left them
 }
 
 // continueOpen is phase 2: continue the open cursors, oldest file of each
@@ -183,6 +208,7 @@ func (s *sweep) continueOpen(open []Cursor, newest map[string]Path, now time.Tim
 		return 0
 	})
 	var errs []error
+	growth := newestByGrowth(open)
 	for _, c := range open {
 		pp, err := ParsePath(c.Blob)
 		if err != nil {
@@ -191,7 +217,7 @@ func (s *sweep) continueOpen(open []Cursor, newest map[string]Path, now time.Tim
 		final := false
 		if n, ok := newest[pp.Stream()]; ok && newer(pp, n) {
 			final = true // a newer file of the same audit exists
-		} else if !c.LastGrowth.IsZero() && now.Sub(c.LastGrowth) > s.so.IdleClose {
+		} else if !c.LastGrowth.IsZero() && now.Sub(c.LastGrowth) > s.so.IdleClose && !s.silencePending(c, growth) {
 			final = true
 		}
 		if err := s.run(c.Blob, final); err != nil {
@@ -305,6 +331,9 @@ func (s *sweep) runWith(blob string, ro RunOptions) error {
 		ro.Progress = func(read int64) { pr.Set(s.read + read) }
 	}
 	r, err := s.p.Ingest(s.ctx, blob, ro)
+	if r.Cursor.Blob == blob && r.Cursor.ETag != "" {
+		s.fresh[blob] = r.Cursor
+	}
 	if err != nil {
 		s.held[stream] = true
 		return err

@@ -76,6 +76,14 @@ func facts(f detect.Finding) []fact {
 			out = append(out, fact{title, v})
 		}
 	}
+	if isHeartbeat(f) {
+		add("Kind", "heartbeat (not a detection)")
+		if !f.Time.IsZero() {
+			add("Period start", f.Time.UTC().Format(time.RFC3339))
+		}
+		add("Id", f.DetectionID)
+		return out
+	}
 	add("Severity", f.Severity.String())
 	add("Rule", f.Rule)
 	add("Technique", f.Technique)
@@ -104,7 +112,14 @@ func statement(f detect.Finding) string {
 	return f.Records[0].Statement
 }
 
+// isHeartbeat reports whether f is xelwatch's heartbeat message, which
+// cards show as such: no severity, no rule.
+func isHeartbeat(f detect.Finding) bool { return f.Rule == detect.HeartbeatRule }
+
 func headline(f detect.Finding) string {
+	if isHeartbeat(f) {
+		return "xelwatch heartbeat: running"
+	}
 	title := f.Title
 	if title == "" {
 		title = f.Rule
@@ -177,7 +192,10 @@ func TeamsMessage(f detect.Finding) map[string]any { return teamsMessage(f, card
 
 func teamsMessage(f detect.Finding, b budget) map[string]any {
 	color := "Warning"
-	if f.Severity >= detect.High {
+	switch {
+	case isHeartbeat(f):
+		color = "Good"
+	case f.Severity >= detect.High:
 		color = "Attention"
 	}
 	run := func(s string, max int, multiline bool) map[string]any {

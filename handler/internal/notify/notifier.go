@@ -76,7 +76,8 @@ func (e *ChannelError) Unwrap() error { return e.Err }
 // caller fails the invocation so that the host retries the message, and
 // the retry sends only to the channels still missing. A channel whose
 // delivery another invocation is holding counts as failed (retry later).
-// Findings below the minimum severity are recorded only.
+// Findings below the minimum severity are recorded only; heartbeats
+// (detect.HeartbeatRule) are always sent.
 func (n *Notifier) Notify(ctx context.Context, f detect.Finding) error {
 	if f.DetectionID == "" {
 		return errors.New("notify: finding without detection id")
@@ -84,7 +85,7 @@ func (n *Notifier) Notify(ctx context.Context, f detect.Finding) error {
 	if err := n.store.RecordFinding(ctx, f); err != nil {
 		return fmt.Errorf("notify: %w", err)
 	}
-	if f.Severity < n.opts.MinSeverity {
+	if f.Severity < n.opts.MinSeverity && f.Rule != detect.HeartbeatRule {
 		n.log.InfoContext(ctx, "finding below notify threshold", "detection_id", f.DetectionID,
 			"severity", f.Severity.String(), "min_severity", n.opts.MinSeverity.String())
 		return nil

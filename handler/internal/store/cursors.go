@@ -202,6 +202,16 @@ func encodeCursor(container string, c *ingest.Cursor, created time.Time) ([]byte
 			"last_growth":      edmTime(c.LastGrowth),
 			"lease_owner":      c.LeaseOwner,
 			"lease_until":      edmTime(c.LeaseUntil),
+			"generation":       int32(c.Generation),
+			"earlier_rows":     aztables.EDMInt64(c.EarlierRows),
+			"blob_type":        c.Identity.Type,
+			"blob_created":     edmTime(c.Identity.Created),
+			"tail_offset":      aztables.EDMInt64(c.Identity.TailOffset),
+			"tail_length":      aztables.EDMInt64(c.Identity.TailLength),
+			"tail_sha256":      c.Identity.TailSHA256,
+			"head_length":      aztables.EDMInt64(c.Identity.HeadLength),
+			"head_sha256":      c.Identity.HeadSHA256,
+			"silence_reported": edmTime(c.SilenceReported),
 		},
 	}
 	if !created.IsZero() {
@@ -233,6 +243,18 @@ func decodeCursor(raw []byte) (*ListedCursor, error) {
 		LastGrowth:   p.time("last_growth"),
 		LeaseOwner:   p.str("lease_owner"),
 		LeaseUntil:   p.time("lease_until"),
+		Generation:   int(p.int32("generation")),
+		EarlierRows:  p.int64("earlier_rows"),
+		Identity: ingest.Identity{
+			Type:       p.str("blob_type"),
+			Created:    p.time("blob_created"),
+			TailOffset: p.int64("tail_offset"),
+			TailLength: p.int64("tail_length"),
+			TailSHA256: p.str("tail_sha256"),
+			HeadLength: p.int64("head_length"),
+			HeadSHA256: p.str("head_sha256"),
+		},
+		SilenceReported: p.time("silence_reported"),
 	})}
 	if offs := p.str("metadata_offsets"); offs != "" {
 		for _, f := range strings.Split(offs, ",") {

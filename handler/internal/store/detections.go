@@ -290,7 +290,7 @@ func (s *Store) GetDetection(ctx context.Context, id string) (*Detection, error)
 // since (all when since is zero), in detection-id order. It scans the
 // table with a filter: detections are few.
 func (s *Store) ListDetections(ctx context.Context, since time.Time) iter.Seq2[*Detection, error] {
-	f := "PartitionKey ne " + odataString(outboxPartition)
+	f := "PartitionKey ne " + odataString(outboxPartition) + " and PartitionKey ne " + odataString(heartbeatPartition)
 	if !since.IsZero() {
 		f += " and finding_time ge " + odataDateTime(since)
 	}

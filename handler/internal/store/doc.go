@@ -52,7 +52,11 @@
 // AuditCursors: PartitionKey = container, RowKey = blob name.
 // Detections: PartitionKey = detection id, RowKey = "detection"; outbox
 // entries: PartitionKey = "!outbox", RowKey = the detection's
-// PartitionKey.
+// PartitionKey; the heartbeat claim (the last heartbeat period sent,
+// ClaimHeartbeat): PartitionKey = "!heartbeat", RowKey = "claim".
+// A blob read again after it was shortened or rewritten (generation g > 0)
+// stores its rows under the file name "<blob>;generation=<g>", so their
+// <file hash> differs from the first reading's.
 // DetectionState: PartitionKey = the state key's first segment (its kind,
 // e.g. "fired", "attack", "tamper"), escaped; RowKey = SHA-256 of the
 // whole key (keys hold principals and addresses) as 40 hex digits.

@@ -249,6 +249,9 @@ func (w *Watcher) Pass(ctx context.Context) (more bool, err error) {
 			w.Log.Info("ingested", "blob", r.Blob, "outcome", string(r.Outcome), "rows", r.Rows, "detections", len(r.Findings))
 		}
 	}
+	for _, f := range res.Findings {
+		w.Log.Info("sweep finding", "rule", f.Rule, "detection_id", f.DetectionID)
+	}
 	return res.Budget, err
 }
 
