@@ -211,7 +211,7 @@ func TestAUD013(t *testing.T) {
 	blob := func(seen, open bool, age time.Duration, container string) *ControlEvent {
 		return &ControlEvent{ID: "del-1", Type: EventBlobDeleted, Time: t0, Operation: "DeleteBlob", Topic: auditAcctID,
 			Resource: "https://auditacct.blob.core.windows.net/" + container + "/sql01/db/a/2026-11-21/x.xel",
-			Blob: &DeletedBlob{Container: container, Name: "sql01/db/a/2026-11-21/x.xel", Server: "sql01", Database: "db", Seen: seen, Open: open, Rows: 42, Age: age, AgeKnown: age > 0}}
+			Blob:     &DeletedBlob{Container: container, Name: "sql01/db/a/2026-11-21/x.xel", Server: "sql01", Database: "db", Seen: seen, Open: open, Rows: 42, Age: age, AgeKnown: age > 0}}
 	}
 	cases := []struct {
 		name string

@@ -86,6 +86,7 @@ Settings come from the environment (app settings); logs are JSON lines on stdout
 	}
 	deps.Ingester = a.Pipeline
 	deps.Notifier = app.NotifyAdapter{N: a.Notifier}
+	deps.Control = a.Control
 	deps.Sweep = a.SweepOptions()
 	deps.Outbox = a.Store // the sweep re-emits findings whose queue output was lost
 	deps.RedispatchAfter = so.RedispatchAfter

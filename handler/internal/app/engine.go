@@ -9,6 +9,7 @@ import (
 
 	"github.com/xelwatch/xelwatch/detect"
 	"github.com/xelwatch/xelwatch/handler/internal/config"
+	"github.com/xelwatch/xelwatch/handler/internal/control"
 	"github.com/xelwatch/xelwatch/handler/internal/ingest"
 	"github.com/xelwatch/xelwatch/handler/internal/store"
 )
@@ -24,7 +25,31 @@ func newEngine(_ context.Context, cfg *config.Config, a *App, svc *aztables.Serv
 	if err != nil {
 		return nil, fmt.Errorf("app: detection engine: %w", err)
 	}
+	a.engine = e
 	return e, nil
+}
+
+// newControl builds AuditControl's processor on the same detection
+// engine and state as ingestion (AUD-012 correlates through it); with an
+// injected evaluator, on an engine of its own over the same state table.
+func newControl(cfg *config.Config, a *App, svc *aztables.ServiceClient) error {
+	e := a.engine
+	if e == nil {
+		if a.stateTable == nil {
+			a.stateTable = svc.NewClient(cfg.StateTable)
+		}
+		var err error
+		if e, err = detect.New(cfg.Detect(), store.NewState(a.stateTable, nil)); err != nil {
+			return fmt.Errorf("app: detection engine: %w", err)
+		}
+	}
+	rules, err := detect.NewControl(e, cfg.ControlConfig())
+	if err != nil {
+		return fmt.Errorf("app: control rules: %w", err)
+	}
+	a.Control = &control.Processor{Rules: rules, Cursors: a.Store.Cursors(cfg.AuditContainer), Container: cfg.AuditContainer,
+		Sink: a.RecordPending, Log: a.Log}
+	return nil
 }
 
 // Pruning of the DetectionState table. Not settings: the values follow
