@@ -23,7 +23,7 @@ func armEventJSON(t *testing.T, id, typ, op, uri string, at time.Time) []byte {
 		"data": map[string]any{
 			"authorization": map[string]any{"scope": uri, "action": op, "evidence": map[string]any{"role": "Contributor", "principalType": "User"}},
 			"claims": map[string]any{
-				"http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn":      "mallory@contoso.com",
+				"http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn":     "mallory@contoso.com",
 				"http://schemas.microsoft.com/identity/claims/objectidentifier": "11111111-2222-3333-4444-555555555555",
 				"appid": "04b07795-8ddb-461a-bbee-02f9e1bf7b46",
 			},

@@ -69,8 +69,8 @@ func TestRules(t *testing.T) {
 	var out bytes.Buffer
 	Rules(context.Background(), []string{"--format", "json"}, nil, nil, &out, &out)
 	var cat []detect.RuleInfo
-	if err := json.Unmarshal(out.Bytes(), &cat); err != nil || len(cat) != len(detect.Catalog()) {
-		t.Errorf("json catalog: %d rules, err %v; want %d", len(cat), err, len(detect.Catalog()))
+	if err := json.Unmarshal(out.Bytes(), &cat); err != nil || len(cat) != len(detect.Catalog())+len(detect.PlatformCatalog()) {
+		t.Errorf("json catalog: %d rules, err %v; want %d", len(cat), err, len(detect.Catalog())+len(detect.PlatformCatalog()))
 	}
 }
 
