@@ -47,6 +47,11 @@ func newControl(cfg *config.Config, a *App, svc *aztables.ServiceClient) error {
 	if err != nil {
 		return fmt.Errorf("app: control rules: %w", err)
 	}
+	if cfg.Control.StateRead {
+		// Not built yet (armsql read with Reader on the servers): AUD-008
+		// says "auditing state unknown", as without the role.
+		a.Log.Warn("XELWATCH_AUDIT_STATE_READ is set but the auditing state read is not implemented in this build; AUD-008 reports the state as unknown")
+	}
 	a.Control = &control.Processor{Rules: rules, Cursors: a.Store.Cursors(cfg.AuditContainer), Container: cfg.AuditContainer,
 		Sink: a.RecordPending, Log: a.Log}
 	return nil
