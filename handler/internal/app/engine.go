@@ -47,13 +47,17 @@ func newControl(cfg *config.Config, a *App, svc *aztables.ServiceClient) error {
 	if err != nil {
 		return fmt.Errorf("app: control rules: %w", err)
 	}
-	if cfg.Control.StateRead {
-		// Not built yet (armsql read with Reader on the servers): AUD-008
-		// says "auditing state unknown", as without the role.
-		a.Log.Warn("XELWATCH_AUDIT_STATE_READ is set but the auditing state read is not implemented in this build; AUD-008 reports the state as unknown")
-	}
 	a.Control = &control.Processor{Rules: rules, Cursors: a.Store.Cursors(cfg.AuditContainer), Container: cfg.AuditContainer,
 		Sink: a.RecordPending, Log: a.Log}
+	if cfg.Control.StateRead {
+		// The app's identity (the one of AzureWebJobsStorage), read-only:
+		// Reader on the SQL servers; without it the findings say "unknown".
+		cred, err := cfg.AppStorage().TokenCredential()
+		if err != nil {
+			return fmt.Errorf("app: XELWATCH_AUDIT_STATE_READ: %w", err)
+		}
+		a.Control.State = control.NewARMState(cred, nil, a.Log)
+	}
 	return nil
 }
 
