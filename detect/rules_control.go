@@ -489,7 +489,7 @@ func (c *Control) blobDeleted(ev *ControlEvent) []Finding {
 		return nil // retention, or nothing xelwatch knows about
 	}
 	var why strings.Builder
-	fmt.Fprintf(&why, "audit blob %s/%s deleted by %s", b.Container, b.Name, ev.callerText())
+	fmt.Fprintf(&why, "audit blob %s/%s deleted by %s", printable(b.Container), printable(cut(b.Name, 1024)), ev.callerText())
 	switch {
 	case b.Seen && b.Open:
 		why.WriteString(" while xelwatch was still reading it (cursor open)")
@@ -505,6 +505,18 @@ func (c *Control) blobDeleted(ev *ControlEvent) []Finding {
 		return nil
 	}
 	return []Finding{f}
+}
+
+// printable makes a name from storage safe to print: valid UTF-8, control
+// characters replaced (a blob name may hold any of them).
+func printable(s string) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+			return '\uFFFD'
+		}
+		return r
+	}, s)
 }
 
 // State keys of AUD-012 (server names normalized by NormServer).

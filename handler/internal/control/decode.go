@@ -68,8 +68,10 @@ func str(p *string, n int) string {
 type Event struct {
 	detect.ControlEvent
 	// BlobContainer and BlobName are set for BlobDeleted events (from the
-	// subject /blobServices/default/containers/<c>/blobs/<name>), before
-	// bounding: names are checked against ingest's limit by the caller.
+	// subject /blobServices/default/containers/<c>/blobs/<name>), raw (a
+	// name may hold any character the storage service accepts): the
+	// caller bounds them (ingest.MaxNameLength) and looks the cursor up
+	// by the exact name; rules print them through printable.
 	BlobContainer string
 	BlobName      string
 }
@@ -108,7 +110,11 @@ func Decode(raw []byte) (*Event, error) {
 	var err error
 	switch *env.EventType {
 	case detect.EventBlobDeleted:
-		err = ev.blobDeleted(data, str(env.Subject, 4*maxResource))
+		subject := ""
+		if env.Subject != nil && len(*env.Subject) <= 8<<10 {
+			subject = *env.Subject // raw: the blob name as stored, for the cursor lookup
+		}
+		err = ev.blobDeleted(data, subject)
 	case detect.EventResourceWriteSuccess:
 		err = ev.resource(data, func(b []byte) (resourceData, error) {
 			var d azsystemevents.ResourceWriteSuccessEventData

@@ -106,10 +106,7 @@ func (p *Processor) blob(ctx context.Context, ev *Event) error {
 	if ev.BlobContainer != p.Container || ev.BlobName == "" || len(ev.BlobName) > ingest.MaxNameLength {
 		return nil
 	}
-	b := &detect.DeletedBlob{Container: clean(ev.BlobContainer, maxField), Name: clean(ev.BlobName, maxResource)}
-	if b.Name != ev.BlobName {
-		return nil // control characters or invalid UTF-8: no audit file of ours
-	}
+	b := &detect.DeletedBlob{Container: ev.BlobContainer, Name: ev.BlobName}
 	path, perr := ingest.ParsePath(ev.BlobName)
 	if perr == nil {
 		b.Server, b.Database = clean(path.Server, maxField), clean(path.Database, maxField)
@@ -124,7 +121,7 @@ func (p *Processor) blob(ctx context.Context, ev *Event) error {
 	switch {
 	case errors.Is(err, ingest.ErrNotFound):
 	case err != nil:
-		return fmt.Errorf("control: cursor of %s: %w", b.Name, err)
+		return fmt.Errorf("control: cursor of %s: %w", clean(b.Name, maxResource), err)
 	default:
 		b.Seen, b.Open, b.Rows = true, c.State == ingest.StateOpen, c.Rows
 	}

@@ -3,6 +3,7 @@ package control
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/xelwatch/xelwatch/detect"
@@ -69,3 +70,29 @@ func TestProcessBlobDeleted(t *testing.T) {
 		t.Fatalf("other container: %+v %v", res, err)
 	}
 }
+
+// TestProcessBlobOddName: a blob name with control characters is looked
+// up by its exact name (the cursor key) and printed cleaned.
+func TestProcessBlobOddName(t *testing.T) {
+	var asked string
+	p := newProcessor(t, fakeCursors{c: ingest.Cursor{State: ingest.StateOpen, Rows: 3}}, nil)
+	p.Cursors = cursorFunc(func(name string) (ingest.Cursor, error) {
+		asked = name
+		return ingest.Cursor{State: ingest.StateOpen, Rows: 3}, nil
+	})
+	del := []byte(`{"id":"b3","eventType":"Microsoft.Storage.BlobDeleted","eventTime":"2026-11-21T20:30:05Z","subject":"/blobServices/default/containers/sqldbauditlogs/blobs/srv1/x\n[fake] line.xel","data":{"api":"DeleteBlob"}}`)
+	res, err := p.Process(context.Background(), del)
+	if err != nil || len(res.Findings) != 1 {
+		t.Fatalf("%+v %v", res, err)
+	}
+	if asked != "srv1/x\n[fake] line.xel" {
+		t.Errorf("cursor looked up as %q", asked)
+	}
+	if why := res.Findings[0].Why; strings.Contains(why, "\n") || !strings.Contains(why, "3 rows") {
+		t.Errorf("why %q", why)
+	}
+}
+
+type cursorFunc func(string) (ingest.Cursor, error)
+
+func (f cursorFunc) Get(_ context.Context, name string) (ingest.Cursor, error) { return f(name) }
