@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the deployable function app:
 #   dist/app/             host.json, xelwatch (linux/amd64, static, +x),
-#                         AuditBlob/ AuditSweep/ Notifier/ (function.json each)
+#                         AuditBlob/ AuditSweep/ Notifier/ AuditControl/ (function.json each)
 #   dist/xelwatch-app.zip the same, zipped with the exec bit kept
 # The Functions host wants host.json and the function folders at the app
 # root, and the executable named as host.json's defaultExecutablePath.
@@ -58,7 +58,7 @@ if [ "${1:-}" = "--check" ]; then
 	python3 - "$zip" "$exe" <<'PY' || fail "zip layout"
 import sys, zipfile, stat
 z = zipfile.ZipFile(sys.argv[1]); names = set(z.namelist())
-need = {"host.json", sys.argv[2], "AuditBlob/function.json", "AuditSweep/function.json", "Notifier/function.json"}
+need = {"host.json", sys.argv[2], "AuditBlob/function.json", "AuditSweep/function.json", "Notifier/function.json", "AuditControl/function.json"}
 missing = need - names
 if missing: sys.exit("missing in zip: %s" % sorted(missing))
 mode = z.getinfo(sys.argv[2]).external_attr >> 16

@@ -195,14 +195,14 @@ func compile(c Config) (*compiled, error) {
 		if id == "" {
 			continue
 		}
-		if ruleByID(id) == nil {
+		if !knownRule(id) {
 			return nil, fmt.Errorf("detect: XELWATCH_DISABLED_RULES: unknown rule %q", id)
 		}
 		k.disabled[id] = true
 	}
 	for id, s := range c.SeverityOverrides {
 		id = strings.ToUpper(strings.TrimSpace(id))
-		if ruleByID(id) == nil {
+		if !knownRule(id) {
 			return nil, fmt.Errorf("detect: XELWATCH_SEVERITY_OVERRIDES: unknown rule %q", id)
 		}
 		sev, err := ParseSeverity(s)
@@ -213,7 +213,7 @@ func compile(c Config) (*compiled, error) {
 	}
 	for id, rc := range c.Rules {
 		uid := strings.ToUpper(strings.TrimSpace(id))
-		if ruleByID(uid) == nil {
+		if !knownRule(uid) {
 			return nil, fmt.Errorf("detect: XELWATCH_RULES_FILE: rules: unknown rule %q", id)
 		}
 		if rc.Enabled != nil && !*rc.Enabled {

@@ -42,6 +42,20 @@ type RuleInfo struct {
 	ActorAllowList bool `json:"actor_allow_list,omitempty"`
 	Maintenance    bool `json:"maintenance,omitempty"`
 	Windowed       bool `json:"windowed,omitempty"`
+	// Source is what the rule reads beyond audit records: empty for a
+	// record rule, SourceAzure for a platform rule driven by Azure events
+	// (Event Grid: Resource Manager operations, Blob storage), and
+	// SourceAzure as well for a record rule that also correlates with them
+	// (AUD-012). See PlatformCatalog.
+	Source string `json:"source,omitempty"`
+	// EventTypes are the Event Grid event types that can trigger the rule.
+	EventTypes []string `json:"event_types,omitempty"`
+	// Operations are the Resource Manager operation names (or, for
+	// storage events, the API calls) the rule watches.
+	Operations []string `json:"operations,omitempty"`
+	// Roles are the Azure roles the rule needs: on the event source, to
+	// create the Event Grid subscription, and for xelwatch's identity.
+	Roles []string `json:"roles,omitempty"`
 }
 
 // rule is a catalog entry: data, a match function and, for rules that
@@ -75,12 +89,20 @@ func Catalog() []RuleInfo {
 		out[i] = r.RuleInfo
 		out[i].Groups = slices.Clone(r.Groups)
 		out[i].Actions = slices.Clone(r.Actions)
+		out[i].EventTypes = slices.Clone(r.EventTypes)
+		out[i].Operations = slices.Clone(r.Operations)
+		out[i].Roles = slices.Clone(r.Roles)
 	}
 	return out
 }
 
 func ruleByID(id string) *rule {
 	for _, r := range catalog {
+		if r.ID == id {
+			return r
+		}
+	}
+	for _, r := range platform {
 		if r.ID == id {
 			return r
 		}
@@ -113,7 +135,7 @@ func New(cfg Config, st State) (*Engine, error) {
 	// bit is shared by several rules, and disabling one must not change
 	// what the others see.
 	e := &Engine{cfg: k, state: st, byAction: map[string][]*rule{}, severity: map[string]Severity{}, pf: newPrefilter(catalog)}
-	for _, r := range catalog {
+	for _, r := range slices.Concat(catalog, platformRecordRules()) {
 		if k.disabled[r.ID] {
 			continue
 		}

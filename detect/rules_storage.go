@@ -38,3 +38,24 @@ func StorageRule(id string) (RuleInfo, bool) {
 	}
 	return RuleInfo{}, false
 }
+
+// knownRule reports whether id names a rule the configuration may
+// disable or re-rate: the record catalog, the platform rules and the
+// storage rules.
+func knownRule(id string) bool {
+	_, storage := StorageRule(id)
+	return storage || ruleByID(id) != nil
+}
+
+// StorageRule returns the storage rule id as e's configuration has it
+// (severity override applied); false when it is disabled or unknown.
+func (e *Engine) StorageRule(id string) (RuleInfo, bool) {
+	info, ok := StorageRule(id)
+	if !ok || e.cfg.disabled[id] {
+		return RuleInfo{}, false
+	}
+	if s, ok := e.cfg.severity[id]; ok {
+		info.Severity = s
+	}
+	return info, true
+}

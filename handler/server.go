@@ -28,9 +28,11 @@ type Notifier interface {
 
 // Deps are the server's dependencies, built once in main.
 type Deps struct {
-	Log       *slog.Logger
-	Ingester  Ingester
-	Notifier  Notifier
+	Log      *slog.Logger
+	Ingester Ingester
+	Notifier Notifier
+	// Control runs AuditControl (nil: the function answers 503).
+	Control   Controller
 	Container string              // audit container (XELWATCH_AUDIT_CONTAINER)
 	Sweep     ingest.SweepOptions // template for AuditSweep runs (Owner is set per invocation)
 	Ready     func() error        // nil = ready; an error makes function calls answer 503 while warming up
@@ -45,15 +47,17 @@ type Deps struct {
 
 // Function names: folder names under functions/ and routes.
 const (
-	FuncAuditBlob  = "AuditBlob"
-	FuncAuditSweep = "AuditSweep"
-	FuncNotifier   = "Notifier"
+	FuncAuditBlob    = "AuditBlob"
+	FuncAuditSweep   = "AuditSweep"
+	FuncNotifier     = "Notifier"
+	FuncAuditControl = "AuditControl"
 )
 
 // Binding names used in function.json.
 const (
 	bindingDetections = "detections" // queue output of AuditBlob and AuditSweep
 	bindingMessage    = "message"    // queue trigger of Notifier
+	bindingEvent      = "event"      // Event Grid trigger of AuditControl
 )
 
 // NewServer returns the handler for every route, bodies bounded and read

@@ -13,7 +13,7 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 DEPLOYMENT=xelwatch
-FUNCTIONS=(AuditBlob AuditSweep Notifier)
+FUNCTIONS=(AuditBlob AuditSweep Notifier AuditControl)
 MIN_AZ=2.60.0
 
 usage() {
@@ -277,6 +277,7 @@ AUDIT_NAME=$(output auditStorageName)
 AUDIT_ID=$(output auditStorageId)
 AUDIT_CONTAINER=$(output auditContainerName)
 TOPIC=$(output auditSystemTopicName)
+ARM_TOPIC=$(output controlTopicName)
 VAULT=$(output keyVaultName)
 info "function app $APP, audit account $AUDIT_NAME, key vault $VAULT"
 
@@ -328,6 +329,79 @@ az eventgrid system-topic event-subscription create \
 	--subject-begins-with "/blobServices/default/containers/$AUDIT_CONTAINER/" \
 	--advanced-filter subject StringEndsWith .xel .sqlaudit \
 	-o none
+
+# ---- AuditControl: Resource Manager operations and audit blob deletions (AUD-008..013) ---------
+# The Event Grid extension's webhook; its eventgrid_extension system key
+# exists once the host has indexed AuditControl (eventGridTrigger).
+
+# Operations AuditControl watches: detect.OperationNames (a test in
+# handler/internal/config keeps this list equal to it). StringIn takes at
+# most 25 values.
+CONTROL_OPERATIONS=(
+	Microsoft.Sql/servers/auditingSettings/write
+	Microsoft.Sql/servers/extendedAuditingSettings/write
+	Microsoft.Sql/servers/devOpsAuditingSettings/write
+	Microsoft.Sql/servers/databases/auditingSettings/write
+	Microsoft.Sql/servers/databases/extendedAuditingSettings/write
+	Microsoft.Insights/diagnosticSettings/write
+	Microsoft.Insights/diagnosticSettings/delete
+	Microsoft.Storage/storageAccounts/write
+	Microsoft.Storage/storageAccounts/delete
+	Microsoft.Storage/storageAccounts/blobServices/containers/delete
+	Microsoft.Storage/storageAccounts/blobServices/containers/immutabilityPolicies/delete
+	Microsoft.Storage/storageAccounts/managementPolicies/write
+	Microsoft.Storage/storageAccounts/managementPolicies/delete
+	Microsoft.Storage/storageAccounts/listKeys/action
+	Microsoft.EventGrid/systemTopics/eventSubscriptions/write
+	Microsoft.EventGrid/systemTopics/eventSubscriptions/delete
+	Microsoft.EventGrid/systemTopics/delete
+	Microsoft.EventGrid/eventSubscriptions/write
+	Microsoft.EventGrid/eventSubscriptions/delete
+	Microsoft.Web/sites/stop/action
+	Microsoft.Web/sites/delete
+	Microsoft.Web/sites/config/write
+	Microsoft.Sql/servers/databases/export/action
+)
+
+info "waiting for the eventgrid_extension system key"
+EG_KEY=""
+for _ in $(seq 1 60); do
+	EG_KEY=$(az functionapp keys list -g "$RG" -n "$APP" --query "systemKeys.eventgrid_extension" -o tsv 2>/dev/null || true)
+	[ -n "$EG_KEY" ] && break
+	sleep 10
+done
+if [ -z "$EG_KEY" ]; then
+	warn "no eventgrid_extension key after 10 minutes: AuditControl receives no events (is it in the package?); re-run to retry"
+else
+	CONTROL_ENDPOINT="https://$APP_HOST/runtime/webhooks/EventGrid?functionName=AuditControl&code=$EG_KEY"
+	DELETE_SUB="xelwatch-${APP}-audit-deletes"
+	info "Event Grid subscription ${DELETE_SUB:0:64} on $TOPIC (BlobDeleted)"
+	az eventgrid system-topic event-subscription create \
+		--name "${DELETE_SUB:0:64}" \
+		--resource-group "$TOPIC_RG" \
+		--system-topic-name "$TOPIC" \
+		--endpoint-type webhook \
+		--endpoint "$CONTROL_ENDPOINT" \
+		--included-event-types Microsoft.Storage.BlobDeleted \
+		--subject-begins-with "/blobServices/default/containers/$AUDIT_CONTAINER/" \
+		-o none
+	if [ -n "$ARM_TOPIC" ]; then
+		ARM_SUB="xelwatch-${APP}-control-plane"
+		info "Event Grid subscription ${ARM_SUB:0:64} on $ARM_TOPIC (Resource Manager operations)"
+		az eventgrid system-topic event-subscription create \
+			--name "${ARM_SUB:0:64}" \
+			--resource-group "$RG" \
+			--system-topic-name "$ARM_TOPIC" \
+			--endpoint-type webhook \
+			--endpoint "$CONTROL_ENDPOINT" \
+			--included-event-types \
+			Microsoft.Resources.ResourceWriteSuccess Microsoft.Resources.ResourceWriteFailure \
+			Microsoft.Resources.ResourceDeleteSuccess Microsoft.Resources.ResourceDeleteFailure \
+			Microsoft.Resources.ResourceActionSuccess Microsoft.Resources.ResourceActionFailure \
+			--advanced-filter data.operationName StringIn "${CONTROL_OPERATIONS[@]}" \
+			-o none
+	fi
+fi
 
 # ---- smoke check --------------------------------------------------------------------------------
 

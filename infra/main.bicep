@@ -175,6 +175,23 @@ param existingSecretSettings array = []
 
 // ---- optional: Azure SQL server auditing ------------------------------------
 
+// ---- Azure control plane (AuditControl: AUD-008..013) ----------------------------
+
+@description('Watch Azure Resource Manager operations (audit settings, diagnostic settings, the audit account, xelwatch itself) through an Event Grid system topic, and audit blob deletions.')
+param watchControlPlane bool = true
+@description('Scope of the Resource Manager system topic: this resource group, or the whole subscription.')
+@allowed([
+  'resourceGroup'
+  'subscription'
+])
+param controlScope string = 'resourceGroup'
+@description('Name of the Resource Manager system topic (default evgt-arm-<name>-<suffix>).')
+param controlTopicName string = ''
+@description('An audit blob deleted younger than this is reported (AUD-013); Azure SQL retention deletes older files.')
+param deleteMinAge string = '24h'
+@description('Read the auditing policy after an audit-settings change (grants Reader on sqlServerName).')
+param auditStateRead bool = false
+
 @description('Turn on auditing of an existing Azure SQL logical server into the audit account.')
 param enableSqlAudit bool = false
 param sqlServerName string = ''
@@ -201,6 +218,7 @@ var auditStorageName = createAuditAccount ? take('au${compact}${suffix}', 24) : 
 var auditResourceGroup = createAuditAccount ? resourceGroup().name : existingAuditStorageResourceGroup
 var auditLocation = createAuditAccount ? location : auditStorageLocation
 var systemTopicName = empty(auditSystemTopicName) ? 'evgt-${auditStorageName}' : auditSystemTopicName
+var armTopicName = empty(controlTopicName) ? 'evgt-arm-${name}-${suffix}' : controlTopicName
 var vaultName = take('kv-${name}-${suffix}', 24)
 var deploymentContainerName = 'app-package-${toLower(name)}'
 var tableNames = [
@@ -354,6 +372,11 @@ var xelwatchSettings = {
   XELWATCH_THROTTLE_WINDOW: throttleWindow
   XELWATCH_STATE_MAX_ENTRIES: string(stateMaxEntries)
   XELWATCH_OVERSIZED_STATEMENT_CHARS: string(oversizedStatementChars)
+  XELWATCH_AUDIT_ACCOUNT_ID: auditStorage.outputs.id
+  XELWATCH_APP_RESOURCE_ID: resourceId('Microsoft.Web/sites', appName)
+  XELWATCH_WATCHED_TOPICS: watchControlPlane ? '${systemTopicName},${armTopicName}' : systemTopicName
+  XELWATCH_DELETE_MIN_AGE: deleteMinAge
+  XELWATCH_AUDIT_STATE_READ: string(auditStateRead)
 }
 // END xelwatch-settings
 
@@ -392,6 +415,24 @@ module sqlAudit 'modules/sql-audit.bicep' = if (enableSqlAudit) {
   }
 }
 
+module controlTopic 'modules/control-topic.bicep' = if (watchControlPlane) {
+  name: 'xelwatch-control-topic'
+  params: {
+    topicName: armTopicName
+    scope: controlScope
+    tags: tags
+  }
+}
+
+module sqlReader 'modules/sql-reader-role.bicep' = if (auditStateRead && !empty(sqlServerName)) {
+  name: 'xelwatch-sql-reader'
+  scope: resourceGroup(sqlServerResourceGroup)
+  params: {
+    sqlServerName: sqlServerName
+    principalId: identity.properties.principalId
+  }
+}
+
 output appName string = functionApp.outputs.name
 output appHostName string = functionApp.outputs.defaultHostName
 output plan string = plan
@@ -404,4 +445,5 @@ output auditSystemTopicName string = auditStorage.outputs.systemTopicName
 output keyVaultName string = keyVault.outputs.name
 output identityClientId string = identity.properties.clientId
 output identityPrincipalId string = identity.properties.principalId
+output controlTopicName string = watchControlPlane ? armTopicName : ''
 output appInsightsName string = monitoring.outputs.appInsightsName

@@ -45,7 +45,7 @@ func ServeWith(ctx context.Context, args []string, env envconfig.Lookuper, stdou
 
 Runs the Azure Functions custom handler: the Functions host starts it (host.json
 arguments ["serve"]) with FUNCTIONS_CUSTOMHANDLER_PORT and posts invocations of
-AuditBlob, AuditSweep and Notifier to http://127.0.0.1:<port>/<Function>.
+AuditBlob, AuditSweep, Notifier and AuditControl to http://127.0.0.1:<port>/<Function>.
 Settings come from the environment (app settings); logs are JSON lines on stdout.
 `)
 	}
@@ -86,6 +86,7 @@ Settings come from the environment (app settings); logs are JSON lines on stdout
 	}
 	deps.Ingester = a.Pipeline
 	deps.Notifier = app.NotifyAdapter{N: a.Notifier}
+	deps.Control = a.Control
 	deps.Sweep = a.SweepOptions()
 	deps.Outbox = a.Store // the sweep re-emits findings whose queue output was lost
 	deps.RedispatchAfter = so.RedispatchAfter

@@ -43,11 +43,13 @@ case "$args" in
 "deployment group show"*"auditStorageId"*) echo /subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/auxelwatchabc ;;
 "deployment group show"*"auditContainerName"*) echo sqldbauditlogs ;;
 "deployment group show"*"auditSystemTopicName"*) echo evgt-auxelwatchabc ;;
+"deployment group show"*"controlTopicName"*) echo evgt-arm-xelwatch-abc ;;
 "functionapp deployment source config-zip"*) ;;
 "functionapp keys list"*"blobs_extension"*) echo BLOBKEY ;;
+"functionapp keys list"*"eventgrid_extension"*) echo EGKEY ;;
 "functionapp keys list"*"masterKey"*) echo MASTERKEY ;;
 "eventgrid system-topic event-subscription create"*) ;;
-"functionapp function list"*) printf 'xelwatch-abc/AuditBlob\nxelwatch-abc/AuditSweep\nxelwatch-abc/Notifier\n' ;;
+"functionapp function list"*) printf 'xelwatch-abc/AuditBlob\nxelwatch-abc/AuditSweep\nxelwatch-abc/Notifier\nxelwatch-abc/AuditControl\n' ;;
 *) echo "fake az: unexpected call: $args" >&2; exit 9 ;;
 esac
 FAKE
@@ -137,11 +139,17 @@ has "$WORK/log" "--subject-begins-with /blobServices/default/containers/sqldbaud
 has "$WORK/log" "--advanced-filter subject StringEndsWith .xel .sqlaudit"
 has "$WORK/log" "--included-event-types Microsoft.Storage.BlobCreated"
 has "$WORK/log" "--system-topic-name evgt-auxelwatchabc"
+# AuditControl: BlobDeleted on the audit topic, Resource Manager operations on the control topic.
+has "$WORK/log" "--endpoint https://xelwatch-abc.azurewebsites.net/runtime/webhooks/EventGrid?functionName=AuditControl&code=EGKEY"
+has "$WORK/log" "--included-event-types Microsoft.Storage.BlobDeleted"
+has "$WORK/log" "--system-topic-name evgt-arm-xelwatch-abc"
+has "$WORK/log" "--advanced-filter data.operationName StringIn Microsoft.Sql/servers/auditingSettings/write"
+has "$WORK/log" "Microsoft.Resources.ResourceWriteSuccess Microsoft.Resources.ResourceWriteFailure"
 has "$WORK/params.json" '"webhookUrl":{"value":"https://hooks.example/T0K3N\"x"}'
 has "$WORK/params.json" '"existingSecretSettings":{"value":[]}'
 lacks "$WORK/log" "T0K3N"
 lacks "$WORK/log" "MASTERKEY"
-has "$WORK/out" "functions: AuditBlob AuditSweep Notifier"
+has "$WORK/out" "functions: AuditBlob AuditSweep Notifier AuditControl"
 lacks "$WORK/log" "provider register"
 
 FAKE_EG_REGISTERED=0 run provider 0 -g rg -l westeurope --package "$WORK/app.zip"

@@ -15,6 +15,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue/queueerror"
 	"github.com/xelwatch/xelwatch/detect"
 	"github.com/xelwatch/xelwatch/handler/internal/config"
+	"github.com/xelwatch/xelwatch/handler/internal/control"
 	"github.com/xelwatch/xelwatch/handler/internal/ingest"
 	"github.com/xelwatch/xelwatch/handler/internal/notify"
 	"github.com/xelwatch/xelwatch/handler/internal/queuemsg"
@@ -34,7 +35,10 @@ type App struct {
 	Poison   *azqueue.QueueClient   // detections-poison
 	Pipeline *ingest.Pipeline
 	Notifier *notify.Notifier
+	// Control processes AuditControl's Event Grid events.
+	Control *control.Processor
 
+	engine     *detect.Engine   // the engine from config (nil when Eval was injected)
 	stateTable *aztables.Client // detection state (nil when Eval was injected)
 	state      *store.State     // on stateTable, pruned by the sweep
 	localSrc   bool             // audit source is a local folder
@@ -100,6 +104,10 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options)
 	dec := ingest.XEL{Options: &xel.Options{MaxMetadataBuffers: store.MaxMetadataOffsets}}
 	a.Pipeline = ingest.New(src, a.Store.Cursors(cfg.AuditContainer), a.Store.Rows(log),
 		eval, dec, log, ingest.Options{MaxBytesPerRun: cfg.MaxBytesPerRun, Now: o.Now, FindingSink: a.RecordPending})
+
+	if err := newControl(cfg, a, tsvc); err != nil {
+		return nil, err
+	}
 
 	chans := o.Channels
 	if chans == nil {

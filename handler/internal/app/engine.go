@@ -11,6 +11,7 @@ import (
 	"github.com/xelwatch/xelwatch/detect"
 	"github.com/xelwatch/xelwatch/detect/sigma"
 	"github.com/xelwatch/xelwatch/handler/internal/config"
+	"github.com/xelwatch/xelwatch/handler/internal/control"
 	"github.com/xelwatch/xelwatch/handler/internal/ingest"
 	"github.com/xelwatch/xelwatch/handler/internal/sigmarules"
 	"github.com/xelwatch/xelwatch/handler/internal/store"
@@ -27,7 +28,11 @@ func newEngine(ctx context.Context, cfg *config.Config, a *App, svc *aztables.Se
 	if err != nil {
 		return nil, fmt.Errorf("app: detection engine: %w", err)
 	}
-	return withSigma(ctx, e, cfg.Sigma(), a.Log)
+	if e, err = withSigma(ctx, e, cfg.Sigma(), a.Log); err != nil {
+		return nil, err
+	}
+	a.engine = e
+	return e, nil
 }
 
 // withSigma adds the Sigma rules of XELWATCH_SIGMA_RULES (loaded and
@@ -51,6 +56,38 @@ func withSigma(ctx context.Context, e *detect.Engine, rs *sigmarules.Rules, log 
 		return e, nil
 	}
 	return e.WithExtensions(set), nil
+}
+
+// newControl builds AuditControl's processor on the same detection
+// engine and state as ingestion (AUD-012 correlates through it); with an
+// injected evaluator, on an engine of its own over the same state table.
+func newControl(cfg *config.Config, a *App, svc *aztables.ServiceClient) error {
+	e := a.engine
+	if e == nil {
+		if a.stateTable == nil {
+			a.stateTable = svc.NewClient(cfg.StateTable)
+		}
+		var err error
+		if e, err = detect.New(cfg.Detect(), store.NewState(a.stateTable, nil)); err != nil {
+			return fmt.Errorf("app: detection engine: %w", err)
+		}
+	}
+	rules, err := detect.NewControl(e, cfg.ControlConfig())
+	if err != nil {
+		return fmt.Errorf("app: control rules: %w", err)
+	}
+	a.Control = &control.Processor{Rules: rules, Cursors: a.Store.Cursors(cfg.AuditContainer), Container: cfg.AuditContainer,
+		Sink: a.RecordPending, Log: a.Log}
+	if cfg.Control.StateRead {
+		// The app's identity (the one of AzureWebJobsStorage), read-only:
+		// Reader on the SQL servers; without it the findings say "unknown".
+		cred, err := cfg.AppStorage().TokenCredential()
+		if err != nil {
+			return fmt.Errorf("app: XELWATCH_AUDIT_STATE_READ: %w", err)
+		}
+		a.Control.State = control.NewARMState(cred, nil, a.Log)
+	}
+	return nil
 }
 
 // Pruning of the DetectionState table. Not settings: the values follow

@@ -93,6 +93,11 @@ type Config struct {
 	detect    detect.Config
 	sigma     *sigmarules.Rules // XELWATCH_SIGMA_RULES, loaded (sigma.go)
 
+	// Control: XELWATCH_AUDIT_ACCOUNT_ID, XELWATCH_APP_RESOURCE_ID,
+	// XELWATCH_WATCHED_TOPICS, XELWATCH_DELETE_MIN_AGE (24h),
+	// XELWATCH_AUDIT_STATE_READ (false): AuditControl (control.go).
+	Control Control
+
 	// clientPolicy is the retry policy of every storage client built from
 	// this config; zero (what Load leaves) is azclient.DefaultPolicy.
 	// Not a setting: the production values are derived from the cursor
@@ -200,6 +205,9 @@ func (c *Config) Validate() error {
 		errs = append(errs, invalid("XELWATCH_MAX_BYTES_PER_RUN", "%d is below %d (one decoder buffer)", c.MaxBytesPerRun, minBytesPerRun))
 	}
 	errs = append(errs, c.validateMonitor()...)
+	if err := c.Control.validate(); err != nil {
+		errs = append(errs, err)
+	}
 	if err := c.Notify.validate(); err != nil {
 		errs = append(errs, fmt.Errorf("%w: %w", errInvalid, err))
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/sethvargo/go-envconfig"
 
+	"github.com/xelwatch/xelwatch/detect"
 	"github.com/xelwatch/xelwatch/handler/internal/config"
 )
 
@@ -513,5 +514,38 @@ func TestFunctionBindingsResolve(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestControlOperationsFilter: the Event Grid subscription deploy.sh
+// creates for AuditControl filters data.operationName on exactly the
+// operations the platform rules watch (a missing one would be silently
+// never delivered), and StringIn takes at most 25 values.
+func TestControlOperationsFilter(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(repoRoot, "infra", "deploy.sh"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := string(b)
+	start := strings.Index(src, "CONTROL_OPERATIONS=(\n")
+	if start < 0 {
+		t.Fatal("deploy.sh: no CONTROL_OPERATIONS=( list")
+	}
+	body, _, ok := strings.Cut(src[start+len("CONTROL_OPERATIONS=(\n"):], "\n)")
+	if !ok {
+		t.Fatal("deploy.sh: CONTROL_OPERATIONS not closed")
+	}
+	var got []string
+	for l := range strings.Lines(body) {
+		if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "#") {
+			got = append(got, l)
+		}
+	}
+	want := detect.OperationNames()
+	if !slices.Equal(got, want) {
+		t.Errorf("deploy.sh CONTROL_OPERATIONS = %q,\nwant detect.OperationNames() %q", got, want)
+	}
+	if len(got) > 25 {
+		t.Errorf("%d operations: an advanced filter's StringIn takes at most 25", len(got))
 	}
 }

@@ -69,7 +69,7 @@ func TestRules(t *testing.T) {
 	var out bytes.Buffer
 	Rules(context.Background(), []string{"--format", "json"}, nil, nil, &out, &out)
 	var cat []detect.RuleInfo
-	if want := len(detect.Catalog()) + len(detect.StorageRules); json.Unmarshal(out.Bytes(), &cat) != nil || len(cat) != want {
+	if want := len(detect.Catalog()) + len(detect.StorageRules) + len(detect.PlatformCatalog()); json.Unmarshal(out.Bytes(), &cat) != nil || len(cat) != want {
 		t.Errorf("json catalog: %d rules; want %d", len(cat), want)
 	}
 	// The storage rules are listed in every format.

@@ -62,7 +62,7 @@ func Rules(ctx context.Context, args []string, env envconfig.Lookuper, stdin io.
 	case "json":
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		err = enc.Encode(append(allRules(), sig...))
+		err = enc.Encode(append(append(allRules(), detect.PlatformCatalog()...), sig...))
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "rules: write: %v\n", err)
@@ -79,10 +79,20 @@ func writeTable(w io.Writer, sig []detect.RuleInfo) error {
 	for _, r := range allRules() {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", r.ID, r.Severity, r.Technique, r.Phase, r.Title, strings.Join(r.Groups, ", "))
 	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(w, "\nPlatform rules (Azure events, function AuditControl):")
+	tw = tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tSEVERITY\tATT&CK\tPHASE\tTITLE\tEVENT TYPES\tROLES")
+	for _, r := range detect.PlatformCatalog() {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", r.ID, r.Severity, r.Technique, r.Phase, r.Title, shortTypes(r.EventTypes), strings.Join(r.Roles, "; "))
+	}
 	if err := tw.Flush(); err != nil || len(sig) == 0 {
 		return err
 	}
 	fmt.Fprintf(w, "\nSigma rules (%d):\n", len(sig))
+	tw = tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tSEVERITY\tATT&CK\tTITLE\tSOURCE")
 	for _, r := range sig {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.ID, r.Severity, r.Technique, oneLine(r.Title, 80), oneLine(strings.TrimPrefix(r.Condition, "Sigma rule "), 80))
@@ -94,6 +104,15 @@ func writeTable(w io.Writer, sig []detect.RuleInfo) error {
 // ingestion and the sweep raise from what they see of the audit storage.
 func allRules() []detect.RuleInfo {
 	return append(detect.Catalog(), detect.StorageRules...)
+}
+
+// shortTypes abbreviates the six Resource Manager event types.
+func shortTypes(ts []string) string {
+	out := make([]string, len(ts))
+	for i, t := range ts {
+		out[i] = strings.TrimPrefix(strings.TrimPrefix(t, "Microsoft.Resources."), "Microsoft.Storage.")
+	}
+	return strings.Join(out, ", ")
 }
 
 // Markdown renders the catalog as docs/rules.md.
@@ -116,6 +135,20 @@ func Markdown() string {
 		fmt.Fprintf(&b, "| [%s](#%s) | %s | %s | [%s](https://attack.mitre.org/techniques/%s/) | %d | %s | %s |\n",
 			r.ID, strings.ToLower(r.ID), r.Title, r.Severity, r.Technique, strings.ReplaceAll(r.Technique, ".", "/"), r.Phase,
 			strings.Join(r.Groups, ", "), strings.Join(r.Actions, ", "))
+	}
+	b.WriteString("\n### Platform rules (Azure events)\n\n")
+	b.WriteString("Azure SQL Database auditing is switched off, narrowed or redirected through Azure Resource Manager, and audit\n")
+	b.WriteString("blobs can be deleted in the storage account: no audit record says so. The function `AuditControl` receives these\n")
+	b.WriteString("Event Grid events (a Resource Manager system topic of the resource group or subscription, and `BlobDeleted`\n")
+	b.WriteString("from the audit account's topic; `infra/deploy.sh` subscribes it). Failed operations (`…Failure` events) are\n")
+	b.WriteString("reported one severity lower, as attempted. Detection ids derive from the event id, so a redelivered event\n")
+	b.WriteString("notifies once.\n\n")
+	b.WriteString("| ID | Title | Severity | ATT&CK | Event types | Roles |\n")
+	b.WriteString("|---|---|---|---|---|---|\n")
+	for _, r := range detect.PlatformCatalog() {
+		fmt.Fprintf(&b, "| [%s](#%s) | %s | %s | [%s](https://attack.mitre.org/techniques/%s/) | %s | %s |\n",
+			r.ID, strings.ToLower(r.ID), r.Title, r.Severity, r.Technique, strings.ReplaceAll(r.Technique, ".", "/"),
+			shortTypes(r.EventTypes), strings.Join(r.Roles, "; "))
 	}
 	b.WriteString("\n## Allow-lists and suppression\n\n")
 	b.WriteString("- **Destination allow-list** (`XELWATCH_ALLOWED_BACKUP_DESTINATIONS`): URL prefixes (matched at a `/` boundary),\n")
@@ -150,6 +183,17 @@ func Markdown() string {
 			actions = "none (no audit record: raised from the audit blobs)"
 		}
 		fmt.Fprintf(&b, "\n\n%s.\n\nAction groups: %s. Action ids: %s.\n\n", r.Condition, strings.Join(r.Groups, ", "), actions)
+	}
+	for _, r := range detect.PlatformCatalog() {
+		fmt.Fprintf(&b, "## %s\n\n**%s** — %s, ATT&CK %s, phase %d (platform", r.ID, r.Title, r.Severity, r.Technique, r.Phase)
+		if r.Windowed {
+			b.WriteString(", windowed")
+		}
+		fmt.Fprintf(&b, ")\n\n%s.\n\nEvent types: %s. Operations: %s.", r.Condition, strings.Join(r.EventTypes, ", "), strings.Join(r.Operations, ", "))
+		if len(r.Actions) > 0 {
+			fmt.Fprintf(&b, " Action groups: %s. Action ids: %s.", strings.Join(r.Groups, ", "), strings.Join(r.Actions, ", "))
+		}
+		fmt.Fprintf(&b, " Roles: %s.\n\n", strings.Join(r.Roles, "; "))
 	}
 	return b.String()
 }

@@ -247,13 +247,19 @@ func (p *Pipeline) checkIdentity(ctx context.Context, blob string, path Path, cu
 	if err != nil || t == nil {
 		return cur, nil, err
 	}
-	f := p.tamperFinding(blob, path, cur, props, t)
+	next := p.regenerate(cur)
+	info, enabled := p.storageRule(t.rule)
+	if !enabled {
+		p.log.WarnContext(ctx, "audit blob shortened or rewritten (rule disabled); reading it again as a new generation",
+			"blob", blob, "rule", t.rule, "new_length", props.Size, "rows_held", cur.Rows, "generation", next.Generation)
+		return next, nil, nil
+	}
+	f := p.tamperFinding(info, blob, path, cur, props, t)
 	if ro.FindingSink != nil {
 		if err := ro.FindingSink(ctx, []detect.Finding{f}); err != nil {
 			return cur, nil, fmt.Errorf("ingest: %s: emit %s: %w", blob, f.Rule, err)
 		}
 	}
-	next := p.regenerate(cur)
 	p.log.ErrorContext(ctx, "audit blob shortened or rewritten; reading it again as a new generation",
 		"blob", blob, "rule", f.Rule, "detection_id", f.DetectionID, "old_length", max(cur.BlobLength, cur.Offset),
 		"new_length", props.Size, "rows_held", cur.Rows, "generation", next.Generation)

@@ -113,7 +113,11 @@ func (s *sweep) silence(open []Cursor, now time.Time) []error {
 		if gap <= 0 || c.LastGrowth.IsZero() || now.Sub(c.LastGrowth) <= gap || c.SilenceReported.Equal(c.LastGrowth) {
 			continue
 		}
-		f := silenceFinding(st, pp, c, gap)
+		info, enabled := s.p.storageRule(detect.RuleStreamSilent)
+		if !enabled {
+			continue
+		}
+		f := silenceFinding(info, st, pp, c, gap)
 		if err := s.emit(f); err != nil {
 			errs = append(errs, err)
 			continue
@@ -133,10 +137,10 @@ func (s *sweep) silence(open []Cursor, now time.Time) []error {
 
 // silenceFinding is AUD-016 for stream st, keyed by the stream and its
 // last growth: one detection per silence, whichever sweep finds it.
-func silenceFinding(st string, p Path, c Cursor, gap time.Duration) detect.Finding {
+func silenceFinding(info detect.RuleInfo, st string, p Path, c Cursor, gap time.Duration) detect.Finding {
 	why := fmt.Sprintf("no file of audit stream %q grew since %s, longer than its allowed gap of %s (XELWATCH_SILENCE_MAX_GAP); its newest file is %q (%d bytes, %d rows read). The audit may have been turned off, redirected or blocked outside SQL (a change that leaves no audit record)",
 		st, c.LastGrowth.UTC().Format(time.RFC3339), gap, c.Blob, c.BlobLength, c.Rows)
-	return storageFinding(detect.RuleStreamSilent, []string{st, c.LastGrowth.UTC().Format(time.RFC3339Nano)}, p, why, c.LastGrowth.Add(gap))
+	return storageFinding(info, []string{st, c.LastGrowth.UTC().Format(time.RFC3339Nano)}, p, why, c.LastGrowth.Add(gap))
 }
 
 // heartbeat is phase 5: once per SweepOptions.Heartbeat period across

@@ -172,8 +172,8 @@ func (p *Pipeline) regenerate(cur Cursor) Cursor {
 // storageFinding builds a finding of a storage rule. Its detection id
 // hashes the rule and key: what was seen, never when, so that a run
 // interrupted anywhere and retried (or a second sweep) yields the same id.
-func storageFinding(rule string, key []string, p Path, why string, at time.Time) detect.Finding {
-	info, _ := detect.StorageRule(rule)
+func storageFinding(info detect.RuleInfo, key []string, p Path, why string, at time.Time) detect.Finding {
+	rule := info.ID
 	h := sha256.New()
 	for _, k := range append([]string{rule}, key...) {
 		h.Write([]byte(k))
@@ -190,12 +190,30 @@ func storageFinding(rule string, key []string, p Path, why string, at time.Time)
 // read it: keyed by the blob, the generation it ends and what that
 // generation had read (length, offset, tail digest), so that the same
 // tampering found again by a retried run has the same id.
-func (p *Pipeline) tamperFinding(blob string, path Path, cur Cursor, props BlobProps, t *tamper) detect.Finding {
+func (p *Pipeline) tamperFinding(info detect.RuleInfo, blob string, path Path, cur Cursor, props BlobProps, t *tamper) detect.Finding {
 	at := props.LastModified
 	if at.IsZero() {
 		at = p.opt.Now()
 	}
 	key := []string{blob, strconv.Itoa(cur.Generation), strconv.FormatInt(cur.BlobLength, 10),
 		strconv.FormatInt(cur.Offset, 10), cur.Identity.TailSHA256}
-	return storageFinding(t.rule, key, path, t.why, at)
+	return storageFinding(info, key, path, t.why, at)
+}
+
+// StorageRuleConfig is implemented by an Evaluator that configures the
+// storage rules (*detect.Engine: XELWATCH_DISABLED_RULES and
+// XELWATCH_SEVERITY_OVERRIDES apply to AUD-014..016 as to every rule).
+type StorageRuleConfig interface {
+	// StorageRule returns the rule as configured; false when it is
+	// disabled (or unknown).
+	StorageRule(id string) (detect.RuleInfo, bool)
+}
+
+// storageRule is the storage rule id as the evaluator configures it, or
+// as the catalog defines it when the pipeline has no such evaluator.
+func (p *Pipeline) storageRule(id string) (detect.RuleInfo, bool) {
+	if sc, ok := p.eval.(StorageRuleConfig); ok {
+		return sc.StorageRule(id)
+	}
+	return detect.StorageRule(id)
 }

@@ -293,3 +293,53 @@ func TestIngestClosedBlobReplaced(t *testing.T) {
 		t.Fatalf("rewritten: %v", rulesOf(r.Findings))
 	}
 }
+
+// configuredRules is the backup rule with the storage rules configured
+// as an Engine does it: AUD-014 disabled, AUD-015 re-rated.
+type configuredRules struct{ backupRule }
+
+func (configuredRules) StorageRule(id string) (detect.RuleInfo, bool) {
+	info, ok := detect.StorageRule(id)
+	switch id {
+	case detect.RuleBlobShortened:
+		return detect.RuleInfo{}, false
+	case detect.RuleBlobRewritten:
+		info.Severity = detect.Medium
+	}
+	return info, ok
+}
+
+func TestIngestStorageRulesFollowConfiguration(t *testing.T) {
+	t.Parallel()
+	const n = 200
+	file := auditFile(t, n)
+	f := newFixture(t, Options{})
+	f.p = New(f.blobs, f.cursors, f.rows, &configuredRules{}, XEL{}, nil, Options{})
+	f.blobs.Append(testBlob, file, t0)
+	f.ingest(t, RunOptions{})
+
+	// Disabled: no AUD-014, but the blob is still read again as the
+	// next generation and the old rows stay.
+	f.blobs.Replace(testBlob, file[:len(file)/2], "", t0.Add(time.Hour))
+	r := f.ingest(t, RunOptions{})
+	if got := storageFindings(r.Findings, detect.RuleBlobShortened); len(got) != 0 {
+		t.Errorf("disabled AUD-014 raised %d findings", len(got))
+	}
+	if c, _ := f.cursors.Get(context.Background(), testBlob); c.Generation != 1 || c.EarlierRows != n {
+		t.Errorf("cursor generation %d earlier rows %d, want 1, %d", c.Generation, c.EarlierRows, n)
+	}
+
+	// Re-rated: AUD-015 at the configured severity.
+	other := auditFile(t, n)
+	f.blobs.Replace(testBlob, other, "", t0.Add(2*time.Hour))
+	for range 3 {
+		r = f.ingest(t, RunOptions{})
+		if got := storageFindings(r.Findings, detect.RuleBlobRewritten); len(got) > 0 {
+			if got[0].Severity != detect.Medium {
+				t.Errorf("AUD-015 severity %s, want the override medium", got[0].Severity)
+			}
+			return
+		}
+	}
+	t.Errorf("no AUD-015 after the blob was replaced by other bytes")
+}

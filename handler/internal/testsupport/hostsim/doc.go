@@ -8,7 +8,9 @@
 // invocation is retried up to PoisonThreshold times, then recorded as a
 // poison blob; a failed queue message reappears after its visibility
 // timeout and moves to <queue>-poison after MaxDequeueCount deliveries;
-// queue outputs become one base64 message per array element.
+// queue outputs become one base64 message per array element; an Event
+// Grid event (eventgrid.go) arrives as its indented JSON text encoded
+// twice in Data.event and is delivered again while the invocation fails.
 //
 // The behaviour reproduced is the host's (Azure/azure-functions-host):
 // readiness and environment in Workers/Http/HttpWorkerProcess.cs, the

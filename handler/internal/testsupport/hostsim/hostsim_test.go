@@ -65,11 +65,16 @@ func TestEncodingMatchesGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	eg, err := EventGridInvocation("AuditControl", []byte(`{"id":"1","eventType":"Microsoft.Resources.ResourceWriteSuccess","subject":"/s","eventTime":"2026-11-21T20:30:05Z","dataVersion":"2","metadataVersion":"1","topic":"/subscriptions/x","data":{"operationName":"Microsoft.Sql/servers/auditingSettings/write"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct {
 		name   string
 		got    []byte
 		golden string
 	}{
+		{"eventgrid", eg, "auditcontrol-eventgrid.json"},
 		{"blob", blob, "auditblob-deferred.json"},
 		{"queue", queue, "notifier-queue.json"},
 		{"timer", TimerInvocation("AuditSweep"), "auditsweep-timer.json"},
