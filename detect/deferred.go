@@ -33,6 +33,9 @@ func (e *Engine) Deferred() *Deferred {
 	ov := &overlay{base: e.state, keys: map[string]*pendingKey{}}
 	d := &Deferred{e: *e, ov: ov}
 	d.e.state = ov
+	// The baselines' memo tells what the State holds: the batch's own,
+	// so that a batch discarded after a failure leaves nothing in it.
+	d.e.memo = newBasMemo()
 	return d
 }
 
