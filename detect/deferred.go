@@ -66,6 +66,8 @@ func (d *Deferred) Commit(ctx context.Context) error {
 	keys, order := ov.keys, ov.order
 	ov.keys, ov.order = map[string]*pendingKey{}, nil
 	ov.mu.Unlock()
+	d.e.memo.clear() // it told what the overlay held
+
 	for rank := range 3 {
 		for _, k := range order {
 			pk := keys[k]

@@ -25,15 +25,12 @@ const (
 	// maxBaselineWindow bounds XELWATCH_BASELINE_WINDOW: baseline keys
 	// expire that long after the last record that wrote them.
 	maxBaselineWindow = 90 * 24 * time.Hour
-	// maxBaselineValues bounds XELWATCH_BASELINE_MAX_VALUES; with
-	// basPerValue sightings each a key stays within maxStateEntries.
+	// maxBaselineValues bounds XELWATCH_BASELINE_MAX_VALUES.
 	maxBaselineValues = 100
-	// basPerValue is the sightings kept per value: the newest (file, day)
-	// first sightings.
-	basPerValue = 2
-	// basMaxBuckets is the row-volume buckets (file, day) kept per
-	// principal and kind (response rows, affected rows): the newest.
-	basMaxBuckets = 60
+	// basBudget bounds the entries of a baseline key (within
+	// maxStateEntries): every value kept keeps its newest sighting, and
+	// the newest of the others fill the rest.
+	basBudget = 240
 	// basMinHistory is the least number of buckets BAS-004 compares with.
 	basMinHistory = 3
 	// maxBasMemo bounds the memo of an Engine or a Deferred.
@@ -157,10 +154,11 @@ func (m *matcher) learning(cur []Entry) (learning, hasStart bool) {
 
 // mergeSightings adds sightings to cur: per value, file and day the one
 // first in processing order is kept, so that a replay leaves the key as
-// it was; start is added unless the key has one. Then the newest
-// basPerValue sightings per value are kept, and the maxValues values seen
-// most recently.
-func mergeSightings(cur, add []Entry, start *Entry, maxValues int) []Entry {
+// it was; start is added unless the key has one. Then the key is bounded
+// (boundBas): the maxValues values seen most recently, each with its
+// newest sighting, and the newest other sightings within basBudget. It
+// reports whether the bound dropped entries.
+func mergeSightings(cur, add []Entry, start *Entry, maxValues int) ([]Entry, bool) {
 	next := make([]Entry, 0, len(cur)+len(add)+1)
 	next = append(next, cur...)
 	for _, a := range add {
@@ -173,7 +171,7 @@ func mergeSightings(cur, add []Entry, start *Entry, maxValues int) []Entry {
 		}
 	}
 	next = withStart(next, start)
-	return boundBas(next, func(e *Entry) string { return e.Value }, basPerValue, maxValues)
+	return boundBas(next, func(e *Entry) string { return e.Value }, maxValues)
 }
 
 // withStart adds start to es unless es holds a start entry.
@@ -184,35 +182,54 @@ func withStart(es []Entry, start *Entry) []Entry {
 	return append(es, *start)
 }
 
-// boundBas sorts es (cmpEntry) and keeps, of the entries other than the
-// special ones, the newest perGroup of each group and the maxGroups
-// groups with the newest entries. The result depends only on the entries
-// given, not on their order.
-func boundBas(es []Entry, group func(*Entry) string, perGroup, maxGroups int) []Entry {
+// boundBas sorts es (cmpEntry) and keeps the special entries, the
+// maxGroups groups with the newest entries, each with its newest entry,
+// and of their other entries the newest that fit basBudget. The result
+// depends only on the entries given, not on their order; dropped reports
+// whether it is shorter.
+func boundBas(es []Entry, group func(*Entry) string, maxGroups int) (out []Entry, dropped bool) {
 	slices.SortFunc(es, cmpEntry)
-	count := map[string]int{}
-	keep := make([]bool, len(es))
+	const (
+		drop = iota
+		pin
+		extra
+	)
+	groups := map[string]bool{}
+	mark := make([]uint8, len(es))
+	kept := 0
 	for i := len(es) - 1; i >= 0; i-- {
 		e := &es[i]
 		if isSpecial(e) {
-			keep[i] = true
+			mark[i] = pin
+			kept++
 			continue
 		}
 		g := group(e)
-		n, known := count[g]
-		if !known && len(count) >= maxGroups {
-			n = perGroup // a group past the bound: none of its entries
+		switch {
+		case groups[g]:
+			mark[i] = extra
+		case len(groups) < maxGroups:
+			groups[g] = true
+			mark[i] = pin
+			kept++
 		}
-		keep[i] = n < perGroup
-		count[g] = n + 1
 	}
-	out := es[:0]
+	for i := len(es) - 1; i >= 0; i-- {
+		if mark[i] == extra {
+			if kept < basBudget {
+				kept++
+			} else {
+				mark[i] = drop
+			}
+		}
+	}
+	out = es[:0]
 	for i := range es {
-		if keep[i] {
+		if mark[i] != drop {
 			out = append(out, es[i])
 		}
 	}
-	return out
+	return out, len(out) < len(mark)
 }
 
 // Client networks and applications. A value is derived from the part of
@@ -405,6 +422,31 @@ func (b *basMemo) recorded(k basKey, i int, order Place) {
 	})
 }
 
+// basUpdate writes a baseline key. When the key's bound dropped entries,
+// the memo may vouch for one of them: it is cleared, so that what a
+// record decides never depends on whether its tuple is in the memo.
+func (m *matcher) basUpdate(key string, expires time.Time, fn func([]Entry) ([]Entry, bool)) error {
+	dropped := false
+	_, err := m.state.Update(m.ctx, key, expires, func(cur []Entry) []Entry {
+		next, d := fn(cur)
+		dropped = d
+		return next
+	})
+	if dropped {
+		m.memo.clear()
+	}
+	return err
+}
+
+func (b *basMemo) clear() {
+	if b == nil {
+		return
+	}
+	b.mu.Lock()
+	clear(b.m)
+	b.mu.Unlock()
+}
+
 // basRefresh is how often the server key's marker is rewritten, so that
 // the key (which otherwise changes only when it is created) does not
 // expire while the server is active.
@@ -473,7 +515,7 @@ func bas001(m *matcher, ev *Event) ([]hit, error) {
 	seen, stored := v.sighting(cur, "p", ev.ID(), t, c.BaselineWindow)
 	if !stored {
 		en := basEntry(ev, "p")
-		if _, err := m.state.Update(m.ctx, key, t.Add(c.BaselineWindow), func(cur []Entry) []Entry {
+		if err := m.basUpdate(key, t.Add(c.BaselineWindow), func(cur []Entry) ([]Entry, bool) {
 			return mergeSightings(cur, []Entry{en}, nil, 1)
 		}); err != nil {
 			return nil, err
@@ -550,7 +592,7 @@ func (m *matcher) observeValues(key string, ev *Event, values []string) ([]strin
 	}
 	if len(add) > 0 || !hasStart {
 		start := basEntry(ev, basStart)
-		if _, err := m.state.Update(m.ctx, key, t.Add(c.BaselineWindow), func(cur []Entry) []Entry {
+		if err := m.basUpdate(key, t.Add(c.BaselineWindow), func(cur []Entry) ([]Entry, bool) {
 			return mergeSightings(cur, add, &start, c.BaselineMaxValues)
 		}); err != nil {
 			return nil, false, err
@@ -617,9 +659,9 @@ func isBucket(e *Entry, kind byte) bool {
 }
 
 // mergeBuckets raises the buckets of add (one per kind) to their peaks,
-// adds start unless the key has one, and keeps the newest basMaxBuckets
-// buckets per kind.
-func mergeBuckets(cur, add []Entry, start *Entry) []Entry {
+// adds start unless the key has one, and keeps the newest buckets
+// (boundBas).
+func mergeBuckets(cur, add []Entry, start *Entry) ([]Entry, bool) {
 	next := make([]Entry, 0, len(cur)+len(add)+1)
 	next = append(next, cur...)
 	for _, a := range add {
@@ -632,7 +674,7 @@ func mergeBuckets(cur, add []Entry, start *Entry) []Entry {
 		}
 	}
 	next = withStart(next, start)
-	return boundBas(next, func(e *Entry) string { return e.Value[:1] }, basMaxBuckets, len(basKinds))
+	return boundBas(next, func(e *Entry) string { return e.Value[:1] }, len(basKinds))
 }
 
 func bas004(m *matcher, ev *Event) ([]hit, error) {
@@ -691,7 +733,7 @@ func bas004(m *matcher, ev *Event) ([]hit, error) {
 	}
 	if len(add) > 0 || !hasStart {
 		start := basEntry(ev, basStart)
-		if _, err := m.state.Update(m.ctx, key, t.Add(c.BaselineWindow), func(cur []Entry) []Entry {
+		if err := m.basUpdate(key, t.Add(c.BaselineWindow), func(cur []Entry) ([]Entry, bool) {
 			return mergeBuckets(cur, add, &start)
 		}); err != nil {
 			return nil, err

@@ -49,7 +49,9 @@ func init() {
 		{name: "during the learning period", recs: []audit.Record{login(), login(ip("203.0.113.7"), at(3*day))}},
 		{name: "used again after the window", recs: []audit.Record{login(), login(ip("203.0.113.7"), at(5*day)), login(at(20 * day)), login(ip("203.0.113.8"), at(41*day))}, want: []string{"BAS-002/low"}},
 	}
-	backup := func(stmt string, opts ...func(*audit.Record)) audit.Record { return rec("BA", "DB", stmt, append([]func(*audit.Record){svc}, opts...)...) }
+	backup := func(stmt string, opts ...func(*audit.Record)) audit.Record {
+		return rec("BA", "DB", stmt, append([]func(*audit.Record){svc}, opts...)...)
+	}
 	ruleCases["BAS-003"] = []ruleCase{
 		{name: "new container", recs: []audit.Record{backup(approvedURL), backup(evilURL, at(8*day))}, want: []string{"BAS-003/medium"}, whyHas: "to https://evilacct.blob.core.windows.net/loot: no backup of server sql01"},
 		{name: "same container, another file", recs: []audit.Record{backup(approvedURL), backup("BACKUP DATABASE [Sales] TO URL = N'https://BackupAcct.blob.core.windows.net/sql/2026/12/x.bak?sv=1'", at(8*day))}},

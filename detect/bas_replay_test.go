@@ -1,0 +1,221 @@
+package detect
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/xelwatch/xelwatch/xel/audit"
+)
+
+// The replay tests of the baselines: as replay_test.go, over a file that
+// spans a week, with a learning period of a day and a window of three
+// days, so that every baseline learns, reports, forgets and reports
+// again within 150 records.
+
+var basRules = []string{"BAS-001", "BAS-002", "BAS-003", "BAS-004"}
+
+func basConfig(t testing.TB) Config {
+	c := testConfig(t)
+	c.BaselineLearning = day
+	c.BaselineWindow = 3 * day
+	c.BaselineMaxValues = 16
+	c.BaselineRowsFloor = 1000
+	return c
+}
+
+// baselineMix generates n records of one file over about a week:
+// statements with row counts (a spike now and then), logins and
+// authentications, backups to a few destinations, principals that
+// come and go, new client networks and applications; some records share
+// an event time, and some statements are split by SQL Server into two
+// parts (emitted when the last part is read, after the records between).
+func baselineMix(n int, seed uint64) []audit.Record {
+	rng := rand.New(rand.NewPCG(seed, 13))
+	regulars := []string{"app_orders", `CONTOSO\alice`, "etl"}
+	dests := []string{approvedURL, approvedLog, evilURL, `BACKUP LOG s TO DISK = '\\backupsrv\sql\x.trn'`, `BACKUP DATABASE s TO DISK = 'E:\dump\s.bak'`}
+	t := t0
+	var out []audit.Record
+	type waiting struct {
+		r    audit.Record
+		emit int
+	}
+	var split []waiting
+	for slot := 0; len(out) < n; slot++ {
+		if rng.IntN(5) != 0 {
+			t = t.Add(time.Duration(rng.IntN(140)) * time.Minute)
+		}
+		p := regulars[rng.IntN(len(regulars))]
+		r := rec("BCM", "", "SELECT * FROM dbo.Orders", by(p), ip(fmt.Sprintf("10.0.%d.%d", rng.IntN(2), 1+rng.IntN(200))), func(r *audit.Record) {
+			r.EventTime, r.FileName, r.AuditFileOffset = t, replayFile, slotOffset(slot)
+		})
+		switch k := rng.IntN(100); {
+		case k < 35:
+			r.ResponseRows = int64(10 + rng.IntN(200))
+			if rng.IntN(12) == 0 {
+				r.ResponseRows = int64(50_000 + rng.IntN(500_000))
+			}
+			if rng.IntN(5) == 0 && len(out)+3 < n {
+				r.Parts = []audit.Record{{AuditFileOffset: r.AuditFileOffset}, {AuditFileOffset: slotOffset(slot + 2), EventIndex: 1}}
+				split = append(split, waiting{r, slot + 2})
+				r = rec("LGO", "", "", func(x *audit.Record) {
+					x.EventTime, x.FileName, x.AuditFileOffset, x.EventIndex = t, replayFile, slotOffset(slot), 1
+				})
+			}
+		case k < 45:
+			r.Statement, r.AffectedRows = "UPDATE dbo.Stock SET Qty = 0", int64(1+rng.IntN(50))
+			if rng.IntN(8) == 0 {
+				r.AffectedRows = 2_000_000
+			}
+		case k < 62:
+			r.ActionID, r.ClassType, r.Statement = "LGIS", "LX", ""
+			if rng.IntN(6) == 0 {
+				r.ActionID, r.Succeeded = "LGIF", false
+			}
+		case k < 70:
+			r.ActionID, r.ClassType, r.Statement = "DBAS", "DB", ""
+		case k < 78:
+			r.ActionID, r.ClassType, r.Statement = "BA", "DB", dests[rng.IntN(len(dests))]
+			svc(&r)
+		case k < 85:
+			r.ClientIP = fmt.Sprintf("203.0.%d.9", 100+rng.IntN(20))
+		case k < 91:
+			r.ApplicationName = fmt.Sprintf("tool%d (pid %d)", rng.IntN(4), rng.IntN(99))
+		default:
+			r.ServerPrincipalName = fmt.Sprintf("temp%d", rng.IntN(4))
+			r.SessionServerPrincipalName = r.ServerPrincipalName
+		}
+		out = append(out, r)
+		for i := 0; i < len(split); {
+			if split[i].emit == slot {
+				out = append(out, split[i].r)
+				split = slices.Delete(split, i, i+1)
+				continue
+			}
+			i++
+		}
+	}
+	return out[:n]
+}
+
+func basCases() []replayCase {
+	return []replayCase{{"week", baselineMix(150, 5)}, {"other week", baselineMix(150, 6)}}
+}
+
+// TestBaselineReplayAfterInterruption is TestReplayAfterInterruption for
+// the baselines: storage fails after the n-th state operation, for every
+// n; the retry from an earlier resume point, on the State the pass left,
+// adds the findings the uninterrupted pass has and no other.
+func TestBaselineReplayAfterInterruption(t *testing.T) {
+	cfg := basConfig(t)
+	for _, tc := range basCases() {
+		t.Run(tc.name, func(t *testing.T) {
+			counter := &failingState{State: NewMemoryState(), budget: -1}
+			clean := idSet(evalIDs(t, mustEngine(t, cfg, counter), tc.recs))
+			if got := rulesOf(clean); !containsAll(got, basRules) {
+				t.Fatalf("scenario exercises %q, want every baseline %q", got, basRules)
+			}
+			t.Logf("%d records, %d state operations, %d findings by %q", len(tc.recs), counter.ops, len(clean), rulesOf(clean))
+			resume := resumePoints(tc.recs)
+			for n := 0; n <= counter.ops; n++ {
+				st := &failingState{State: NewMemoryState(), budget: n}
+				first, k := evalUntilDown(t, mustEngine(t, cfg, st), tc.recs)
+				for _, o := range pickResume(resume, tc.recs, k) {
+					st := &failingState{State: cloneState(st.State.(*MemoryState)), budget: -1}
+					retry := idSet(evalIDs(t, mustEngine(t, cfg, st), from(tc.recs, o)))
+					if got := idSet(first, retry); !slices.Equal(got, clean) {
+						t.Fatalf("storage down after %d operations (record %d), resumed at %d:%s", n, k, o, diff(got, clean))
+					}
+					if extra := diff(retry, clean); strings.Contains(extra, "new") {
+						t.Fatalf("storage down after %d operations (record %d), resumed at %d: retry emitted%s", n, k, o, extra)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestBaselineReplayBatchesAfterFailure is TestReplayBatchesAfterFailure
+// for the baselines: batches through Deferreds, storage down after the
+// n-th operation of a run (while a batch is evaluated or committed).
+func TestBaselineReplayBatchesAfterFailure(t *testing.T) {
+	cfg := basConfig(t)
+	const batch = 7
+	for _, tc := range basCases() {
+		t.Run(tc.name, func(t *testing.T) {
+			clean := idSet(evalBatches(t, mustEngine(t, cfg, NewMemoryState()), tc.recs, batch))
+			if got := rulesOf(clean); !containsAll(got, basRules) {
+				t.Fatalf("scenario exercises %q, want every baseline %q", got, basRules)
+			}
+			if direct := idSet(evalIDs(t, mustEngine(t, cfg, NewMemoryState()), tc.recs)); !slices.Equal(direct, clean) {
+				t.Fatalf("batches and a direct pass differ:%s", diff(clean, direct))
+			}
+			resume := resumePoints(tc.recs)
+			for _, o := range []int64{resume[0], resume[len(resume)/3], resume[2*len(resume)/3]} {
+				before := func(st State) []string {
+					var recs []audit.Record
+					for _, r := range tc.recs {
+						if r.AuditFileOffset < o {
+							recs = append(recs, r)
+						}
+					}
+					return evalBatches(t, mustEngine(t, cfg, st), recs, batch)
+				}
+				run := from(tc.recs, o)
+				counter := &failingState{State: NewMemoryState(), budget: -1}
+				before(counter.State)
+				evalBatches(t, mustEngine(t, cfg, counter), run, batch)
+				for n := 0; n < counter.ops; n++ {
+					st := &failingState{State: NewMemoryState(), budget: n}
+					earlier := before(st.State)
+					e := mustEngine(t, cfg, st)
+					first := evalBatches(t, e, run, batch)
+					// The retry uses the same Engine, as the function app
+					// does: what a discarded batch left in its memo must
+					// not reach the retry.
+					st.budget = -1
+					retry := evalBatches(t, e, run, batch)
+					if got := idSet(earlier, first, retry); !slices.Equal(got, clean) {
+						t.Fatalf("run from %d: storage down after %d operations:%s", o, n, diff(got, clean))
+					}
+					if extra := diff(idSet(retry), clean); strings.Contains(extra, "new") {
+						t.Fatalf("run from %d: storage down after %d operations: retry emitted%s", o, n, extra)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestBaselineDeferredMemo: a batch discarded after a failure leaves
+// nothing behind, not in the State and not in the memo of the Engine: a
+// second Deferred evaluates the same records to the same findings and
+// writes them.
+func TestBaselineDeferredMemo(t *testing.T) {
+	cfg := basConfig(t)
+	cfg.BaselineLearning = 0
+	recs := baselineMix(40, 7)
+	e := mustEngine(t, cfg, NewMemoryState())
+	var got [2][]string
+	for i := range got {
+		d := e.Deferred()
+		for j := range recs {
+			fs, err := d.Evaluate(context.Background(), &recs[j])
+			if err != nil {
+				t.Fatal(err)
+			}
+			got[i] = append(got[i], ids(fs)...)
+		}
+		if d.Pending() == 0 {
+			t.Fatalf("pass %d: no state writes held back", i)
+		}
+		// Not committed: the batch failed.
+	}
+	if len(got[0]) == 0 || !slices.Equal(got[0], got[1]) {
+		t.Errorf("findings of the discarded batch %q, of its retry %q", got[0], got[1])
+	}
+}
