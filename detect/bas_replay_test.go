@@ -219,3 +219,97 @@ func TestBaselineDeferredMemo(t *testing.T) {
 		t.Errorf("findings of the discarded batch %q, of its retry %q", got[0], got[1])
 	}
 }
+
+// TestBaselineStateBounded floods one principal with new client networks
+// and applications, one server with backup destinations, and a
+// principal's row history with a year of days: each key stays within
+// its bounds (values, entries), keeps its start, and the keys expire with
+// the window.
+func TestBaselineStateBounded(t *testing.T) {
+	cfg := basConfig(t)
+	cfg.BaselineMaxValues = 10
+	st := NewMemoryState()
+	e := mustEngine(t, cfg, st)
+	ctx := context.Background()
+	for i := range 2000 {
+		r := rec("BCM", "", "SELECT 1", by("mallory"), rows(int64(1+i)), at(time.Duration(i)*4*time.Hour),
+			ip(fmt.Sprintf("198.%d.%d.1", i/250, i%250)), app(fmt.Sprintf("tool%d", i)))
+		if i%3 == 0 {
+			r = rec("BA", "DB", fmt.Sprintf("BACKUP DATABASE s TO URL = 'https://acct%d.blob.core.windows.net/c/x.bak'", i), at(time.Duration(i)*4*time.Hour))
+		}
+		r.FileName, r.AuditFileOffset = fmt.Sprintf("f%d.xel", i/7), int64(i%7)
+		if _, err := e.Evaluate(ctx, &r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for key, limit := range map[string]int{
+		"base|cli|sql01|mallory":  cfg.BaselineMaxValues,
+		"base|dest|sql01":         cfg.BaselineMaxValues,
+		"base|rows|sql01|mallory": 2,
+		"base|prin|sql01|mallory": 1,
+	} {
+		es, _ := st.Get(ctx, key)
+		values := map[string]bool{}
+		starts := 0
+		for _, en := range es {
+			switch {
+			case en.Value == basStart:
+				starts++
+			case strings.HasPrefix(key, "base|rows|"):
+				values[en.Value[:1]] = true
+			default:
+				values[en.Value] = true
+			}
+		}
+		if len(es) == 0 || len(es) > basBudget+1 || len(values) > limit {
+			t.Errorf("%s: %d entries, %d values; want 1..%d entries, at most %d values", key, len(es), len(values), basBudget+1, limit)
+		}
+		if want := 1; key != "base|prin|sql01|mallory" && starts != want {
+			t.Errorf("%s: %d start entries, want %d", key, starts, want)
+		}
+	}
+	// A year later, the windowed keys of today's records are kept, the
+	// baselines of a year ago forgotten.
+	later := rec("LGIF", "LX", "", failed, ip("10.9.9.9"), at(2000*4*time.Hour+stateHorizon+4*day))
+	later.FileName = "late.xel"
+	if _, err := e.Evaluate(ctx, &later); err != nil {
+		t.Fatal(err)
+	}
+	if es, _ := st.Get(ctx, "base|cli|sql01|mallory"); es != nil {
+		t.Errorf("baseline key kept %d entries past its expiry", len(es))
+	}
+	if es, _ := st.Get(ctx, "fail|sql01|10.9.9.9"); len(es) != 1 {
+		t.Errorf("the failed login's window holds %d entries, want 1", len(es))
+	}
+}
+
+// TestMemoryStateKeepsWindowsUnderBaselines: baseline keys expire a
+// window (30 days) after their record; a MemoryState must not take that
+// expiry for the present and forget the windows of the records being
+// evaluated (it did with a horizon of memoryHorizon: the brute force of
+// the attack story was never found).
+func TestMemoryStateKeepsWindowsUnderBaselines(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.BaselineLearning = 0
+	first := rec("LGIS", "LX", "", at(-time.Minute), func(r *audit.Record) { r.AuditFileOffset = 999 })
+	fs := run(t, cfg, append([]audit.Record{first}, attackStory()...))
+	if got := summary(fs, "AUTH-001"); len(got) != 1 {
+		t.Errorf("AUTH-001 findings %q, want one, with the baselines on:%s", got, whys(fs))
+	}
+}
+
+// TestBenignCorpusPastLearning spreads the benign corpus over two weeks,
+// past the learning period: the usual principals, networks,
+// applications, backup destinations and row counts stay silent.
+func TestBenignCorpusPastLearning(t *testing.T) {
+	recs := benignCorpus(20000, 1)
+	start := recs[0].EventTime
+	for i := range recs {
+		recs[i].EventTime = start.Add(time.Duration(i) * 14 * day / time.Duration(len(recs)))
+		recs[i].FileName = fmt.Sprintf("sql01/Sales/SqlDbAuditing_Audit/%s/00_00_00_000_0.xel", recs[i].EventTime.Format("2006-01-02"))
+	}
+	fs := run(t, testConfig(t), recs)
+	if len(fs) != 0 {
+		t.Errorf("%d findings; first:%s", len(fs), whys(fs[:min(5, len(fs))]))
+	}
+}
