@@ -1,6 +1,8 @@
 package detect
 
 import (
+	"strings"
+	"testing"
 	"time"
 
 	"github.com/xelwatch/xelwatch/xel/audit"
@@ -79,5 +81,26 @@ func init() {
 		{name: "history is the principal's", recs: append(history(100, 150, 80, 120), bcm(by("etl"), rows(5), at(day)), bcm(by("etl"), rows(500_000), at(8*day)))},
 		{name: "own file and day not compared", recs: append(history(100, 150, 80, 120), bcm(rows(400_000), at(8*day)), bcm(rows(500_000), at(8*day+time.Minute))), want: []string{"BAS-004/medium", "BAS-004/medium"}},
 		{name: "floor setting", cfg: func(c *Config) { c.BaselineRowsFloor = 1_000_000 }, recs: append(history(100, 150, 80, 120), bcm(rows(500_000), at(8*day)))},
+	}
+}
+
+// TestBaselineConfigErrors: each baseline setting out of range is an
+// error naming it.
+func TestBaselineConfigErrors(t *testing.T) {
+	for name, f := range map[string]func(*Config){
+		"XELWATCH_BASELINE_WINDOW":     func(c *Config) { c.BaselineWindow = 91 * day },
+		"XELWATCH_BASELINE_LEARNING":   func(c *Config) { c.BaselineLearning = -time.Hour },
+		"XELWATCH_BASELINE_MAX_VALUES": func(c *Config) { c.BaselineMaxValues = maxBaselineValues + 1 },
+		"XELWATCH_BASELINE_ROWS_K":     func(c *Config) { c.BaselineRowsK = 0 },
+		"XELWATCH_BASELINE_ROWS_FLOOR": func(c *Config) { c.BaselineRowsFloor = 0 },
+	} {
+		c := DefaultConfig()
+		f(&c)
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("%s out of range: error %v, want one naming it", name, err)
+		}
+	}
+	if maxBaselineValues >= basBudget || basBudget+2 > maxStateEntries {
+		t.Errorf("a baseline key (%d values, %d entries) must fit maxStateEntries %d", maxBaselineValues, basBudget, maxStateEntries)
 	}
 }
