@@ -243,10 +243,10 @@ func TestBaselineStateBounded(t *testing.T) {
 		}
 	}
 	for key, limit := range map[string]int{
-		"base|cli|sql01|mallory":  cfg.BaselineMaxValues,
-		"base|dest|sql01":         cfg.BaselineMaxValues,
-		"base|rows|sql01|mallory": 2,
-		"base|prin|sql01|mallory": 1,
+		"base-cli|sql01|mallory":  cfg.BaselineMaxValues,
+		"base-dest|sql01":         cfg.BaselineMaxValues,
+		"base-rows|sql01|mallory": 2,
+		"base-prin|sql01|mallory": 1,
 	} {
 		es, _ := st.Get(ctx, key)
 		values := map[string]bool{}
@@ -255,7 +255,7 @@ func TestBaselineStateBounded(t *testing.T) {
 			switch {
 			case en.Value == basStart:
 				starts++
-			case strings.HasPrefix(key, "base|rows|"):
+			case strings.HasPrefix(key, "base-rows|"):
 				values[en.Value[:1]] = true
 			default:
 				values[en.Value] = true
@@ -264,7 +264,7 @@ func TestBaselineStateBounded(t *testing.T) {
 		if len(es) == 0 || len(es) > basBudget+1 || len(values) > limit {
 			t.Errorf("%s: %d entries, %d values; want 1..%d entries, at most %d values", key, len(es), len(values), basBudget+1, limit)
 		}
-		if want := 1; key != "base|prin|sql01|mallory" && starts != want {
+		if want := 1; key != "base-prin|sql01|mallory" && starts != want {
 			t.Errorf("%s: %d start entries, want %d", key, starts, want)
 		}
 	}
@@ -275,7 +275,7 @@ func TestBaselineStateBounded(t *testing.T) {
 	if _, err := e.Evaluate(ctx, &later); err != nil {
 		t.Fatal(err)
 	}
-	if es, _ := st.Get(ctx, "base|cli|sql01|mallory"); es != nil {
+	if es, _ := st.Get(ctx, "base-cli|sql01|mallory"); es != nil {
 		t.Errorf("baseline key kept %d entries past its expiry", len(es))
 	}
 	if es, _ := st.Get(ctx, "fail|sql01|10.9.9.9"); len(es) != 1 {

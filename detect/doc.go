@@ -74,8 +74,9 @@
 // # Baselines
 //
 // BAS-001..004 learn what is usual and keep it in the State, in keys
-// "base|<kind>|<server>[|<principal>]" that expire a baseline window
-// (Config.BaselineWindow, 30 days) after their last write:
+// "base-<kind>|<server>[|<principal>]" (a table partition per kind) that
+// expire a baseline window (Config.BaselineWindow, 30 days) after their
+// last write:
 //
 //   - Sightings (principals, client networks, applications, backup
 //     destinations): per value, the first record of each file and day

@@ -457,7 +457,7 @@ func basRefresh(window time.Duration) time.Duration { return min(24*time.Hour, w
 // and refreshing its marker.
 func (m *matcher) serverLearning(ev *Event) (bool, error) {
 	c := &m.cfg.cfg
-	key := lowerKey("base", "srv", ev.Server())
+	key := lowerKey("base-srv", ev.Server())
 	cur, err := m.state.Get(m.ctx, key)
 	if err != nil {
 		return false, err
@@ -506,7 +506,7 @@ func bas001(m *matcher, ev *Event) ([]hit, error) {
 	if err != nil {
 		return nil, err
 	}
-	key := lowerKey("base", "prin", ev.Server(), p)
+	key := lowerKey("base-prin", ev.Server(), p)
 	cur, err := m.state.Get(m.ctx, key)
 	if err != nil {
 		return nil, err
@@ -545,7 +545,7 @@ func bas002(m *matcher, ev *Event) ([]hit, error) {
 	if len(values) == 0 {
 		return nil, nil
 	}
-	key := lowerKey("base", "cli", ev.Server(), p)
+	key := lowerKey("base-cli", ev.Server(), p)
 	fresh, learning, err := m.observeValues(key, ev, values)
 	if err != nil {
 		return nil, err
@@ -622,7 +622,7 @@ func bas003(m *matcher, ev *Event) ([]hit, error) {
 	if len(values) == 0 {
 		return nil, nil
 	}
-	fresh, learning, err := m.observeValues(lowerKey("base", "dest", ev.Server()), ev, values)
+	fresh, learning, err := m.observeValues(lowerKey("base-dest", ev.Server()), ev, values)
 	if err != nil || learning || len(fresh) == 0 {
 		return nil, err
 	}
@@ -689,7 +689,7 @@ func bas004(m *matcher, ev *Event) ([]hit, error) {
 	if known.covers(rows, c.BaselineRowsFloor) {
 		return nil, nil
 	}
-	key := lowerKey("base", "rows", ev.Server(), p)
+	key := lowerKey("base-rows", ev.Server(), p)
 	cur, err := m.state.Get(m.ctx, key)
 	if err != nil {
 		return nil, err
