@@ -2,6 +2,7 @@ package detect
 
 import (
 	"fmt"
+	"hash/maphash"
 	"math"
 	"net/netip"
 	"slices"
@@ -348,41 +349,63 @@ type basVal struct {
 	peakOK bool
 }
 
-type basMemo struct {
-	mu sync.Mutex
-	m  map[basKey]*basVal
+// basSlot is a memo entry: its key (a hash collision is checked) and
+// what was recorded.
+type basSlot struct {
+	key basKey
+	val basVal
 }
 
-func newBasMemo() *basMemo { return &basMemo{m: map[basKey]*basVal{}} }
+type basMemo struct {
+	mu sync.Mutex
+	m  map[uint64]*basSlot
+}
+
+func newBasMemo() *basMemo { return &basMemo{m: map[uint64]*basSlot{}} }
+
+var basSeed = maphash.MakeSeed()
 
 func basKeyOf(ev *Event) basKey {
 	return basKey{server: ev.Server(), principal: ev.Principal(), ip: basIPPart(ev.ClientIP()),
 		app: basAppPart(ev.Application()), file: ev.rec.FileName, day: basDay(ev.Time())}
 }
 
+// hash leaves the file out (long, and the same for long runs of
+// records): records of two files evaluated alternately share a slot,
+// and the key check tells them apart.
+func (k *basKey) hash() uint64 {
+	h := uint64(k.day)
+	for _, s := range [...]string{k.server, k.principal, k.ip, k.app} {
+		h = (h ^ maphash.String(basSeed, s)) * 0x9E3779B97F4A7C15
+	}
+	return h
+}
+
 // basProbe is the memo's record for the record being evaluated, looked
-// up by the first baseline rule and used by the others.
+// up by the first baseline rule and used by the others (no pointers: the
+// matcher is reset for every record).
 type basProbe struct {
-	key    basKey
 	val    basVal
 	probed bool
 }
 
-// probe returns the record's memo key and what the memo held for it
-// when first asked during this evaluation.
-func (m *matcher) probe(ev *Event) (*basKey, *basVal) {
+// probe returns what the memo held for the record when first asked
+// during this evaluation.
+func (m *matcher) probe(ev *Event) *basVal {
 	p := &m.bas
 	if !p.probed {
-		p.key, p.probed = basKeyOf(ev), true
+		p.probed = true
 		if b := m.memo; b != nil {
+			k := basKeyOf(ev)
+			h := k.hash()
 			b.mu.Lock()
-			if v := b.m[p.key]; v != nil {
-				p.val = *v
+			if s := b.m[h]; s != nil && s.key == k {
+				p.val = s.val
 			}
 			b.mu.Unlock()
 		}
 	}
-	return &p.key, &p.val
+	return &p.val
 }
 
 // done reports whether baseline i recorded the key at a place before
@@ -395,27 +418,30 @@ func (v *basVal) covers(rows [2]int64, floor int64) bool {
 	return rows[0] < floor && rows[1] < floor && v.peakOK && rows[0] <= v.peak[0] && rows[1] <= v.peak[1]
 }
 
-func (b *basMemo) update(k basKey, f func(*basVal)) {
+// note records f for the record's key.
+func (m *matcher) note(ev *Event, f func(*basVal)) {
+	b := m.memo
 	if b == nil {
 		return
 	}
+	k := basKeyOf(ev)
+	h := k.hash()
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	v := b.m[k]
-	if v == nil {
+	s := b.m[h]
+	if s == nil || s.key != k {
 		if len(b.m) >= maxBasMemo {
 			clear(b.m)
 		}
-		v = &basVal{}
-		b.m[k] = v
+		s = &basSlot{key: k}
+		b.m[h] = s
 	}
-	f(v)
+	f(&s.val)
 }
 
-// recorded notes that baseline i recorded the key for the record at
-// order.
-func (b *basMemo) recorded(k basKey, i int, order Place) {
-	b.update(k, func(v *basVal) {
+// recorded notes that baseline i recorded the record's key at order.
+func (m *matcher) recorded(ev *Event, i int, order Place) {
+	m.note(ev, func(v *basVal) {
 		if !v.ok[i] || order.before(v.at[i]) {
 			v.at[i], v.ok[i] = order, true
 		}
@@ -497,8 +523,7 @@ func bas001(m *matcher, ev *Event) ([]hit, error) {
 		return nil, nil
 	}
 	v := m.view()
-	mk, known := m.probe(ev)
-	if known.done(0, v.order) {
+	if m.probe(ev).done(0, v.order) {
 		return nil, nil
 	}
 	c := &m.cfg.cfg
@@ -521,7 +546,7 @@ func bas001(m *matcher, ev *Event) ([]hit, error) {
 			return nil, err
 		}
 	}
-	m.memo.recorded(*mk, 0, v.order)
+	m.recorded(ev, 0, v.order)
 	if seen || learning {
 		return nil, nil
 	}
@@ -535,12 +560,11 @@ func bas002(m *matcher, ev *Event) ([]hit, error) {
 		return nil, nil
 	}
 	v := m.view()
-	mk, known := m.probe(ev)
-	if known.done(1, v.order) {
+	if m.probe(ev).done(1, v.order) {
 		return nil, nil
 	}
 	c := &m.cfg.cfg
-	values := []string{basIPValue(mk.ip), basAppValue(mk.app)}
+	values := []string{basIPValue(basIPPart(ev.ClientIP())), basAppValue(basAppPart(ev.Application()))}
 	values = slices.DeleteFunc(values, func(s string) bool { return s == "" })
 	if len(values) == 0 {
 		return nil, nil
@@ -550,7 +574,7 @@ func bas002(m *matcher, ev *Event) ([]hit, error) {
 	if err != nil {
 		return nil, err
 	}
-	m.memo.recorded(*mk, 1, v.order)
+	m.recorded(ev, 1, v.order)
 	if learning || len(fresh) == 0 {
 		return nil, nil
 	}
@@ -685,8 +709,7 @@ func bas004(m *matcher, ev *Event) ([]hit, error) {
 		return nil, nil
 	}
 	c := &m.cfg.cfg
-	mk, known := m.probe(ev)
-	if known.covers(rows, c.BaselineRowsFloor) {
+	if m.probe(ev).covers(rows, c.BaselineRowsFloor) {
 		return nil, nil
 	}
 	key := lowerKey("base-rows", ev.Server(), p)
@@ -739,7 +762,7 @@ func bas004(m *matcher, ev *Event) ([]hit, error) {
 			return nil, err
 		}
 	}
-	m.memo.update(*mk, func(b *basVal) {
+	m.note(ev, func(b *basVal) {
 		b.peak[0], b.peak[1] = max(b.peak[0], peaks[0]), max(b.peak[1], peaks[1])
 		b.peakOK = true
 	})
