@@ -193,30 +193,30 @@ func TestBaselineReplayBatchesAfterFailure(t *testing.T) {
 
 // TestBaselineDeferredMemo: a batch discarded after a failure leaves
 // nothing behind, not in the State and not in the memo of the Engine: a
-// second Deferred evaluates the same records to the same findings and
-// writes them.
+// later Deferred of the same Engine, evaluating the second half of the
+// batch (a retry from a later cursor), gives the findings and writes of
+// a fresh Engine's.
 func TestBaselineDeferredMemo(t *testing.T) {
 	cfg := basConfig(t)
 	cfg.BaselineLearning = 0
 	recs := baselineMix(40, 7)
-	e := mustEngine(t, cfg, NewMemoryState())
-	var got [2][]string
-	for i := range got {
-		d := e.Deferred()
+	eval := func(d *Deferred, recs []audit.Record) ([]string, int) {
+		var got []string
 		for j := range recs {
 			fs, err := d.Evaluate(context.Background(), &recs[j])
 			if err != nil {
 				t.Fatal(err)
 			}
-			got[i] = append(got[i], ids(fs)...)
+			got = append(got, ids(fs)...)
 		}
-		if d.Pending() == 0 {
-			t.Fatalf("pass %d: no state writes held back", i)
-		}
-		// Not committed: the batch failed.
+		return got, d.Pending()
 	}
-	if len(got[0]) == 0 || !slices.Equal(got[0], got[1]) {
-		t.Errorf("findings of the discarded batch %q, of its retry %q", got[0], got[1])
+	e := mustEngine(t, cfg, NewMemoryState())
+	eval(e.Deferred(), recs) // not committed: the batch failed
+	got, gotPending := eval(e.Deferred(), recs[20:])
+	want, wantPending := eval(mustEngine(t, cfg, NewMemoryState()).Deferred(), recs[20:])
+	if len(want) == 0 || !slices.Equal(got, want) || gotPending != wantPending {
+		t.Errorf("retry after a discarded batch: findings %q, %d keys written; want %q, %d", got, gotPending, want, wantPending)
 	}
 }
 
@@ -311,5 +311,22 @@ func TestBenignCorpusPastLearning(t *testing.T) {
 	fs := run(t, testConfig(t), recs)
 	if len(fs) != 0 {
 		t.Errorf("%d findings; first:%s", len(fs), whys(fs[:min(5, len(fs))]))
+	}
+}
+
+// TestBaselineMemoUnderEviction: past the bound of values, keys drop
+// entries the memo may vouch for; the memo is then cleared, so a direct
+// pass (one memo for the run) and batches (a memo per batch) still decide
+// alike.
+func TestBaselineMemoUnderEviction(t *testing.T) {
+	cfg := basConfig(t)
+	cfg.BaselineMaxValues = 2
+	for _, seed := range []uint64{5, 6, 8} {
+		recs := baselineMix(150, seed)
+		direct := idSet(evalIDs(t, mustEngine(t, cfg, NewMemoryState()), recs))
+		batched := idSet(evalBatches(t, mustEngine(t, cfg, NewMemoryState()), recs, 7))
+		if !slices.Equal(direct, batched) {
+			t.Errorf("seed %d: batches and a direct pass differ:%s", seed, diff(batched, direct))
+		}
 	}
 }

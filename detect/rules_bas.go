@@ -387,6 +387,9 @@ func (k *basKey) hash() uint64 {
 type basProbe struct {
 	val    basVal
 	probed bool
+	// dropped: a key's bound dropped entries while this record was
+	// evaluated, perhaps its own: the memo notes nothing for it.
+	dropped bool
 }
 
 // probe returns what the memo held for the record when first asked
@@ -421,7 +424,7 @@ func (v *basVal) covers(rows [2]int64, floor int64) bool {
 // note records f for the record's key.
 func (m *matcher) note(ev *Event, f func(*basVal)) {
 	b := m.memo
-	if b == nil {
+	if b == nil || m.bas.dropped {
 		return
 	}
 	k := basKeyOf(ev)
@@ -449,7 +452,8 @@ func (m *matcher) recorded(ev *Event, i int, order Place) {
 }
 
 // basUpdate writes a baseline key. When the key's bound dropped entries,
-// the memo may vouch for one of them: it is cleared, so that what a
+// the memo may vouch for one of them: it is cleared, and notes nothing
+// of this record (whose own entry may be the one dropped), so that what a
 // record decides never depends on whether its tuple is in the memo.
 func (m *matcher) basUpdate(key string, expires time.Time, fn func([]Entry) ([]Entry, bool)) error {
 	dropped := false
@@ -460,6 +464,7 @@ func (m *matcher) basUpdate(key string, expires time.Time, fn func([]Entry) ([]E
 	})
 	if dropped {
 		m.memo.clear()
+		m.bas.dropped = true
 	}
 	return err
 }
