@@ -140,7 +140,8 @@
 //	go test ./detect -run '^$' -bench . -benchmem -cpu 1
 //
 // which reports records/s (wall clock) and records/cpu-s (process CPU
-// time, meaningful on a shared host) over a realistic mix, and the
+// time, meaningful on a shared host) over a realistic mix
+// (BenchmarkEvaluateNoBaselines: the same without BAS-001..004), and the
 // windowed state held (keys, entries, KiB) including under a failed-login
 // flood against a memory state limited to 8 MiB.
 package detect
