@@ -110,14 +110,16 @@
 // vouch for one) and by Commit; a Deferred's is its own, so a discarded
 // batch leaves nothing in it.
 //
-// Replays are exact as for the windowed rules, and under these bounds: a
-// principal uses at most Config.BaselineMaxValues client networks and
-// applications (a server that many backup destinations) within the
-// window, and a value gets fewer than 240 newer sightings (files and
-// days) between a record's first evaluation and its replay. Beyond them
-// a replayed record may miss an entry it saw, and report a value as new
-// (with an id of its own). Event times that jump backwards across days
-// within a file can likewise hide a row bucket from a replayed record.
+// Replays are exact as for the windowed rules (each finding is keyed on
+// its record), under these bounds: a principal uses at most
+// Config.BaselineMaxValues client networks and applications (a server
+// that many backup destinations) within the window, and a key gets fewer
+// than 240 newer entries (files and days) between a record's first
+// evaluation and its replay. Beyond them a replayed record may miss an
+// entry it saw and report a value as new, with an id of its own (an
+// extra low/medium finding, never a missed one). Event times that jump
+// backwards across days within a file can likewise hide a row bucket
+// from a replayed record.
 //
 // Configuration is a plain Config (DefaultConfig, plus the bytes of an
 // optional JSON rules file through Config.MergeRules); the package reads
