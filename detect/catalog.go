@@ -7,6 +7,7 @@ var (
 	grpExecution   = []string{grpSchemaAx, grpBatch}
 	loginFailures  = []string{"LGIF", "DBAF"}
 	loginSuccesses = []string{"LGIS", "DBAS"}
+	basGroups      = []string{"SUCCESSFUL_LOGIN_GROUP", "SUCCESSFUL_DATABASE_AUTHENTICATION_GROUP", grpBatch}
 )
 
 // catalog is the rule table; docs/rules.md is generated from it. A rule
@@ -151,4 +152,19 @@ var catalog = []*rule{
 	{RuleInfo{ID: "EXE-011", Title: "Azure SQL firewall rule changed from T-SQL", Severity: Medium, Technique: "T1562.004", Phase: 2,
 		Groups: grpExecution, Actions: withStmt(),
 		Condition: "sp_set_firewall_rule, sp_set_database_firewall_rule, sp_delete_firewall_rule or sp_delete_database_firewall_rule executed"}, exe011, needs{procs: []string{"set_", "delete_"}}},
+
+	// H. Behavioural baselines (phase 3): what is usual per server and
+	// principal, learned from the records (rules_bas.go).
+	{RuleInfo{ID: "BAS-001", Title: "Principal new to the server", Severity: Low, Technique: "T1078", Phase: 3, Baseline: true,
+		Groups: basGroups, Actions: basActions,
+		Condition: "a successful LGIS/DBAS or a statement record (BCM, RCM, BST, RST) of a principal not seen on the server within XELWATCH_BASELINE_WINDOW (30 days); silent during XELWATCH_BASELINE_LEARNING (7 days) after the first record the baseline kept for the server"}, bas001, needs{}},
+	{RuleInfo{ID: "BAS-002", Title: "New client network or application for a principal", Severity: Low, Technique: "T1078", Phase: 3, Baseline: true,
+		Groups: basGroups, Actions: basActions,
+		Condition: "the same records, from a client network (IPv4 /24, IPv6 /48) or an application (name without its parenthesised details) that the principal did not use on the server within the baseline window; silent during the learning period after the principal's first record; at most XELWATCH_BASELINE_MAX_VALUES (64) networks and applications kept per principal"}, bas002, needs{}},
+	{RuleInfo{ID: "BAS-003", Title: "Backup to a destination not used before", Severity: Medium, Technique: "T1537", Phase: 3, Baseline: true,
+		Groups: []string{grpBackup}, Actions: []string{"BA", "BAL"},
+		Condition: "successful BA/BAL of a database to a destination (URL scheme, host and container; disk or share directory; tape or device) that no backup of the server used within the baseline window, allow-listed or not (per-rule allowed_backup_destinations silence it); silent during the learning period after the server's first backup"}, bas003, needs{}},
+	{RuleInfo{ID: "BAS-004", Title: "Row volume above the principal's baseline", Severity: Medium, Technique: "T1213", Phase: 3, Baseline: true,
+		Groups: []string{grpBatch}, Actions: []string{"BCM", "RCM"},
+		Condition: "BCM/RCM whose response_rows or affected_rows is at least XELWATCH_BASELINE_ROWS_FLOOR (10,000) and above the largest peak and the mean + XELWATCH_BASELINE_ROWS_K (3) standard deviations of the principal's peaks per audit file and day within the baseline window (at least 3 of them, its own file and day excluded); silent during the learning period after the principal's first record"}, bas004, needs{}},
 }

@@ -58,6 +58,25 @@ type Config struct {
 	// StateMaxEntries bounds the entries kept per state key.
 	StateMaxEntries int `json:"-"`
 
+	// Behavioural baselines (BAS-001..004, see rules_bas.go).
+	// BaselineWindow is how long a sighting counts: a principal, client
+	// network, application or backup destination not seen within it is
+	// new again, and row-volume history older than it is ignored.
+	BaselineWindow time.Duration `json:"-"`
+	// BaselineLearning is the learning period: a baseline reports nothing
+	// until this long after the first record it kept for its scope (the
+	// server for BAS-001, the principal for BAS-002/004, the server's first
+	// backup for BAS-003). Zero: no learning period.
+	BaselineLearning time.Duration `json:"-"`
+	// BaselineMaxValues bounds the values (client networks plus
+	// applications, backup destinations) kept per principal or server.
+	BaselineMaxValues int `json:"-"`
+	// BaselineRowsK and BaselineRowsFloor: BAS-004 reports a record whose
+	// response_rows or affected_rows exceed the floor, the largest peak of
+	// the principal's history and its mean + k·σ.
+	BaselineRowsK     float64 `json:"-"`
+	BaselineRowsFloor int64   `json:"-"`
+
 	// Rules holds per-rule settings from the rules file.
 	Rules map[string]RuleConfig `json:"rules"`
 }
@@ -248,6 +267,11 @@ func compile(c Config) (*compiled, error) {
 		{"XELWATCH_THROTTLE_WINDOW", c.ThrottleWindow <= 0 || c.ThrottleWindow > memoryHorizon},
 		{"XELWATCH_STATE_MAX_ENTRIES", c.StateMaxEntries < 1 || c.StateMaxEntries > maxStateEntries},
 		{"XELWATCH_OVERSIZED_STATEMENT_CHARS", c.OversizedStatementChars < minOversized || c.OversizedStatementChars > 1<<30},
+		{"XELWATCH_BASELINE_WINDOW", c.BaselineWindow < time.Hour || c.BaselineWindow > maxBaselineWindow},
+		{"XELWATCH_BASELINE_LEARNING", c.BaselineLearning < 0 || c.BaselineLearning > maxBaselineWindow},
+		{"XELWATCH_BASELINE_MAX_VALUES", c.BaselineMaxValues < 1 || c.BaselineMaxValues > maxBaselineValues},
+		{"XELWATCH_BASELINE_ROWS_K", !(c.BaselineRowsK > 0 && c.BaselineRowsK <= 100)},
+		{"XELWATCH_BASELINE_ROWS_FLOOR", c.BaselineRowsFloor < 1 || c.BaselineRowsFloor > 1<<50},
 	}
 	for _, ck := range checks {
 		if ck.bad {
@@ -275,6 +299,11 @@ func DefaultConfig() Config {
 		ThrottleWindow:          time.Hour,
 		OversizedStatementChars: 65536,
 		StateMaxEntries:         64,
+		BaselineWindow:          30 * 24 * time.Hour,
+		BaselineLearning:        7 * 24 * time.Hour,
+		BaselineMaxValues:       64,
+		BaselineRowsK:           3,
+		BaselineRowsFloor:       10000,
 	}
 }
 

@@ -33,6 +33,9 @@ func (e *Engine) Deferred() *Deferred {
 	ov := &overlay{base: e.state, keys: map[string]*pendingKey{}}
 	d := &Deferred{e: *e, ov: ov}
 	d.e.state = ov
+	// The baselines' memo tells what the State holds: the batch's own,
+	// so that a batch discarded after a failure leaves nothing in it.
+	d.e.memo = newBasMemo()
 	return d
 }
 
@@ -63,6 +66,8 @@ func (d *Deferred) Commit(ctx context.Context) error {
 	keys, order := ov.keys, ov.order
 	ov.keys, ov.order = map[string]*pendingKey{}, nil
 	ov.mu.Unlock()
+	d.e.memo.clear() // it told what the overlay held
+
 	for rank := range 3 {
 		for _, k := range order {
 			pk := keys[k]

@@ -71,6 +71,56 @@
 // continuation never came, emitted after MaxPendingBuffers buffers) is
 // placed by its last part, before records emitted ahead of it.
 //
+// # Baselines
+//
+// BAS-001..004 learn what is usual and keep it in the State, in keys
+// "base-<kind>|<server>[|<principal>]" (a table partition per kind) that
+// expire a baseline window (Config.BaselineWindow, 30 days) after their
+// last write:
+//
+//   - Sightings (principals, client networks, applications, backup
+//     destinations): per value, the first record of each file and day
+//     that showed it (its Entry, without evidence). A record finds a
+//     value seen when a sighting it sees (causally, as above; its own
+//     does not count) lies within the window of its event time, either
+//     side. A key keeps at most Config.BaselineMaxValues values, those
+//     seen most recently, each with its newest sighting, and the newest
+//     others up to 240 entries; which ones depends only on the entries,
+//     not on their order.
+//   - Row volume: per principal, file and day, the largest response_rows
+//     and affected_rows (a bucket). A peak is idempotent (a record
+//     recorded twice, or in another order, leaves it as it was), so a
+//     replay cannot count a record twice, and a record writes only when
+//     it raises its bucket (a handful of times per file and day). A
+//     record is compared with the buckets it sees within the window other
+//     than its own file and day's, which may hold records after it.
+//   - Learning: each key (the server's for BAS-001) holds a start entry,
+//     its first record; a baseline reports nothing until
+//     Config.BaselineLearning after it. A start the record does not see
+//     (written by a later record of its file) counts as learning.
+//
+// A record writes only what is new (a sighting of a file and day, a
+// higher peak, a start, the server key's daily refresh), so the state is
+// written a few times per principal, file and day. The common path does
+// not even read it: an Engine, and each Deferred, keeps a bounded memo of
+// the (server, principal, client network, application, file, day) tuples
+// recorded and where, and a later record of the same tuple and file,
+// below the BAS-004 floor, has nothing to read, write or report. The memo
+// is cleared when a bound of a baseline key dropped entries (it might
+// vouch for one) and by Commit; a Deferred's is its own, so a discarded
+// batch leaves nothing in it.
+//
+// Replays are exact as for the windowed rules (each finding is keyed on
+// its record), under these bounds: a principal uses at most
+// Config.BaselineMaxValues client networks and applications (a server
+// that many backup destinations) within the window, and a key gets fewer
+// than 240 newer entries (files and days) between a record's first
+// evaluation and its replay. Beyond them a replayed record may miss an
+// entry it saw and report a value as new, with an id of its own (an
+// extra low/medium finding, never a missed one). Event times that jump
+// backwards across days within a file can likewise hide a row bucket
+// from a replayed record.
+//
 // Configuration is a plain Config (DefaultConfig, plus the bytes of an
 // optional JSON rules file through Config.MergeRules); the package reads
 // no environment and no files: the application maps its XELWATCH_*
@@ -92,7 +142,8 @@
 //	go test ./detect -run '^$' -bench . -benchmem -cpu 1
 //
 // which reports records/s (wall clock) and records/cpu-s (process CPU
-// time, meaningful on a shared host) over a realistic mix, and the
+// time, meaningful on a shared host) over a realistic mix
+// (BenchmarkEvaluateNoBaselines: the same without BAS-001..004), and the
 // windowed state held (keys, entries, KiB) including under a failed-login
 // flood against a memory state limited to 8 MiB.
 package detect

@@ -56,6 +56,10 @@ type RuleInfo struct {
 	// Roles are the Azure roles the rule needs: on the event source, to
 	// create the Event Grid subscription, and for xelwatch's identity.
 	Roles []string `json:"roles,omitempty"`
+	// Baseline rules learn what is usual per server or principal and
+	// keep it in the State (see rules_bas.go); they see every record of
+	// their actions, past the statement prefilter.
+	Baseline bool `json:"baseline,omitempty"`
 }
 
 // rule is a catalog entry: data, a match function and, for rules that
@@ -68,6 +72,9 @@ type rule struct {
 
 // readsBatches reports whether r listens on a batch action.
 func (r *rule) readsBatches() bool {
+	if r.Baseline {
+		return false // they read no statement: the prefilter is not theirs
+	}
 	return slices.ContainsFunc(r.Actions, func(a string) bool { return batchActions[a] })
 }
 
@@ -113,13 +120,15 @@ func ruleByID(id string) *rule {
 // Engine evaluates records against the catalog. It is safe for concurrent
 // use when its State is.
 type Engine struct {
-	cfg      *compiled
-	state    State
-	byAction map[string][]*rule
-	anyRules []*rule    // rules of every action (Actions "*"): EVA-001
-	pf       *prefilter // of batch records, from the catalog's needs
-	severity map[string]Severity
-	ext      []Extension // rules outside the catalog (extension.go)
+	cfg       *compiled
+	state     State
+	byAction  map[string][]*rule
+	anyRules  []*rule            // rules of every action (Actions "*"): EVA-001
+	baseRules map[string][]*rule // baseline rules by action: past the prefilter
+	memo      *basMemo           // what the baselines recorded (rules_bas.go)
+	pf        *prefilter         // of batch records, from the catalog's needs
+	severity  map[string]Severity
+	ext       []Extension // rules outside the catalog (extension.go)
 }
 
 // New validates cfg and returns an Engine using st for windowed rules.
@@ -134,7 +143,8 @@ func New(cfg Config, st State) (*Engine, error) {
 	// The prefilter is built from every rule, enabled or not: a hint
 	// bit is shared by several rules, and disabling one must not change
 	// what the others see.
-	e := &Engine{cfg: k, state: st, byAction: map[string][]*rule{}, severity: map[string]Severity{}, pf: newPrefilter(catalog)}
+	e := &Engine{cfg: k, state: st, byAction: map[string][]*rule{}, baseRules: map[string][]*rule{}, memo: newBasMemo(),
+		severity: map[string]Severity{}, pf: newPrefilter(catalog)}
 	for _, r := range slices.Concat(catalog, platformRecordRules()) {
 		if k.disabled[r.ID] {
 			continue
@@ -147,6 +157,10 @@ func New(cfg Config, st State) (*Engine, error) {
 		for _, a := range r.Actions {
 			if a == anyAction {
 				e.anyRules = append(e.anyRules, r)
+				continue
+			}
+			if r.Baseline {
+				e.baseRules[a] = append(e.baseRules[a], r)
 				continue
 			}
 			e.byAction[a] = append(e.byAction[a], r)
@@ -167,7 +181,8 @@ func (e *Engine) evaluate(ctx context.Context, rec *audit.Record) ([]Finding, er
 	if len(rec.Statement) >= e.cfg.cfg.OversizedStatementChars || !rec.Elided.IsZero() {
 		anyRules = e.anyRules
 	}
-	if len(rules) == 0 && len(anyRules) == 0 {
+	base := e.baseRules[action]
+	if len(rules) == 0 && len(anyRules) == 0 && len(base) == 0 {
 		return nil, nil
 	}
 	sc := scratchPool.Get().(*scratch)
@@ -177,16 +192,16 @@ func (e *Engine) evaluate(ctx context.Context, rec *audit.Record) ([]Finding, er
 	if batchActions[action] && sc.ev.hints()&e.pf.mask == 0 {
 		// Batch and RPC records matter only through their statement, and
 		// nothing in this one can interest a rule.
-		if len(anyRules) == 0 {
+		if len(anyRules) == 0 && len(base) == 0 {
 			return nil, nil
 		}
 		rules = nil
 	}
-	sc.m = matcher{ctx: ctx, cfg: e.cfg, state: e.state, rec: rec}
+	sc.m = matcher{ctx: ctx, cfg: e.cfg, state: e.state, rec: rec, memo: e.memo}
 	ev, m := &sc.ev, &sc.m
 	var out []Finding
 	var errs []error
-	for _, list := range [2][]*rule{rules, anyRules} {
+	for _, list := range [3][]*rule{rules, anyRules, base} {
 		for _, r := range list {
 			m.rule = r
 			hits, err := r.match(m, ev)
@@ -319,6 +334,8 @@ type matcher struct {
 	state State
 	rule  *rule
 	rec   *audit.Record // the record being evaluated
+	memo  *basMemo      // the engine's (a Deferred's own)
+	bas   basProbe      // the memo's record for this record, looked up once
 }
 
 func (m *matcher) perRule() *ruleAllow { return m.cfg.perRule[m.rule.ID] }

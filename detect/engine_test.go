@@ -182,7 +182,7 @@ func TestMemoryStateBounded(t *testing.T) {
 		t.Errorf("oldest key kept: %v", got)
 	}
 	// Keys far behind the newest expiry are forgotten even under the cap.
-	_, _ = st.Update(ctx, "late", t0.Add(memoryHorizon+time.Hour), func([]Entry) []Entry { return []Entry{{ID: "x"}} })
+	_, _ = st.Update(ctx, "late", t0.Add(stateHorizon+time.Hour), func([]Entry) []Entry { return []Entry{{ID: "x"}} })
 	if keys, _, _ := st.Stats(); keys != 1 {
 		t.Errorf("keys after a week's jump = %d, want 1", keys)
 	}
@@ -265,7 +265,11 @@ func corpus(n int, seed uint64, mx mix) []audit.Record {
 		}
 		switch k := rng.IntN(1000); {
 		case k < mx.batch:
-			out = append(out, base("BCM", "", stmts[rng.IntN(len(stmts))]))
+			r := base("BCM", "", stmts[rng.IntN(len(stmts))])
+			// Rows vary per record (derived from i: the generator's
+			// stream, and so the corpus, is unchanged otherwise).
+			r.ResponseRows, r.AffectedRows = int64(1+i*7919%200), int64(i%4)
+			out = append(out, r)
 		case k < mx.dbauth:
 			out = append(out, base("DBAS", "DB", ""))
 		case k < mx.logout:

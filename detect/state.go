@@ -14,6 +14,11 @@ const maxStateEntries = 256
 // memoryHorizon is the longest window the configuration accepts.
 const memoryHorizon = 7 * 24 * time.Hour
 
+// stateHorizon is the longest a key can expire after the event time of
+// the record that wrote it: the baselines' window (at most
+// maxBaselineWindow) or a rule's window.
+const stateHorizon = maxBaselineWindow + memoryHorizon
+
 // Entry is one remembered fact of a windowed or correlation rule.
 type Entry struct {
 	// ID identifies the record behind the entry as
@@ -116,10 +121,10 @@ type State interface {
 
 // MemoryState is an in-memory State for tests and the CLI. It keeps at
 // most maxKeys keys and about maxBytes bytes, evicting the keys that
-// expire first, and forgets keys whose expiry is more than memoryHorizon
-// older than the newest expiry seen (no configurable window is longer, so
-// only records older than that arriving later could still have used
-// them).
+// expire first, and forgets keys whose expiry is more than stateHorizon
+// older than the newest expiry seen (no key expires further after its
+// record, so only records older than that arriving later could still
+// have used them).
 type MemoryState struct {
 	mu       sync.Mutex
 	maxKeys  int
@@ -212,7 +217,7 @@ func (m *MemoryState) Update(ctx context.Context, key string, expires time.Time,
 }
 
 func (m *MemoryState) evict() {
-	horizon := m.latest.Add(-memoryHorizon)
+	horizon := m.latest.Add(-stateHorizon)
 	for m.byExp.Len() > 0 {
 		oldest := m.byExp[0]
 		if len(m.keys) <= m.maxKeys && m.bytes <= m.maxBytes && !oldest.expires.Before(horizon) {

@@ -155,6 +155,16 @@ param throttleWindow string = '1h'
 param stateMaxEntries int = 64
 @description('EVA-001: statement length (characters) from which padding is reported.')
 param oversizedStatementChars int = 65536
+@description('BAS-001..004: how long a principal, client network, application or backup destination counts as seen.')
+param baselineWindow string = '720h'
+@description('BAS-001..004: no baseline finding until this long after the first record of a server or principal.')
+param baselineLearning string = '168h'
+@description('BAS-002/003: client networks plus applications kept per principal, backup destinations per server.')
+param baselineMaxValues int = 64
+@description('BAS-004: rows above mean + k standard deviations of the principal\'s peaks.')
+param baselineRowsK string = '3'
+@description('BAS-004: least response_rows/affected_rows reported.')
+param baselineRowsFloor int = 10000
 
 @description('More app settings, merged last; empty values are dropped.')
 param extraAppSettings object = {}
@@ -377,6 +387,11 @@ var xelwatchSettings = {
   XELWATCH_WATCHED_TOPICS: watchControlPlane ? '${systemTopicName},${armTopicName}' : systemTopicName
   XELWATCH_DELETE_MIN_AGE: deleteMinAge
   XELWATCH_AUDIT_STATE_READ: string(auditStateRead)
+  XELWATCH_BASELINE_WINDOW: baselineWindow
+  XELWATCH_BASELINE_LEARNING: baselineLearning
+  XELWATCH_BASELINE_MAX_VALUES: string(baselineMaxValues)
+  XELWATCH_BASELINE_ROWS_K: baselineRowsK
+  XELWATCH_BASELINE_ROWS_FLOOR: string(baselineRowsFloor)
 }
 // END xelwatch-settings
 

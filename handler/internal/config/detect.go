@@ -64,6 +64,22 @@ type Detect struct {
 	OversizedStatementChars int `env:"XELWATCH_OVERSIZED_STATEMENT_CHARS, default=65536"` // EVA-001
 	// StateMaxEntries bounds the entries kept per state key.
 	StateMaxEntries int `env:"XELWATCH_STATE_MAX_ENTRIES, default=64"`
+
+	// Behavioural baselines (BAS-001..004; disable them like any rule).
+	// BaselineWindow: how long a principal, client network, application or
+	// backup destination counts as seen, and the row-volume history kept.
+	BaselineWindow time.Duration `env:"XELWATCH_BASELINE_WINDOW, default=720h"`
+	// BaselineLearning: no baseline finding until this long after the
+	// first record of the server (or principal, or the server's first
+	// backup); 0 disables the learning period.
+	BaselineLearning time.Duration `env:"XELWATCH_BASELINE_LEARNING, default=168h"`
+	// BaselineMaxValues bounds the client networks plus applications kept
+	// per principal, and the backup destinations per server.
+	BaselineMaxValues int `env:"XELWATCH_BASELINE_MAX_VALUES, default=64"`
+	// BaselineRowsK and BaselineRowsFloor: BAS-004 reports rows above the
+	// floor, the principal's largest peak and mean + k·σ of its peaks.
+	BaselineRowsK     float64 `env:"XELWATCH_BASELINE_ROWS_K, default=3"`
+	BaselineRowsFloor int64   `env:"XELWATCH_BASELINE_ROWS_FLOOR, default=10000"`
 }
 
 // maxRulesFile bounds the rules file read at start.
@@ -92,6 +108,11 @@ func (d Detect) Config() (detect.Config, error) {
 		ThrottleWindow:            d.ThrottleWindow,
 		OversizedStatementChars:   d.OversizedStatementChars,
 		StateMaxEntries:           d.StateMaxEntries,
+		BaselineWindow:            d.BaselineWindow,
+		BaselineLearning:          d.BaselineLearning,
+		BaselineMaxValues:         d.BaselineMaxValues,
+		BaselineRowsK:             d.BaselineRowsK,
+		BaselineRowsFloor:         d.BaselineRowsFloor,
 	}
 	if d.RulesFile != "" {
 		doc, err := readRulesFile(d.RulesFile)

@@ -162,7 +162,11 @@ func Markdown() string {
 	b.WriteString("  per source and window. Within a file, a record sees only what the records before it left in the state, so\n")
 	b.WriteString("  a file read again after an interruption (storage down, a crash) gives the detections, and detection ids,\n")
 	b.WriteString("  of an uninterrupted read. AUD-006 and the EXF-005 correlation are keyed on the backup record, so their id\n")
-	b.WriteString("  does not depend on which record of a pair is read first.\n\n")
+	b.WriteString("  does not depend on which record of a pair is read first.\n")
+	b.WriteString("- **Baseline** rules learn what is usual per server and principal (principals, client networks, applications,\n")
+	b.WriteString("  backup destinations, row counts) into the same state, for `XELWATCH_BASELINE_WINDOW` (30 days), and report\n")
+	b.WriteString("  nothing during `XELWATCH_BASELINE_LEARNING` (7 days) after the first record of their server or principal\n")
+	b.WriteString("  (BAS-003: the server's first backup). Disable one like any rule (`XELWATCH_DISABLED_RULES`, rules file); per-rule allow-lists silence them.\n\n")
 	for _, r := range cat {
 		fmt.Fprintf(&b, "## %s\n\n**%s** — %s, ATT&CK %s, phase %d", r.ID, r.Title, r.Severity, r.Technique, r.Phase)
 		var flags []string
@@ -174,6 +178,9 @@ func Markdown() string {
 		}
 		if r.Windowed {
 			flags = append(flags, "windowed")
+		}
+		if r.Baseline {
+			flags = append(flags, "baseline")
 		}
 		if len(flags) > 0 {
 			fmt.Fprintf(&b, " (%s)", strings.Join(flags, ", "))
