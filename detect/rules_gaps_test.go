@@ -42,6 +42,9 @@ func bcm(stmt string, opts ...func(*audit.Record)) audit.Record {
 }
 
 var gapCases = map[string][]ruleCase{
+	"AUTH-001": {
+		{name: "threshold of one accepted", cfg: func(c *Config) { c.BruteForceThreshold = 1 }, recs: fails(1, "10.2.0.9", same("sa"), 0), want: []string{"AUTH-001/medium"}},
+	},
 	"AUTH-006": {
 		{name: "defender test application", recs: []audit.Record{rec("LGIS", "LX", "", app("NetSparker"))}, want: []string{"AUTH-006/high"}, whyHas: `"netsparker"`},
 		{name: "burp suite", recs: []audit.Record{rec("LGIF", "LX", "", app("Burp Suite Professional"))}, want: []string{"AUTH-006/high"}},

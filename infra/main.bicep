@@ -147,6 +147,14 @@ param throttleWindow string = '1h'
 param stateMaxEntries int = 64
 @description('EVA-001: statement length (characters) from which padding is reported.')
 param oversizedStatementChars int = 65536
+@description('AUTH-009: failed logins of one principal from one address within the window.')
+param failedLoginRepeatThreshold int = 3
+param failedLoginRepeatWindow string = '1h'
+@description('Error spikes per principal and address: EXE-012 syntax errors, AUTH-010 credential errors, AUTH-007 firewall refusals.')
+param syntaxErrorThreshold int = 3
+param credentialErrorThreshold int = 5
+param firewallErrorThreshold int = 3
+param errorWindow string = '1h'
 
 @description('More app settings, merged last; empty values are dropped.')
 param extraAppSettings object = {}
@@ -343,6 +351,12 @@ var xelwatchSettings = {
   XELWATCH_THROTTLE_WINDOW: throttleWindow
   XELWATCH_STATE_MAX_ENTRIES: string(stateMaxEntries)
   XELWATCH_OVERSIZED_STATEMENT_CHARS: string(oversizedStatementChars)
+  XELWATCH_FAILED_LOGIN_REPEAT_THRESHOLD: string(failedLoginRepeatThreshold)
+  XELWATCH_FAILED_LOGIN_REPEAT_WINDOW: failedLoginRepeatWindow
+  XELWATCH_SYNTAX_ERROR_THRESHOLD: string(syntaxErrorThreshold)
+  XELWATCH_CREDENTIAL_ERROR_THRESHOLD: string(credentialErrorThreshold)
+  XELWATCH_FIREWALL_ERROR_THRESHOLD: string(firewallErrorThreshold)
+  XELWATCH_ERROR_WINDOW: errorWindow
 }
 // END xelwatch-settings
 
