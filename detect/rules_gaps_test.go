@@ -55,6 +55,15 @@ var gapCases = map[string][]ruleCase{
 		{name: "every built-in removed", cfg: func(c *Config) { c.AttackTools = []string{"-*", "inhouse-scan"} }, recs: []audit.Record{rec("LGIS", "LX", "", app("sqlmap"))}},
 		{name: "configured multi-word name", cfg: func(c *Config) { c.AttackTools = []string{"-*", "inhouse scan"} }, recs: []audit.Record{rec("LGIS", "LX", "", app("InHouse_Scan v2"))}, want: []string{"AUTH-006/high"}},
 	},
+	"PRV-008": {
+		{name: "drop member statement", recs: []audit.Record{bcm("ALTER SERVER ROLE [securityadmin] DROP MEMBER [CONTOSO\\dba]")}, want: []string{"PRV-008/low"}, whyHas: "from role securityadmin"},
+		{name: "database role statement", recs: []audit.Record{bcm("ALTER ROLE db_datareader DROP MEMBER bob")}, want: []string{"PRV-008/low"}},
+		{name: "sp_droprolemember", recs: []audit.Record{bcm("EXEC sp_droprolemember 'db_owner', 'bob'")}, want: []string{"PRV-008/low"}},
+		{name: "member in a literal", recs: []audit.Record{bcm("SELECT 'ALTER ROLE r DROP MEMBER m' AS hint")}},
+	},
+	"EXE-003": {
+		{name: "sp_OADestroy alone", recs: []audit.Record{bcm("EXEC sp_OADestroy @obj")}, want: []string{"EXE-003/high"}},
+	},
 	"AUTH-007": {
 		{name: "three firewall refusals", recs: errRecs(3, "DBAF", 40615, time.Minute, noStmt), want: []string{"AUTH-007/low"}, whyHas: "error 40615"},
 		{name: "batch records with the firewall error", recs: errRecs(4, "BCM", 40914, time.Minute, stmtN), want: []string{"AUTH-007/low"}},

@@ -128,6 +128,10 @@ func exe009(m *matcher, ev *Event) ([]hit, error) {
 	return nil, nil
 }
 
+// maxProbes bounds the UNIONs and WAITFORs of one statement that are
+// judged, each at the cost of a pass over its statement.
+const maxProbes = 64
+
 // isConst reports whether t is a number or string literal.
 func isConst(t tsql.Token) bool { return t.Kind == tsql.Number || t.Kind == tsql.String }
 
@@ -265,6 +269,7 @@ func fromSource(toks []tsql.Token, i int) (string, bool) {
 // server identity or the catalog; it returns a description.
 func unionExtraction(toks []tsql.Token) string {
 	start := 0 // first token of the current statement
+	seen := 0
 	for i := 0; i+1 < len(toks); i++ {
 		if toks[i].IsPunct(";") {
 			start = i + 1
@@ -272,6 +277,12 @@ func unionExtraction(toks []tsql.Token) string {
 		}
 		if !toks[i].Is("union") {
 			continue
+		}
+		// Each UNION costs a pass over its statement: the first
+		// maxProbes are judged (padding with thousands of UNIONs buys
+		// nothing but time).
+		if seen++; seen > maxProbes {
+			return ""
 		}
 		j := i + 1
 		if toks[j].Is("all") {
@@ -457,9 +468,13 @@ func swallowsQuote(text string) bool {
 // timeProbe finds WAITFOR DELAY/TIME stacked after a filtered SELECT at
 // the end of the batch, or as the body of an IF testing data.
 func timeProbe(toks []tsql.Token) string {
+	seen := 0
 	for i := 0; i+1 < len(toks); i++ {
 		if !toks[i].Is("waitfor") || !(toks[i+1].Is("delay") || toks[i+1].Is("time")) {
 			continue
+		}
+		if seen++; seen > maxProbes {
+			return ""
 		}
 		// As the body of an IF whose condition reads data.
 		for k := i - 1; k >= 0 && k >= i-64; k-- {

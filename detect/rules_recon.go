@@ -165,3 +165,45 @@ func prv009(m *matcher, ev *Event) ([]hit, error) {
 	}
 	return nil, nil
 }
+
+// roleDrops finds "ALTER [SERVER] ROLE r DROP MEMBER m" and
+// sp_droprolemember / sp_dropsrvrolemember calls in a statement.
+func roleDrops(st *tsql.Statement) (role, member string, ok bool) {
+	toks := st.Tokens
+	for i := 0; i+1 < len(toks); i++ {
+		t := toks[i]
+		if t.Is("sp_droprolemember") || t.Is("sp_dropsrvrolemember") {
+			var args []string
+			for j := i + 1; j < len(toks) && len(args) < 2; j++ {
+				if toks[j].IsPunct(";") {
+					break
+				}
+				if toks[j].Kind == tsql.String || (toks[j].Kind == tsql.Word && j > i+1) {
+					args = append(args, strings.ToLower(toks[j].Text))
+				}
+			}
+			if len(args) == 2 {
+				if t.Is("sp_dropsrvrolemember") {
+					return args[1], args[0], true // (login, role)
+				}
+				return args[0], args[1], true // (role, member)
+			}
+			continue
+		}
+		if !t.Is("alter") {
+			continue
+		}
+		j := i + 1
+		if toks[j].Is("server") {
+			j++
+		}
+		if j+3 < len(toks) && toks[j].Is("role") && toks[j+2].Is("drop") && toks[j+3].Is("member") {
+			m := ""
+			if j+4 < len(toks) {
+				m = toks[j+4].Text
+			}
+			return toks[j+1].Text, m, true
+		}
+	}
+	return "", "", false
+}
