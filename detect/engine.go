@@ -152,7 +152,7 @@ func (e *Engine) Evaluate(ctx context.Context, rec *audit.Record) ([]Finding, er
 	defer sc.release()
 	sc.ev = Event{rec: rec, action: action, class: upperTrim(rec.ClassType), pf: e.pf}
 	sc.ev.buf = &sc.st
-	if batchActions[action] && sc.ev.hints()&e.pf.mask == 0 && !(e.pf.errors && hasErrorInfo(rec.AdditionalInformation)) {
+	if batchActions[action] && sc.ev.hints()&e.pf.mask == 0 && !(e.pf.errors && rec.AdditionalInformation != "" && hasErrorInfo(rec.AdditionalInformation)) {
 		// Batch and RPC records matter only through their statement (or
 		// the error they carry), and nothing in this one can interest a
 		// rule.

@@ -217,14 +217,31 @@ func benignCorpus(n int, seed uint64) []audit.Record {
 	return corpus(n, seed, testMix)
 }
 
-// mix gives the cumulative percentages (of 1000) of the record kinds.
-type mix struct{ batch, dbauth, logout, failOrRPC, backup, logBackup int }
+// mix gives the cumulative percentages (of 1000) of the record kinds,
+// and whether batches include the injection look-alikes.
+type mix struct {
+	batch, dbauth, logout, failOrRPC, backup, logBackup int
+	lookalikes                                          bool
+}
+
+// injectionLookalikes are routine statements that look like SQL
+// injection (EXE-009) to a careless rule: an ORM's parameters, a query
+// builder's WHERE 1=1, a tautology inside a literal, a pause before a
+// poll, a reporting UNION. The benign corpus holds them (testMix); the
+// benchmark's realistic mix does not.
+var injectionLookalikes = []string{
+	"exec sp_executesql N'SELECT [u].[Id] FROM [Users] AS [u] WHERE [u].[Name] = @__name_0 OR [u].[Email] = @__email_1',N'@__name_0 nvarchar(50),@__email_1 nvarchar(50)',@__name_0=N'bob',@__email_1=N'b@x.io'",
+	"SELECT * FROM dbo.Orders WHERE 1=1 AND Status = @p0 ORDER BY Created DESC",
+	"INSERT INTO dbo.FormNotes (Note) VALUES ('customer typed '' OR 1=1 -- into the search box')",
+	"WAITFOR DELAY '00:00:02'; SELECT COUNT(*) FROM dbo.Queue WHERE Ready = 1",
+	"SELECT o.OrderID FROM dbo.Orders o WHERE o.Status = 'open' UNION ALL SELECT a.OrderID FROM dbo.ArchivedOrders a WHERE a.Status = 'open'",
+}
 
 // testMix is dense in backups to exercise the allow-lists; benchMix is
 // closer to production: batches and logins dominate, a log backup every
 // few thousand records.
 var (
-	testMix  = mix{batch: 700, dbauth: 820, logout: 900, failOrRPC: 940, backup: 970, logBackup: 990}
+	testMix  = mix{batch: 700, dbauth: 820, logout: 900, failOrRPC: 940, backup: 970, logBackup: 990, lookalikes: true}
 	benchMix = mix{batch: 820, dbauth: 920, logout: 975, failOrRPC: 995, backup: 996, logBackup: 998}
 )
 
@@ -248,14 +265,9 @@ func corpus(n int, seed uint64, mx mix) []audit.Record {
 		"SELECT 'Report for ' + CONVERT(varchar(10), GETDATE(), 120) + ' done' AS msg",
 		"ALTER INDEX ALL ON dbo.Orders REORGANIZE",
 		"DECLARE @sql nvarchar(max) = N'SELECT 1'; EXEC sp_executesql @sql",
-		// Look-alikes of SQL injection (EXE-009): an ORM's parameters, a
-		// query builder's WHERE 1=1, a tautology inside a literal, a
-		// pause before a poll, a reporting UNION.
-		"exec sp_executesql N'SELECT [u].[Id] FROM [Users] AS [u] WHERE [u].[Name] = @__name_0 OR [u].[Email] = @__email_1',N'@__name_0 nvarchar(50),@__email_1 nvarchar(50)',@__name_0=N'bob',@__email_1=N'b@x.io'",
-		"SELECT * FROM dbo.Orders WHERE 1=1 AND Status = @p0 ORDER BY Created DESC",
-		"INSERT INTO dbo.FormNotes (Note) VALUES ('customer typed '' OR 1=1 -- into the search box')",
-		"WAITFOR DELAY '00:00:02'; SELECT COUNT(*) FROM dbo.Queue WHERE Ready = 1",
-		"SELECT o.OrderID FROM dbo.Orders o WHERE o.Status = 'open' UNION ALL SELECT a.OrderID FROM dbo.ArchivedOrders a WHERE a.Status = 'open'",
+	}
+	if mx.lookalikes {
+		stmts = append(stmts, injectionLookalikes...)
 	}
 	out := make([]audit.Record, 0, n)
 	t := time.Date(2026, 11, 21, 0, 0, 0, 0, time.UTC) // a Saturday

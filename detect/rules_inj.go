@@ -42,8 +42,9 @@ import (
 // values are variables, not literals.
 
 // maybeInjection is the prefilter of EXE-009 on the raw statement: an odd
-// number of quotes, a quote followed by a comment or ';', or a comparison
-// between two constants (1=1, 'a'='a', 2>1).
+// number of quotes, a quote followed by a comment, or a comparison
+// between two constants (1=1, 'a'='a', 2>1). (A stacked query after a
+// quote is found through the comment that ends it, or its WAITFOR.)
 func maybeInjection(s string) bool {
 	quotes := 0
 	for i := indexFrom(s, 0, '\''); i >= 0; i = indexFrom(s, i+1, '\'') {
@@ -52,39 +53,41 @@ func maybeInjection(s string) bool {
 		for j < len(s) && (s[j] == ' ' || s[j] == '\t') {
 			j++
 		}
-		if j < len(s) && (s[j] == ';' || (j+1 < len(s) && (s[j:j+2] == "--" || s[j:j+2] == "/*"))) {
+		if j+1 < len(s) && (s[j:j+2] == "--" || s[j:j+2] == "/*") {
 			return true
 		}
 	}
 	if quotes%2 == 1 {
 		return true
 	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c != '=' && c != '<' && c != '>' {
-			continue
+	for _, op := range [...]byte{'=', '<', '>'} {
+		for i := indexFrom(s, 0, op); i >= 0; i = indexFrom(s, i+1, op) {
+			if constAround(s, i) {
+				return true
+			}
 		}
-		// The operator: a run of = < > !, with the constants around it.
-		j := i + 1
-		for j < len(s) && (s[j] == '=' || s[j] == '<' || s[j] == '>') {
-			j++
-		}
-		l := i - 1
-		if l >= 0 && s[l] == '!' {
-			l--
-		}
-		for l >= 0 && (s[l] == ' ' || s[l] == '\t') {
-			l--
-		}
-		r := j
-		for r < len(s) && (s[r] == ' ' || s[r] == '\t') {
-			r++
-		}
-		if l >= 0 && r < len(s) && constEnd(s, l) && (s[r] == '\'' || (s[r] >= '0' && s[r] <= '9')) {
-			return true
-		}
-		i = j - 1
 	}
 	return false
+}
+
+// constAround reports whether the comparison operator at s[i] (one of
+// = < >, possibly part of <=, >=, <>, !=) stands between two constants.
+func constAround(s string, i int) bool {
+	l, r := i, i+1
+	for l > 0 && (s[l-1] == '=' || s[l-1] == '<' || s[l-1] == '>' || s[l-1] == '!') {
+		l--
+	}
+	for r < len(s) && (s[r] == '=' || s[r] == '<' || s[r] == '>') {
+		r++
+	}
+	l--
+	for l >= 0 && (s[l] == ' ' || s[l] == '\t') {
+		l--
+	}
+	for r < len(s) && (s[r] == ' ' || s[r] == '\t') {
+		r++
+	}
+	return l >= 0 && r < len(s) && constEnd(s, l) && (s[r] == '\'' || (s[r] >= '0' && s[r] <= '9'))
 }
 
 // constEnd reports whether s[l] ends a constant: a quote, or a number
@@ -107,17 +110,39 @@ func exe009(m *matcher, ev *Event) ([]hit, error) {
 	raw := ev.rec.Statement
 	st := ev.Statement()
 	toks := st.Tokens
-	if why := tautology(toks); why != "" {
-		return []hit{{why: fmt.Sprintf("statement by %s holds a tautology (%s): SQL injection", ev.Principal(), why)}}, nil
+	// One pass tells which of the patterns can apply.
+	var logic, union, waitfor bool
+	for _, t := range toks {
+		if t.Kind != tsql.Word {
+			continue
+		}
+		switch t.Text {
+		case "or", "and":
+			logic = true
+		case "union":
+			union = true
+		case "waitfor":
+			waitfor = true
+		}
 	}
-	if why := unionExtraction(toks); why != "" {
-		return []hit{{why: fmt.Sprintf("statement by %s appends %s: UNION-based SQL injection", ev.Principal(), why)}}, nil
+	if logic {
+		if why := tautology(toks); why != "" {
+			return []hit{{why: fmt.Sprintf("statement by %s holds a tautology (%s): SQL injection", ev.Principal(), why)}}, nil
+		}
 	}
-	rs := scanRaw(raw)
+	if union {
+		if why := unionExtraction(toks); why != "" {
+			return []hit{{why: fmt.Sprintf("statement by %s appends %s: UNION-based SQL injection", ev.Principal(), why)}}, nil
+		}
+	}
+	var rs rawScan
+	if strings.Contains(raw, "--") || strings.Count(raw, "'")%2 == 1 {
+		rs = scanRaw(raw)
+	}
 	if rs.truncComment != "" {
 		return []hit{{why: fmt.Sprintf("statement by %s ends with a comment that swallows a closing quote (--%s): SQL injection truncating the query", ev.Principal(), cut(rs.truncComment, 64))}}, nil
 	}
-	if !strings.HasPrefix(ev.Application(), "SQLAgent - ") {
+	if waitfor && !strings.HasPrefix(ev.Application(), "SQLAgent - ") {
 		if why := timeProbe(toks); why != "" {
 			return []hit{{why: fmt.Sprintf("statement by %s %s: time-based SQL injection probe", ev.Principal(), why)}}, nil
 		}
