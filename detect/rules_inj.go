@@ -2,6 +2,7 @@ package detect
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -14,10 +15,11 @@ import (
 // games change nothing) and on the raw text around quotes and comments:
 //
 //   - a tautology: OR followed by a comparison of two constants that is
-//     always true (OR 1=1, OR 'a'='a', OR 2>1), or AND followed by two
+//     always true (OR 1=1, OR 'a'='a', OR 2>1), AND followed by two
 //     equal constants right after a value (id = 5 AND 1=1, the
-//     boolean-blind probe). WHERE 1=1 (query builders) and a constant
-//     comparison in a string literal or a comment are not;
+//     boolean-blind probe), or WHERE 'a'='a'. WHERE 1=1 (query
+//     builders) and a constant comparison in a string literal or a
+//     comment are not;
 //   - UNION-based extraction: a UNION SELECT appended to a filtered query
 //     whose list is NULL padding or column-count probing (SELECT
 //     NULL,NULL / SELECT 1,2,3) with no FROM, or reads server identity
@@ -28,8 +30,9 @@ import (
 //     that swallows the application's closing quote (admin'--',
 //     '1' OR 1=1 -- x', '; DROP TABLE t--'), which also covers stacked
 //     queries after a quote;
-//   - a time-based probe: WAITFOR DELAY/TIME stacked after a filtered
-//     SELECT at the end of a batch, or as the body of an IF that tests
+//   - a time-based probe: WAITFOR DELAY/TIME last in the batch after a
+//     filtered SELECT/UPDATE/DELETE or a call with literal arguments
+//     (with or without ';'), or as the body of an IF that tests
 //     data (IF (ASCII(SUBSTRING(…))>64) WAITFOR DELAY …). A WAITFOR alone
 //     or in a loop is not, and a SQL Agent job step never is (jobs pause
 //     legitimately; application "SQLAgent - …");
@@ -117,7 +120,7 @@ func exe009(m *matcher, ev *Event) ([]hit, error) {
 			continue
 		}
 		switch t.Text {
-		case "or", "and":
+		case "or", "and", "where", "having":
 			logic = true
 		case "union":
 			union = true
@@ -201,8 +204,8 @@ func constTrue(a tsql.Token, op string, b tsql.Token) bool {
 func tautology(toks []tsql.Token) string {
 	for i := 0; i+3 < len(toks); i++ {
 		t := toks[i]
-		isOr, isAnd := t.Is("or"), t.Is("and")
-		if !isOr && !isAnd {
+		isOr, isAnd, isWhere := t.Is("or"), t.Is("and"), t.Is("where") || t.Is("having")
+		if !isOr && !isAnd && !isWhere {
 			continue
 		}
 		j := i + 1
@@ -220,6 +223,12 @@ func tautology(toks []tsql.Token) string {
 		}
 		if !constTrue(a, op, b) {
 			continue
+		}
+		if isWhere {
+			// WHERE 1=1 is a query builder's; WHERE 'a'='a' is not.
+			if op != "=" || a.Kind != tsql.String || b.Kind != tsql.String {
+				continue
+			}
 		}
 		if isAnd {
 			// Boolean-blind: two equal constants appended to a value
@@ -490,8 +499,9 @@ func swallowsQuote(text string) bool {
 	return strings.Count(t, "'")%2 == 1
 }
 
-// timeProbe finds WAITFOR DELAY/TIME stacked after a filtered SELECT at
-// the end of the batch, or as the body of an IF testing data.
+// timeProbe finds WAITFOR DELAY/TIME last in the batch after a filtered
+// query or a call with literal arguments, or as the body of an IF
+// testing data.
 func timeProbe(toks []tsql.Token) string {
 	seen := 0
 	for i := 0; i+1 < len(toks); i++ {
@@ -518,8 +528,10 @@ func timeProbe(toks []tsql.Token) string {
 				break
 			}
 		}
-		// Stacked after a filtered SELECT, and last in the batch.
-		if i == 0 || !toks[i-1].IsPunct(";") {
+		// Stacked, last in the batch, after a filtered query or a call
+		// with a literal argument (id = 1; WAITFOR …, or with no ';' at
+		// all: id = 1 WAITFOR …).
+		if i == 0 || !(toks[i-1].IsPunct(";") || isConst(toks[i-1])) {
 			continue
 		}
 		last := true
@@ -532,15 +544,28 @@ func timeProbe(toks []tsql.Token) string {
 		if !last {
 			continue
 		}
-		start := i - 1
+		end := i
+		if toks[i-1].IsPunct(";") {
+			end = i - 1
+		}
+		start := end
 		for start > 0 && !toks[start-1].IsPunct(";") {
 			start--
 		}
-		if start < i-1 && toks[start].Is("select") {
-			for _, u := range toks[start : i-1] {
+		if start >= end {
+			continue
+		}
+		prev := toks[start:end]
+		switch {
+		case prev[0].Is("select") || prev[0].Is("update") || prev[0].Is("delete"):
+			for _, u := range prev {
 				if u.Is("where") {
-					return fmt.Sprintf("stacks WAITFOR %s after a filtered SELECT", strings.ToUpper(toks[i+1].Text))
+					return fmt.Sprintf("stacks WAITFOR %s after a filtered %s", strings.ToUpper(toks[i+1].Text), strings.ToUpper(prev[0].Text))
 				}
+			}
+		case prev[0].Is("exec") || prev[0].Is("execute"):
+			if slices.ContainsFunc(prev, isConst) {
+				return fmt.Sprintf("stacks WAITFOR %s after a procedure call with literal arguments", strings.ToUpper(toks[i+1].Text))
 			}
 		}
 	}
