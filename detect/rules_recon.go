@@ -153,7 +153,7 @@ func prv009(m *matcher, ev *Event) ([]hit, error) {
 		}
 		return nil, nil
 	}
-	if ev.hints()&(hintMember|hintProc) == 0 {
+	if ev.hints()&hintMember == 0 && (ev.hints()&hintProc == 0 || ev.Statement().Words("sp_addrolemember", "sp_addsrvrolemember") == "") {
 		return nil, nil
 	}
 	st := ev.Statement()
