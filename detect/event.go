@@ -157,6 +157,7 @@ type prefilter struct {
 	mask   uint16       // hint bits some rule needs
 	procs  []string     // sp_ prefixes (after "sp_"), sorted, unique
 	words  [26][]string // keywords by first letter
+	lens   [26]uint64   // bit n set: a keyword of that first letter has n bytes (n < 64)
 	errors bool         // some rule reads records carrying an error number
 }
 
@@ -179,8 +180,9 @@ func newPrefilter(rules []*rule) *prefilter {
 			}
 		}
 		for _, w := range n.words {
-			if len(w) > 0 && w[0] >= 'a' && w[0] <= 'z' && !slices.Contains(pf.words[w[0]-'a'], w) {
+			if len(w) > 0 && len(w) < 64 && w[0] >= 'a' && w[0] <= 'z' && !slices.Contains(pf.words[w[0]-'a'], w) {
 				pf.words[w[0]-'a'] = append(pf.words[w[0]-'a'], w)
+				pf.lens[w[0]-'a'] |= 1 << len(w)
 				pf.mask |= hintWord
 			}
 		}
@@ -279,7 +281,7 @@ func (e *Event) hints() uint16 {
 		}
 		w := s[i:j]
 		c := w[0] | 0x20
-		if words && c >= 'a' && c <= 'z' && h&hintWord == 0 {
+		if words && c >= 'a' && c <= 'z' && h&hintWord == 0 && len(w) < 64 && pf.lens[c-'a']&(1<<len(w)) != 0 {
 			for _, kw := range pf.words[c-'a'] {
 				if len(w) == len(kw) && hasFold(w, kw) {
 					h |= hintWord
