@@ -300,7 +300,8 @@ func TestMemoryStateKeepsWindowsUnderBaselines(t *testing.T) {
 
 // TestBenignCorpusPastLearning spreads the benign corpus over two weeks,
 // past the learning period: the usual principals, networks,
-// applications, backup destinations and row counts stay silent.
+// applications, backup destinations and row counts stay silent (only the
+// informational failed-login findings remain).
 func TestBenignCorpusPastLearning(t *testing.T) {
 	recs := benignCorpus(20000, 1)
 	start := recs[0].EventTime
@@ -308,9 +309,17 @@ func TestBenignCorpusPastLearning(t *testing.T) {
 		recs[i].EventTime = start.Add(time.Duration(i) * 14 * day / time.Duration(len(recs)))
 		recs[i].FileName = fmt.Sprintf("sql01/Sales/SqlDbAuditing_Audit/%s/00_00_00_000_0.xel", recs[i].EventTime.Format("2006-01-02"))
 	}
-	fs := run(t, testConfig(t), recs)
-	if len(fs) != 0 {
-		t.Errorf("%d findings; first:%s", len(fs), whys(fs[:min(5, len(fs))]))
+	var bad []Finding
+	for _, f := range run(t, testConfig(t), recs) {
+		// The corpus's failed logins are informational findings
+		// (TestBenignCorpus); nothing else may fire.
+		if f.Severity == Info && (f.Rule == "AUTH-008" || f.Rule == "AUTH-009") {
+			continue
+		}
+		bad = append(bad, f)
+	}
+	if len(bad) != 0 {
+		t.Errorf("%d findings; first:%s", len(bad), whys(bad[:min(5, len(bad))]))
 	}
 }
 

@@ -8,6 +8,10 @@ var (
 	loginFailures  = []string{"LGIF", "DBAF"}
 	loginSuccesses = []string{"LGIS", "DBAS"}
 	basGroups      = []string{"SUCCESSFUL_LOGIN_GROUP", "SUCCESSFUL_DATABASE_AUTHENTICATION_GROUP", grpBatch}
+	// errorActions are the records whose additional_information carries
+	// the error numbers the error-spike rules count.
+	errorActions = []string{"LGIF", "DBAF", "BCM", "RCM"}
+	batchOnly    = []string{"BCM", "RCM", "BST", "RST"}
 )
 
 // catalog is the rule table; docs/rules.md is generated from it. A rule
@@ -87,8 +91,11 @@ var catalog = []*rule{
 		Groups: []string{"SERVER_OBJECT_OWNERSHIP_CHANGE_GROUP", "DATABASE_OWNERSHIP_CHANGE_GROUP"}, Actions: []string{"TO"},
 		Condition: "TO class DB/SG (ALTER AUTHORIZATION)"}, prv007, needs{}},
 	{RuleInfo{ID: "PRV-008", Title: "Role membership removed or login disabled", Severity: Low, Technique: "T1531", Phase: 2, Maintenance: true,
-		Groups: []string{"SERVER_ROLE_MEMBER_CHANGE_GROUP", "DATABASE_ROLE_MEMBER_CHANGE_GROUP", "SERVER_PRINCIPAL_CHANGE_GROUP"}, Actions: []string{"DPRL", "LGDA"},
-		Condition: "DPRL or LGDA (possible lock-out or cover-up)"}, prv008, needs{}},
+		Groups: []string{"SERVER_ROLE_MEMBER_CHANGE_GROUP", "DATABASE_ROLE_MEMBER_CHANGE_GROUP", "SERVER_PRINCIPAL_CHANGE_GROUP", grpBatch}, Actions: []string{"DPRL", "LGDA", "BCM", "RCM", "BST", "RST"},
+		Condition: "DPRL or LGDA, or a batch statement ALTER [SERVER] ROLE … DROP MEMBER / sp_droprolemember / sp_dropsrvrolemember (possible lock-out or cover-up)"}, prv008, needs{words: []string{"member"}, procs: []string{"droprolemember", "dropsrvrolemember"}}},
+	{RuleInfo{ID: "PRV-009", Title: "Member added to a role", Severity: Low, Technique: "T1098", Phase: 2, ActorAllowList: true,
+		Groups: []string{"DATABASE_ROLE_MEMBER_CHANGE_GROUP", "SERVER_ROLE_MEMBER_CHANGE_GROUP", grpBatch}, Actions: withStmt("APRL"),
+		Condition: "APRL class RL or SG, or a statement ALTER [SERVER] ROLE … ADD MEMBER / sp_addrolemember / sp_addsrvrolemember, on any role PRV-001/002 do not watch (their roles stay medium/high there); unless the actor is allow-listed"}, prv009, needs{hints: hintMember, procs: []string{"add"}}},
 
 	// D. Authentication attacks (phase 2).
 	{RuleInfo{ID: "AUTH-001", Title: "Brute force from one source", Severity: Medium, Technique: "T1110.001", Phase: 2, Windowed: true,
@@ -105,7 +112,19 @@ var catalog = []*rule{
 		Condition: "LGIF/DBAF from a client IP that is not private, loopback, link-local, CGNAT or allow-listed; one finding per source per XELWATCH_THROTTLE_WINDOW (1h)"}, auth004, needs{}},
 	{RuleInfo{ID: "AUTH-006", Title: "Attack tool application or host name", Severity: High, Technique: "T1588.002", Phase: 2, Windowed: true,
 		Groups: append([]string{"SUCCESSFUL_LOGIN_GROUP", "SUCCESSFUL_DATABASE_AUTHENTICATION_GROUP"}, grpFailedAuth...), Actions: append(append([]string{}, loginSuccesses...), loginFailures...),
-		Condition: "login record whose application_name or host_name contains sqlmap, impacket, mssqlclient, PowerUpSQL, nmap, ncrack, hydra, medusa, metasploit, crackmapexec, netexec, sqlninja, … or XELWATCH_ATTACK_TOOLS, unless the application is allow-listed; one finding per source and tool per throttle window"}, auth006, needs{}},
+		Condition: "login record whose application_name or host_name names, as whole words and in any case, a SQL attack tool (sqlmap, Havij, sqlninja, impacket, mssqlclient, PowerUpSQL, Metasploit, CrackMapExec, …), a password guesser or network scanner (nmap, hydra, medusa, ncrack, …) or a web or vulnerability scanner (Acunetix, Netsparker/Invicti, Burp, w3af, Nessus, OpenVAS, Nikto, AppScan, OWASP ZAP, …); XELWATCH_ATTACK_TOOLS adds names and removes built-in ones (\"-nmap\", \"-*\"); silent when the application is allow-listed; one finding per source and tool per throttle window"}, auth006, needs{}},
+	{RuleInfo{ID: "AUTH-007", Title: "Connections refused by the firewall from one address", Severity: Low, Technique: "T1595", Phase: 2, Windowed: true,
+		Groups: append([]string{grpBatch}, grpFailedAuth...), Actions: errorActions,
+		Condition: "at least XELWATCH_FIREWALL_ERROR_THRESHOLD (3) LGIF/DBAF/BCM/RCM records carrying error 40615 (server firewall) or 40914 (virtual network rule) in additional_information from one client IP within XELWATCH_ERROR_WINDOW (1h); one finding per source per window"}, auth007, needs{errors: true}},
+	{RuleInfo{ID: "AUTH-008", Title: "Failed login", Severity: Info, Technique: "T1110", Phase: 2, Windowed: true,
+		Groups: grpFailedAuth, Actions: loginFailures,
+		Condition: "LGIF/DBAF, with the error number and state when additional_information has them; one finding per principal and client IP per XELWATCH_THROTTLE_WINDOW (1h)"}, auth008, needs{}},
+	{RuleInfo{ID: "AUTH-009", Title: "Repeated failed logins for one principal from one address", Severity: Info, Technique: "T1110.001", Phase: 2, Windowed: true,
+		Groups: grpFailedAuth, Actions: loginFailures,
+		Condition: "at least XELWATCH_FAILED_LOGIN_REPEAT_THRESHOLD (3) LGIF/DBAF for one principal from one client IP within XELWATCH_FAILED_LOGIN_REPEAT_WINDOW (1h); one finding per principal and source per window"}, auth009, needs{}},
+	{RuleInfo{ID: "AUTH-010", Title: "Credential errors for one principal from one address", Severity: Medium, Technique: "T1110", Phase: 2, Windowed: true,
+		Groups: append([]string{grpBatch}, grpFailedAuth...), Actions: errorActions,
+		Condition: "at least XELWATCH_CREDENTIAL_ERROR_THRESHOLD (5) LGIF/DBAF/BCM/RCM records carrying a credential error (18456 login failed, 18452, 18470 disabled, 18486 locked out, 18487/18488 expired or must change, 18489) for one principal from one client IP within XELWATCH_ERROR_WINDOW (1h); one finding per principal and source per window"}, auth010, needs{errors: true}},
 
 	// E. Destructive actions (phase 2).
 	{RuleInfo{ID: "DES-001", Title: "Database or table dropped or truncated", Severity: Medium, Technique: "T1485", Phase: 2,
@@ -130,7 +149,7 @@ var catalog = []*rule{
 		Condition: "sp_configure (EX, ALST or statement) setting xp_cmdshell, Ole Automation Procedures, clr enabled, external scripts enabled, Ad Hoc Distributed Queries, Database Mail XPs or show advanced options to 1, or clr strict security to 0"}, exe002, needs{procs: []string{"configure"}}},
 	{RuleInfo{ID: "EXE-003", Title: "OLE automation procedures called", Severity: High, Technique: "T1059", Phase: 2,
 		Groups: grpExecution, Actions: withStmt(),
-		Condition: "sp_OACreate, sp_OAMethod or sp_OASetProperty executed"}, exe003, needs{procs: []string{"oa"}}},
+		Condition: "sp_OACreate, sp_OAMethod, sp_OASetProperty, sp_OAGetProperty or sp_OADestroy executed"}, exe003, needs{procs: []string{"oa"}}},
 	{RuleInfo{ID: "EXE-004", Title: "CLR assembly or extended procedure registration", Severity: High, Technique: "T1505.001", Phase: 2,
 		Groups: append([]string{"SERVER_OPERATION_GROUP", grpDBObj}, grpExecution...), Actions: withStmt("XU", "XA", "CR", "AL"),
 		Condition: "XU/XA; CR/AL class AS with PERMISSION_SET = UNSAFE or EXTERNAL_ACCESS; sp_add_trusted_assembly; sp_addextendedproc"}, exe004, needs{procs: []string{"add"}}},
@@ -146,14 +165,28 @@ var catalog = []*rule{
 	{RuleInfo{ID: "EXE-008", Title: "Outbound reference in statement", Severity: Medium, Technique: "T1105", Phase: 2,
 		Groups: grpExecution, Actions: withStmt(),
 		Condition: "string literal with http://, https://, ftp:// or a UNC path outside the destination allow-list (XML namespaces of microsoft.com and w3.org excepted; BACKUP/RESTORE and credentials are left to the EXF rules)"}, exe008, needs{hints: hintURL | hintUNC}},
+	{RuleInfo{ID: "EXE-009", Title: "SQL injection in statement", Severity: High, Technique: "T1190", Phase: 2,
+		Groups: []string{grpBatch}, Actions: batchOnly,
+		Condition: "a batch or RPC statement showing injected SQL, judged on its tokens (comments removed, case folded; string literals and comments never match): a tautology (OR 1=1, OR 'a'='a', OR 2>1; AND 1=1 right after a value; WHERE 'a'='a', but not a builder's WHERE 1=1); UNION [ALL] SELECT appended to a filtered query that pads with NULLs or probes column counts without FROM, or reads @@version/system_user/… or the catalog or credentials (information_schema, sys.sql_logins, sysobjects, …) when that query does not; a line comment at the end that swallows the closing quote (admin'--', stacked queries '; DROP TABLE t--'); WAITFOR DELAY/TIME last in the batch after a filtered SELECT/UPDATE/DELETE or a call with literal arguments, or as the body of an IF testing data (never in a SQL Agent job step); medium for a short, complete statement that ends inside a string literal (unclosed quotation mark, error 105)"}, exe009, needs{hints: hintInject, words: []string{"union", "waitfor"}}},
 	{RuleInfo{ID: "EXE-010", Title: "Obfuscated dangerous call", Severity: Medium, Technique: "T1027", Phase: 2,
 		Groups: grpExecution, Actions: withStmt(),
 		Condition: "a watched name (xp_cmdshell, sp_OACreate, sp_configure, …) built by concatenating literals, CHAR()/NCHAR() or 0x literals, and present in no single literal"}, exe010, needs{hints: hintProc | hintChar | hintHex}},
 	{RuleInfo{ID: "EXE-011", Title: "Azure SQL firewall rule changed from T-SQL", Severity: Medium, Technique: "T1562.004", Phase: 2,
 		Groups: grpExecution, Actions: withStmt(),
 		Condition: "sp_set_firewall_rule, sp_set_database_firewall_rule, sp_delete_firewall_rule or sp_delete_database_firewall_rule executed"}, exe011, needs{procs: []string{"set_", "delete_"}}},
+	{RuleInfo{ID: "EXE-012", Title: "Syntax errors from one source (injection probing)", Severity: Medium, Technique: "T1190", Phase: 2, Windowed: true,
+		Groups: []string{grpBatch}, Actions: []string{"BCM", "RCM"},
+		Condition: "at least XELWATCH_SYNTAX_ERROR_THRESHOLD (3) distinct statements failing with error 102 (incorrect syntax) or 105 (unclosed quotation mark) for one principal from one client IP within XELWATCH_ERROR_WINDOW (1h); one finding per principal and source per window"}, exe012, needs{errors: true}},
+	{RuleInfo{ID: "EXE-013", Title: "Unknown extended procedure or legacy attack procedure executed", Severity: High, Technique: "T1505", Phase: 2,
+		Groups: grpExecution, Actions: withStmt(),
+		Condition: "EX of an xp_ procedure SQL Server does not ship, or of any class X (extended procedure) object outside the system set not named sp_ (a DLL loaded into the server, e.g. the Maggie backdoor); a statement executing such an xp_ name; medium for sp_makewebtask, sp_dropextendedproc and sp_password"}, exe013, needs{hints: hintProc, procs: []string{"makewebtask", "dropextendedproc", "password"}}},
 
-	// H. Behavioural baselines (phase 3): what is usual per server and
+	// H. Discovery (phase 2).
+	{RuleInfo{ID: "REC-001", Title: "Credential or network reconnaissance", Severity: Low, Technique: "T1082", Phase: 2, ActorAllowList: true,
+		Groups: grpExecution, Actions: withStmt(),
+		Condition: "xp_msver, xp_fixeddrives, xp_availablemedia, xp_enumgroups, xp_loginconfig, xp_logininfo, xp_getnetname, xp_ntsec_enumdomains, xp_regenumkeys/values, xp_enumerrorlogs or xp_readerrorlog executed; a statement reading sys.firewall_rules / sys.database_firewall_rules (and IPv6); medium for reading password hashes (password_hash, LOGINPROPERTY(…, 'PasswordHash'), SELECT * or password from sys.sql_logins / syslogins); unless the actor is allow-listed (xp_dirtree, xp_subdirs, xp_fileexist and xp_regread are EXE-007)"}, rec001, needs{hints: hintProc, words: []string{"sql_logins", "syslogins", "sysxlogins", "password_hash", "loginproperty", "firewall_rules", "database_firewall_rules", "ipv6_firewall_rules", "ipv6_database_firewall_rules"}}},
+
+	// I. Behavioural baselines (phase 3): what is usual per server and
 	// principal, learned from the records (rules_bas.go).
 	{RuleInfo{ID: "BAS-001", Title: "Principal new to the server", Severity: Low, Technique: "T1078", Phase: 3, Baseline: true,
 		Groups: basGroups, Actions: basActions,

@@ -35,8 +35,11 @@ type Config struct {
 	// PrivilegedPrincipals are impersonation targets that PRV-005 watches
 	// (in addition to members of sysadmin, which the records do not show).
 	PrivilegedPrincipals []string `json:"privileged_principals"`
-	// AttackTools are extra lower-case substrings of application or host
-	// names that AUTH-006 reports, added to the built-in list.
+	// AttackTools are extra tool names that AUTH-006 reports in
+	// application or host names, added to the built-in list; matched
+	// case-insensitively as whole words ("burp suite" matches "Burp Suite
+	// Pro" but not "Burpee"). An entry "-name" removes a built-in name,
+	// "-*" all of them.
 	AttackTools []string `json:"attack_tools"`
 
 	// DisabledRules lists rule ids that never fire.
@@ -51,7 +54,18 @@ type Config struct {
 	SprayWindow          time.Duration `json:"-"` // AUTH-002
 	SuccessAfterFailures time.Duration `json:"-"` // AUTH-003
 	CorrelationWindow    time.Duration `json:"-"` // AUD-006, EXF-005
-	ThrottleWindow       time.Duration `json:"-"` // one finding per key per window (AUTH-004, AUTH-006)
+	ThrottleWindow       time.Duration `json:"-"` // one finding per key per window (AUTH-004, AUTH-006, AUTH-008)
+	// FailedLoginRepeatThreshold failed logins of one principal from one
+	// address within FailedLoginRepeatWindow make an AUTH-009 finding.
+	FailedLoginRepeatThreshold int           `json:"-"` // AUTH-009
+	FailedLoginRepeatWindow    time.Duration `json:"-"` // AUTH-009
+	// Error spikes: records carrying the error numbers of a rule in
+	// additional_information, per principal and client address within
+	// ErrorWindow (EXE-012 counts distinct statements).
+	SyntaxErrorThreshold     int           `json:"-"` // EXE-012
+	CredentialErrorThreshold int           `json:"-"` // AUTH-010
+	FirewallErrorThreshold   int           `json:"-"` // AUTH-007
+	ErrorWindow              time.Duration `json:"-"` // AUTH-007, AUTH-010, EXE-012
 	// OversizedStatementChars is the statement length (UTF-16 code
 	// units, SQL Server's characters) from which EVA-001 reports padding.
 	OversizedStatementChars int `json:"-"` // EVA-001
@@ -172,7 +186,7 @@ type compiled struct {
 	clientIPs    allowIPs
 	windows      []window
 	privileged   allowNames
-	tools        []string
+	tools        []toolName // built-in and configured attack tools (AUTH-006)
 	disabled     map[string]bool
 	severity     map[string]Severity
 	perRule      map[string]*ruleAllow
@@ -204,11 +218,7 @@ func compile(c Config) (*compiled, error) {
 		}
 		k.windows = append(k.windows, w)
 	}
-	for _, t := range c.AttackTools {
-		if t = strings.ToLower(strings.TrimSpace(t)); t != "" {
-			k.tools = append(k.tools, t)
-		}
-	}
+	k.tools = compileTools(c.AttackTools)
 	for _, id := range c.DisabledRules {
 		id = strings.ToUpper(strings.TrimSpace(id))
 		if id == "" {
@@ -258,7 +268,13 @@ func compile(c Config) (*compiled, error) {
 		name string
 		bad  bool
 	}{
-		{"XELWATCH_BRUTE_FORCE_THRESHOLD", c.BruteForceThreshold < 2 || c.BruteForceThreshold > 1000},
+		{"XELWATCH_BRUTE_FORCE_THRESHOLD", c.BruteForceThreshold < 1 || c.BruteForceThreshold > 1000},
+		{"XELWATCH_FAILED_LOGIN_REPEAT_THRESHOLD", c.FailedLoginRepeatThreshold < 1 || c.FailedLoginRepeatThreshold > 1000},
+		{"XELWATCH_FAILED_LOGIN_REPEAT_WINDOW", c.FailedLoginRepeatWindow <= 0 || c.FailedLoginRepeatWindow > memoryHorizon},
+		{"XELWATCH_SYNTAX_ERROR_THRESHOLD", c.SyntaxErrorThreshold < 1 || c.SyntaxErrorThreshold > 1000},
+		{"XELWATCH_CREDENTIAL_ERROR_THRESHOLD", c.CredentialErrorThreshold < 1 || c.CredentialErrorThreshold > 1000},
+		{"XELWATCH_FIREWALL_ERROR_THRESHOLD", c.FirewallErrorThreshold < 1 || c.FirewallErrorThreshold > 1000},
+		{"XELWATCH_ERROR_WINDOW", c.ErrorWindow <= 0 || c.ErrorWindow > memoryHorizon},
 		{"XELWATCH_SPRAY_THRESHOLD", c.SprayThreshold < 2 || c.SprayThreshold > 1000},
 		{"XELWATCH_BRUTE_FORCE_WINDOW", c.BruteForceWindow <= 0 || c.BruteForceWindow > memoryHorizon},
 		{"XELWATCH_SPRAY_WINDOW", c.SprayWindow <= 0 || c.SprayWindow > memoryHorizon},
@@ -278,8 +294,9 @@ func compile(c Config) (*compiled, error) {
 			return nil, fmt.Errorf("detect: %s: value out of range", ck.name)
 		}
 	}
-	if c.StateMaxEntries < c.BruteForceThreshold || c.StateMaxEntries < c.SprayThreshold {
-		return nil, errors.New("detect: XELWATCH_STATE_MAX_ENTRIES: must be at least the brute-force and spray thresholds")
+	if c.StateMaxEntries < max(c.BruteForceThreshold, c.SprayThreshold, c.FailedLoginRepeatThreshold,
+		c.SyntaxErrorThreshold, c.CredentialErrorThreshold, c.FirewallErrorThreshold) {
+		return nil, errors.New("detect: XELWATCH_STATE_MAX_ENTRIES: must be at least the brute-force, spray, failed-login and error thresholds")
 	}
 	return k, nil
 }
@@ -289,21 +306,27 @@ func compile(c Config) (*compiled, error) {
 // its environment settings (a test there keeps them equal).
 func DefaultConfig() Config {
 	return Config{
-		PrivilegedPrincipals:    []string{"sa", "dbo"},
-		BruteForceThreshold:     8,
-		BruteForceWindow:        10 * time.Minute,
-		SprayThreshold:          5,
-		SprayWindow:             30 * time.Minute,
-		SuccessAfterFailures:    30 * time.Minute,
-		CorrelationWindow:       60 * time.Minute,
-		ThrottleWindow:          time.Hour,
-		OversizedStatementChars: 65536,
-		StateMaxEntries:         64,
-		BaselineWindow:          30 * 24 * time.Hour,
-		BaselineLearning:        7 * 24 * time.Hour,
-		BaselineMaxValues:       64,
-		BaselineRowsK:           3,
-		BaselineRowsFloor:       10000,
+		PrivilegedPrincipals:       []string{"sa", "dbo"},
+		BruteForceThreshold:        8,
+		BruteForceWindow:           10 * time.Minute,
+		SprayThreshold:             5,
+		SprayWindow:                30 * time.Minute,
+		SuccessAfterFailures:       30 * time.Minute,
+		CorrelationWindow:          60 * time.Minute,
+		ThrottleWindow:             time.Hour,
+		OversizedStatementChars:    65536,
+		StateMaxEntries:            64,
+		BaselineWindow:             30 * 24 * time.Hour,
+		BaselineLearning:           7 * 24 * time.Hour,
+		BaselineMaxValues:          64,
+		BaselineRowsK:              3,
+		BaselineRowsFloor:          10000,
+		FailedLoginRepeatThreshold: 3,
+		FailedLoginRepeatWindow:    time.Hour,
+		SyntaxErrorThreshold:       3,
+		CredentialErrorThreshold:   5,
+		FirewallErrorThreshold:     3,
+		ErrorWindow:                time.Hour,
 	}
 }
 

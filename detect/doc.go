@@ -8,8 +8,13 @@
 // action id can match a statement rule are lexed and parsed, and batch
 // statements only when a cheap keyword pre-filter hits.
 //
+// Severities run from Info (recorded and shown, sent only when the
+// application's minimum is lowered to it) through Low to Critical.
+//
 // Windowed and correlation rules (brute force, password spray, success
-// after failures, tamper-then-backup, credential-then-backup) keep their
+// after failures, failed logins per principal and address, error spikes
+// read from additional_information, tamper-then-backup,
+// credential-then-backup) keep their
 // memory in a State: NewMemoryState for tests and the CLI, and the Table
 // Storage implementation in handler/internal/store for the function app, so
 // correlation works across files, invocations and instances. Windows are

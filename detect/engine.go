@@ -81,7 +81,7 @@ func (r *rule) readsBatches() bool {
 // hit is one reason a rule matched a record.
 type hit struct {
 	why string
-	sev Severity // 0: the rule's severity
+	sev Severity // 0: the rule's severity (a hit cannot lower a rule to Info)
 	// earlier records that belong to the finding (correlations, windows)
 	earlier []Evidence
 	// key, when set, replaces the record identities in the detection id
@@ -189,9 +189,10 @@ func (e *Engine) evaluate(ctx context.Context, rec *audit.Record) ([]Finding, er
 	defer sc.release()
 	sc.ev = Event{rec: rec, action: action, class: upperTrim(rec.ClassType), pf: e.pf}
 	sc.ev.buf = &sc.st
-	if batchActions[action] && sc.ev.hints()&e.pf.mask == 0 {
-		// Batch and RPC records matter only through their statement, and
-		// nothing in this one can interest a rule.
+	if batchActions[action] && sc.ev.hints()&e.pf.mask == 0 && !(e.pf.errors && rec.AdditionalInformation != "" && hasErrorInfo(rec.AdditionalInformation)) {
+		// Batch and RPC records matter only through their statement (or
+		// the error they carry), and nothing in this one can interest a
+		// rule.
 		if len(anyRules) == 0 && len(base) == 0 {
 			return nil, nil
 		}
@@ -229,7 +230,7 @@ func (e *Engine) finding(r *rule, ev *Event, h hit) Finding {
 		// An override lowers or raises the whole rule: keep the
 		// escalation relative to the rule's catalog severity.
 		if o, ok := e.cfg.severity[r.ID]; ok {
-			sev = clampSeverity(o + (h.sev - r.Severity))
+			sev = o.shift(h.sev.rank() - r.Severity.rank())
 		}
 	}
 	recs := make([]Evidence, 0, min(len(h.earlier)+1, MaxEvidence))
@@ -253,10 +254,6 @@ func (e *Engine) finding(r *rule, ev *Event, h hit) Finding {
 	}
 	f.DetectionID = detectionID(r.ID, h.key, recs)
 	return f
-}
-
-func clampSeverity(s Severity) Severity {
-	return max(Low, min(Critical, s))
 }
 
 // detectionID hashes the rule id with the dedup key, or with the sorted

@@ -113,7 +113,7 @@ func TestAttackStoryFindings(t *testing.T) {
 	for _, f := range fs {
 		got = append(got, fmt.Sprintf("%s/%s", f.Rule, f.Severity))
 	}
-	want := []string{"AUTH-004/medium", "AUTH-001/medium", "AUTH-003/high", "AUD-001/critical", "EXF-005/medium", "AUD-006/critical",
+	want := []string{"AUTH-004/medium", "AUTH-008/informational", "AUTH-009/informational", "AUTH-001/medium", "AUTH-003/high", "AUD-001/critical", "EXF-005/medium", "AUD-006/critical",
 		"EXF-001/high", "EXF-002/high", "EXF-005/high", "AUD-006/critical"}
 	if !slices.Equal(got, want) {
 		t.Errorf("findings = %q\nwant       %q%s", got, want, whys(fs))
@@ -217,14 +217,31 @@ func benignCorpus(n int, seed uint64) []audit.Record {
 	return corpus(n, seed, testMix)
 }
 
-// mix gives the cumulative percentages (of 1000) of the record kinds.
-type mix struct{ batch, dbauth, logout, failOrRPC, backup, logBackup int }
+// mix gives the cumulative percentages (of 1000) of the record kinds,
+// and whether batches include the injection look-alikes.
+type mix struct {
+	batch, dbauth, logout, failOrRPC, backup, logBackup int
+	lookalikes                                          bool
+}
+
+// injectionLookalikes are routine statements that look like SQL
+// injection (EXE-009) to a careless rule: an ORM's parameters, a query
+// builder's WHERE 1=1, a tautology inside a literal, a pause before a
+// poll, a reporting UNION. The benign corpus holds them (testMix); the
+// benchmark's realistic mix does not.
+var injectionLookalikes = []string{
+	"exec sp_executesql N'SELECT [u].[Id] FROM [Users] AS [u] WHERE [u].[Name] = @__name_0 OR [u].[Email] = @__email_1',N'@__name_0 nvarchar(50),@__email_1 nvarchar(50)',@__name_0=N'bob',@__email_1=N'b@x.io'",
+	"SELECT * FROM dbo.Orders WHERE 1=1 AND Status = @p0 ORDER BY Created DESC",
+	"INSERT INTO dbo.FormNotes (Note) VALUES ('customer typed '' OR 1=1 -- into the search box')",
+	"WAITFOR DELAY '00:00:02'; SELECT COUNT(*) FROM dbo.Queue WHERE Ready = 1",
+	"SELECT o.OrderID FROM dbo.Orders o WHERE o.Status = 'open' UNION ALL SELECT a.OrderID FROM dbo.ArchivedOrders a WHERE a.Status = 'open'",
+}
 
 // testMix is dense in backups to exercise the allow-lists; benchMix is
 // closer to production: batches and logins dominate, a log backup every
 // few thousand records.
 var (
-	testMix  = mix{batch: 700, dbauth: 820, logout: 900, failOrRPC: 940, backup: 970, logBackup: 990}
+	testMix  = mix{batch: 700, dbauth: 820, logout: 900, failOrRPC: 940, backup: 970, logBackup: 990, lookalikes: true}
 	benchMix = mix{batch: 820, dbauth: 920, logout: 975, failOrRPC: 995, backup: 996, logBackup: 998}
 )
 
@@ -248,6 +265,9 @@ func corpus(n int, seed uint64, mx mix) []audit.Record {
 		"SELECT 'Report for ' + CONVERT(varchar(10), GETDATE(), 120) + ' done' AS msg",
 		"ALTER INDEX ALL ON dbo.Orders REORGANIZE",
 		"DECLARE @sql nvarchar(max) = N'SELECT 1'; EXEC sp_executesql @sql",
+	}
+	if mx.lookalikes {
+		stmts = append(stmts, injectionLookalikes...)
 	}
 	out := make([]audit.Record, 0, n)
 	t := time.Date(2026, 11, 21, 0, 0, 0, 0, time.UTC) // a Saturday
@@ -296,15 +316,41 @@ func corpus(n int, seed uint64, mx mix) []audit.Record {
 	return out
 }
 
+// TestBenignCorpus: routine traffic gives no finding at low or above.
+// The corpus's occasional failed logins are recorded as informational
+// findings (AUTH-008, AUTH-009), and nothing else is.
 func TestBenignCorpus(t *testing.T) {
 	recs := benignCorpus(20000, 1)
 	fs := run(t, testConfig(t), recs)
-	if len(fs) != 0 {
-		if len(fs) > 5 {
-			fs = fs[:5]
+	var bad []Finding
+	info := 0
+	for _, f := range fs {
+		if f.Severity == Info && (f.Rule == "AUTH-008" || f.Rule == "AUTH-009") && f.Records[len(f.Records)-1].ActionID == "DBAF" {
+			info++
+			continue
 		}
-		t.Errorf("benign corpus gave findings:%s", whys(fs))
+		bad = append(bad, f)
 	}
+	if len(bad) != 0 {
+		if len(bad) > 5 {
+			bad = bad[:5]
+		}
+		t.Errorf("benign corpus gave findings:%s", whys(bad))
+	}
+	if info == 0 {
+		t.Error("the corpus's failed logins gave no informational finding")
+	}
+}
+
+// alerts drops informational findings.
+func alerts(fs []Finding) []Finding {
+	var out []Finding
+	for _, f := range fs {
+		if f.Severity > Info {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 // TestConcurrentEvaluate shares one engine and state between goroutines
@@ -343,7 +389,7 @@ func TestConcurrentEvaluate(t *testing.T) {
 	}()
 	total := 0
 	for range 5 {
-		total += len(<-results)
+		total += len(alerts(<-results))
 	}
 	if total != 10 {
 		t.Errorf("%d findings, want the attack story's 10", total)

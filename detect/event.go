@@ -122,6 +122,7 @@ const (
 	hintMember                     // "add member"
 	hintExecute                    // "execute as", "exec as"
 	hintWord                       // a keyword some rule declares (needs.words)
+	hintInject                     // what SQL injection leaves on the raw text (maybeInjection)
 )
 
 // needs is what a rule reading statements of batch records (BCM, RCM,
@@ -141,16 +142,23 @@ type needs struct {
 	// words are further keywords, lower case ASCII identifiers matched
 	// whole and case-insensitively; one of them sets hintWord.
 	words []string
+	// errors: a record carrying an error number in additional_information
+	// (hasErrorInfo) is evaluated whatever its statement.
+	errors bool
 }
 
 // declared reports whether n declares anything.
-func (n needs) declared() bool { return n.hints != 0 || len(n.procs) > 0 || len(n.words) > 0 }
+func (n needs) declared() bool {
+	return n.hints != 0 || len(n.procs) > 0 || len(n.words) > 0 || n.errors
+}
 
 // prefilter is the union of the needs of a set of rules.
 type prefilter struct {
-	mask  uint16       // hint bits some rule needs
-	procs []string     // sp_ prefixes (after "sp_"), sorted, unique
-	words [26][]string // keywords by first letter
+	mask   uint16       // hint bits some rule needs
+	procs  []string     // sp_ prefixes (after "sp_"), sorted, unique
+	words  [26][]string // keywords by first letter
+	lens   [26]uint64   // bit n set: a keyword of that first letter has n bytes (n < 64)
+	errors bool         // some rule reads records carrying an error number
 }
 
 // newPrefilter builds the prefilter of the rules that read batch records.
@@ -162,6 +170,7 @@ func newPrefilter(rules []*rule) *prefilter {
 		}
 		n := r.needs
 		pf.mask |= n.hints
+		pf.errors = pf.errors || n.errors
 		if len(n.procs) > 0 {
 			pf.mask |= hintProc
 		}
@@ -171,8 +180,9 @@ func newPrefilter(rules []*rule) *prefilter {
 			}
 		}
 		for _, w := range n.words {
-			if len(w) > 0 && w[0] >= 'a' && w[0] <= 'z' && !slices.Contains(pf.words[w[0]-'a'], w) {
+			if len(w) > 0 && len(w) < 64 && w[0] >= 'a' && w[0] <= 'z' && !slices.Contains(pf.words[w[0]-'a'], w) {
 				pf.words[w[0]-'a'] = append(pf.words[w[0]-'a'], w)
+				pf.lens[w[0]-'a'] |= 1 << len(w)
 				pf.mask |= hintWord
 			}
 		}
@@ -245,6 +255,9 @@ func (e *Event) hints() uint16 {
 	if strings.Contains(s, `\\`) {
 		h |= hintUNC
 	}
+	if pf.mask&hintInject != 0 && maybeInjection(s) {
+		h |= hintInject
+	}
 	for i := indexFrom(s, 0, '('); i >= 0; i = indexFrom(s, i+1, '(') {
 		j := i
 		for j > 0 && (s[j-1] == ' ' || s[j-1] == '\t') {
@@ -268,7 +281,7 @@ func (e *Event) hints() uint16 {
 		}
 		w := s[i:j]
 		c := w[0] | 0x20
-		if words && c >= 'a' && c <= 'z' && h&hintWord == 0 {
+		if words && c >= 'a' && c <= 'z' && h&hintWord == 0 && len(w) < 64 && pf.lens[c-'a']&(1<<len(w)) != 0 {
 			for _, kw := range pf.words[c-'a'] {
 				if len(w) == len(kw) && hasFold(w, kw) {
 					h |= hintWord

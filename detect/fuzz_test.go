@@ -14,7 +14,9 @@ func FuzzEvaluate(f *testing.F) {
 		"ALTER SERVER ROLE sysadmin ADD MEMBER", "ALTER ROLE", "DROP TABLE IF EXISTS", "TRUNCATE TABLE",
 		"EXECUTE AS LOGIN =", "sp_addsrvrolemember 'a'", "EXEC sp_add_jobstep @subsystem", "'xp_' + CHAR(",
 		"CREATE CREDENTIAL [https://x.blob.core.windows.net/c] WITH IDENTITY = 'SHARED ACCESS SIGNATURE'",
-		"exec sp_configure @configname = 'xp_cmdshell', @configvalue", `xp_dirtree '\\h\s'`} {
+		"exec sp_configure @configname = 'xp_cmdshell', @configvalue", `xp_dirtree '\\h\s'`,
+		"SELECT a FROM t WHERE id = 1 UNION ALL SELECT NULL,NULL FROM sys.sql_logins", "x' OR 'a'='a' --'", "1; WAITFOR DELAY '0:0:5'--",
+		"IF (ASCII(1)>2) WAITFOR TIME", "<error_code>0x4818</error_code><failure_reason>Err 102, State", "EXEC xp_sqlshell"} {
 		f.Add(s, uint8(0), "10.0.0.1")
 	}
 	var actions []string
@@ -37,6 +39,9 @@ func FuzzEvaluate(f *testing.F) {
 			r := rec(a, classes[(int(sel)+i)%len(classes)], stmt, ip(client), obj(stmt), target(stmt),
 				at(time.Duration(sel)*time.Minute))
 			r.AuditFileOffset = int64(i)
+			if sel%2 == 1 {
+				r.AdditionalInformation = stmt // error numbers
+			}
 			fs, err := e.Evaluate(context.Background(), &r)
 			if err != nil {
 				t.Fatal(err)

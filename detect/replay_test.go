@@ -127,6 +127,17 @@ func replayMix(n int, seed uint64, dense bool) []audit.Record {
 		case k < 78:
 			r.ActionID, r.ClassType, r.Statement = "LGIS", "LX", ""
 			r.ApplicationName = "sqlmap/1.8"
+		case k < 87: // syntax errors (EXE-012)
+			r.Statement = fmt.Sprintf("SELECT * FROM dbo.t WHERE id = '%d''", rng.IntN(5))
+			r.Succeeded, r.ServerPrincipalName, r.SessionServerPrincipalName, r.ClientIP = false, "sa", "sa", "10.66.0.1"
+			r.AdditionalInformation = "<error_code>102</error_code>"
+		case k < 91: // refused by the firewall (AUTH-007)
+			r.ActionID, r.ClassType, r.Statement, r.Succeeded, r.ClientIP = "DBAF", "DB", "", false, "198.51.100.40"
+			r.AdditionalInformation = "<error_code>40615</error_code><error_state>1</error_state>"
+		case k < 97: // credential errors of an application (AUTH-010)
+			r.ActionID, r.Statement, r.Succeeded, r.ClientIP = "RCM", "exec dbo.usp_Login", false, "10.66.0.2"
+			r.ServerPrincipalName, r.SessionServerPrincipalName = "webapp", "webapp"
+			r.AdditionalInformation = "<failure_reason>Err 18456, Level 14, State 8</failure_reason>"
 		}
 		out = append(out, r)
 		for i := 0; i < len(split); {

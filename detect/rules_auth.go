@@ -251,36 +251,13 @@ func auth004(m *matcher, ev *Event) ([]hit, error) {
 	return []hit{{key: dk, why: fmt.Sprintf("failed login for %s from public address %s (first in %s)", ev.Principal(), ev.ClientIP(), m.cfg.cfg.ThrottleWindow)}}, nil
 }
 
-var attackTools = []string{"sqlmap", "impacket", "mssqlclient", "powerupsql", "nmap", "ncrack", "hydra", "medusa", "metasploit", "crackmapexec", "netexec", "sqlninja", "mssqlpwner", "sqlrecon", "evil-winrm"}
-
-// containsFold reports whether s contains the lower-case ASCII sub,
-// ignoring case, without allocating.
-func containsFold(s, sub string) bool {
-	for i := 0; i+len(sub) <= len(s); i++ {
-		if hasFold(s[i:], sub) {
-			return true
-		}
-	}
-	return false
-}
-
 func auth006(m *matcher, ev *Event) ([]hit, error) {
 	app, host := ev.Application(), ev.Record().HostName
 	if app == "" && host == "" {
 		return nil, nil
 	}
 	found, onHost := m.cfg.toolCache.lookup(app, host, func() (string, bool) {
-		for _, lists := range [][]string{attackTools, m.cfg.tools} {
-			for _, t := range lists {
-				if containsFold(app, t) {
-					return t, false
-				}
-				if containsFold(host, t) {
-					return t, true
-				}
-			}
-		}
-		return "", false
+		return findTool(m.cfg.tools, app, host)
 	})
 	where := "application " + app
 	if onHost {

@@ -414,7 +414,7 @@ func (c *Control) severityOf(r *rule, sev Severity) (Severity, bool) {
 		return 0, false
 	}
 	if o, ok := c.e.cfg.severity[r.ID]; ok {
-		sev = clampSeverity(o + (sev - r.Severity))
+		sev = o.shift(sev.rank() - r.Severity.rank())
 	}
 	return sev, true
 }
@@ -427,7 +427,7 @@ func (c *Control) finding(ruleID string, sev Severity, ev *ControlEvent, why str
 func (c *Control) findingKey(ruleID string, sev Severity, ev *ControlEvent, why, key string, earlier []Evidence) (Finding, bool) {
 	r := ruleByID(ruleID)
 	if attempted(ev.Type) {
-		sev = clampSeverity(sev - 1)
+		sev = sev.shift(-1)
 		why = "attempted (" + ev.Status + "): " + why
 	}
 	sev, ok := c.severityOf(r, sev)

@@ -55,7 +55,7 @@ func exe002(m *matcher, ev *Event) ([]hit, error) {
 }
 
 func exe003(m *matcher, ev *Event) ([]hit, error) {
-	if p := called(ev, "sp_oacreate", "sp_oamethod", "sp_oasetproperty"); p != "" {
+	if p := called(ev, "sp_oacreate", "sp_oamethod", "sp_oasetproperty", "sp_oagetproperty", "sp_oadestroy"); p != "" {
 		return []hit{{why: fmt.Sprintf("%s called %s (OLE automation from T-SQL)", ev.Principal(), p)}}, nil
 	}
 	return nil, nil

@@ -237,5 +237,14 @@ func prv008(m *matcher, ev *Event) ([]hit, error) {
 	case "LGDA":
 		return []hit{{why: fmt.Sprintf("%s disabled login %s", ev.Principal(), ev.Object())}}, nil
 	}
+	if !batchActions[ev.action] || ev.hints()&(hintWord|hintProc) == 0 {
+		return nil, nil
+	}
+	if st := ev.Statement(); !st.HasWord("member") && st.Words("sp_droprolemember", "sp_dropsrvrolemember") == "" {
+		return nil, nil
+	}
+	if role, member, ok := roleDrops(ev.Statement()); ok {
+		return []hit{{why: fmt.Sprintf("statement by %s removes %s from role %s", ev.Principal(), member, role)}}, nil
+	}
 	return nil, nil
 }

@@ -165,6 +165,14 @@ param baselineMaxValues int = 64
 param baselineRowsK string = '3'
 @description('BAS-004: least response_rows/affected_rows reported.')
 param baselineRowsFloor int = 10000
+@description('AUTH-009: failed logins of one principal from one address within the window.')
+param failedLoginRepeatThreshold int = 3
+param failedLoginRepeatWindow string = '1h'
+@description('Error spikes per principal and address: EXE-012 syntax errors, AUTH-010 credential errors, AUTH-007 firewall refusals.')
+param syntaxErrorThreshold int = 3
+param credentialErrorThreshold int = 5
+param firewallErrorThreshold int = 3
+param errorWindow string = '1h'
 
 @description('More app settings, merged last; empty values are dropped.')
 param extraAppSettings object = {}
@@ -392,6 +400,12 @@ var xelwatchSettings = {
   XELWATCH_BASELINE_MAX_VALUES: string(baselineMaxValues)
   XELWATCH_BASELINE_ROWS_K: baselineRowsK
   XELWATCH_BASELINE_ROWS_FLOOR: string(baselineRowsFloor)
+  XELWATCH_FAILED_LOGIN_REPEAT_THRESHOLD: string(failedLoginRepeatThreshold)
+  XELWATCH_FAILED_LOGIN_REPEAT_WINDOW: failedLoginRepeatWindow
+  XELWATCH_SYNTAX_ERROR_THRESHOLD: string(syntaxErrorThreshold)
+  XELWATCH_CREDENTIAL_ERROR_THRESHOLD: string(credentialErrorThreshold)
+  XELWATCH_FIREWALL_ERROR_THRESHOLD: string(firewallErrorThreshold)
+  XELWATCH_ERROR_WINDOW: errorWindow
 }
 // END xelwatch-settings
 

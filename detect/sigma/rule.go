@@ -195,13 +195,15 @@ func multiDocument(src []byte) bool {
 	return false
 }
 
-// severity maps a Sigma level. informational maps to Low (detect has no
-// lower severity yet); a rule without a level is Medium.
+// severity maps a Sigma level to the detect severity of the same name; a
+// rule without a level is Medium.
 func severity(level string) (detect.Severity, error) {
 	switch strings.ToLower(strings.TrimSpace(level)) {
 	case "":
 		return detect.Medium, nil
-	case "informational", "low":
+	case "informational":
+		return detect.Info, nil
+	case "low":
 		return detect.Low, nil
 	case "medium":
 		return detect.Medium, nil

@@ -143,7 +143,7 @@ func TestColumnFieldsAndNegation(t *testing.T) {
 	s := mustSet(t, mustParse(t, "sysadmin.yml", ruleSysadmin))
 	add := rec("APRL", "sysadmin", "ALTER SERVER ROLE [sysadmin] ADD MEMBER [eve]")
 	fs := eval(t, s, add)
-	if len(fs) != 1 || fs[0].Severity != detect.Low || fs[0].Technique != "T1098" || fs[0].Rule != "SIG-9b0e7d4a-2222-4c3b-8e0f-4b3c2d1e0f02" {
+	if len(fs) != 1 || fs[0].Severity != detect.Info || fs[0].Technique != "T1098" || fs[0].Rule != "SIG-9b0e7d4a-2222-4c3b-8e0f-4b3c2d1e0f02" {
 		t.Fatalf("findings %+v", fs)
 	}
 	svc := rec("APRL", "sysadmin", "ALTER SERVER ROLE [sysadmin] ADD MEMBER [eve]")

@@ -36,8 +36,9 @@ type Detect struct {
 	// PrivilegedPrincipals are impersonation targets that PRV-005 watches
 	// (in addition to members of sysadmin, which the records do not show).
 	PrivilegedPrincipals []string `env:"XELWATCH_PRIVILEGED_PRINCIPALS, default=sa,dbo"`
-	// AttackTools are extra lower-case substrings of application or host
-	// names that AUTH-006 reports, added to the built-in list.
+	// AttackTools are extra tool names that AUTH-006 reports in
+	// application or host names (whole words, any case), added to the
+	// built-in list; "-name" removes a built-in name, "-*" all of them.
 	AttackTools []string `env:"XELWATCH_ATTACK_TOOLS"`
 
 	// RulesFile is an optional JSON file (see detect.RulesFile) with more
@@ -58,7 +59,15 @@ type Detect struct {
 	SprayWindow          time.Duration `env:"XELWATCH_SPRAY_WINDOW, default=30m"`                  // AUTH-002
 	SuccessAfterFailures time.Duration `env:"XELWATCH_SUCCESS_AFTER_FAILURES_WINDOW, default=30m"` // AUTH-003
 	CorrelationWindow    time.Duration `env:"XELWATCH_CORRELATION_WINDOW, default=60m"`            // AUD-006, EXF-005
-	ThrottleWindow       time.Duration `env:"XELWATCH_THROTTLE_WINDOW, default=1h"`                // one finding per key per window (AUTH-004, AUTH-006)
+	ThrottleWindow       time.Duration `env:"XELWATCH_THROTTLE_WINDOW, default=1h"`                // one finding per key per window (AUTH-004, AUTH-006, AUTH-008)
+	// Failed logins of one principal from one address (AUTH-009) and
+	// error spikes per principal and address (AUTH-007, AUTH-010, EXE-012).
+	FailedLoginRepeatThreshold int           `env:"XELWATCH_FAILED_LOGIN_REPEAT_THRESHOLD, default=3"` // AUTH-009
+	FailedLoginRepeatWindow    time.Duration `env:"XELWATCH_FAILED_LOGIN_REPEAT_WINDOW, default=1h"`   // AUTH-009
+	SyntaxErrorThreshold       int           `env:"XELWATCH_SYNTAX_ERROR_THRESHOLD, default=3"`        // EXE-012
+	CredentialErrorThreshold   int           `env:"XELWATCH_CREDENTIAL_ERROR_THRESHOLD, default=5"`    // AUTH-010
+	FirewallErrorThreshold     int           `env:"XELWATCH_FIREWALL_ERROR_THRESHOLD, default=3"`      // AUTH-007
+	ErrorWindow                time.Duration `env:"XELWATCH_ERROR_WINDOW, default=1h"`                 // AUTH-007, AUTH-010, EXE-012
 	// OversizedStatementChars is the statement length (UTF-16 code
 	// units, SQL Server's characters) from which EVA-001 reports padding.
 	OversizedStatementChars int `env:"XELWATCH_OVERSIZED_STATEMENT_CHARS, default=65536"` // EVA-001
@@ -90,29 +99,35 @@ const maxRulesFile = 1 << 20
 // error naming the setting.
 func (d Detect) Config() (detect.Config, error) {
 	c := detect.Config{
-		AllowedBackupDestinations: d.AllowedBackupDestinations,
-		AllowedPrincipals:         d.AllowedPrincipals,
-		AllowedApplications:       d.AllowedApplications,
-		AllowedClientIPs:          d.AllowedClientIPs,
-		MaintenanceWindows:        d.MaintenanceWindows,
-		PrivilegedPrincipals:      d.PrivilegedPrincipals,
-		AttackTools:               d.AttackTools,
-		DisabledRules:             d.DisabledRules,
-		SeverityOverrides:         d.SeverityOverrides,
-		BruteForceThreshold:       d.BruteForceThreshold,
-		BruteForceWindow:          d.BruteForceWindow,
-		SprayThreshold:            d.SprayThreshold,
-		SprayWindow:               d.SprayWindow,
-		SuccessAfterFailures:      d.SuccessAfterFailures,
-		CorrelationWindow:         d.CorrelationWindow,
-		ThrottleWindow:            d.ThrottleWindow,
-		OversizedStatementChars:   d.OversizedStatementChars,
-		StateMaxEntries:           d.StateMaxEntries,
-		BaselineWindow:            d.BaselineWindow,
-		BaselineLearning:          d.BaselineLearning,
-		BaselineMaxValues:         d.BaselineMaxValues,
-		BaselineRowsK:             d.BaselineRowsK,
-		BaselineRowsFloor:         d.BaselineRowsFloor,
+		AllowedBackupDestinations:  d.AllowedBackupDestinations,
+		AllowedPrincipals:          d.AllowedPrincipals,
+		AllowedApplications:        d.AllowedApplications,
+		AllowedClientIPs:           d.AllowedClientIPs,
+		MaintenanceWindows:         d.MaintenanceWindows,
+		PrivilegedPrincipals:       d.PrivilegedPrincipals,
+		AttackTools:                d.AttackTools,
+		DisabledRules:              d.DisabledRules,
+		SeverityOverrides:          d.SeverityOverrides,
+		BruteForceThreshold:        d.BruteForceThreshold,
+		BruteForceWindow:           d.BruteForceWindow,
+		SprayThreshold:             d.SprayThreshold,
+		SprayWindow:                d.SprayWindow,
+		SuccessAfterFailures:       d.SuccessAfterFailures,
+		CorrelationWindow:          d.CorrelationWindow,
+		ThrottleWindow:             d.ThrottleWindow,
+		OversizedStatementChars:    d.OversizedStatementChars,
+		StateMaxEntries:            d.StateMaxEntries,
+		BaselineWindow:             d.BaselineWindow,
+		BaselineLearning:           d.BaselineLearning,
+		BaselineMaxValues:          d.BaselineMaxValues,
+		BaselineRowsK:              d.BaselineRowsK,
+		BaselineRowsFloor:          d.BaselineRowsFloor,
+		FailedLoginRepeatThreshold: d.FailedLoginRepeatThreshold,
+		FailedLoginRepeatWindow:    d.FailedLoginRepeatWindow,
+		SyntaxErrorThreshold:       d.SyntaxErrorThreshold,
+		CredentialErrorThreshold:   d.CredentialErrorThreshold,
+		FirewallErrorThreshold:     d.FirewallErrorThreshold,
+		ErrorWindow:                d.ErrorWindow,
 	}
 	if d.RulesFile != "" {
 		doc, err := readRulesFile(d.RulesFile)

@@ -40,6 +40,11 @@ func TestNotify(t *testing.T) {
 				t.Errorf("parsed %v %v", c.MinSeverity, c.Timeout)
 			}
 		}},
+		{name: "informational", env: map[string]string{"XELWATCH_NOTIFY_MIN_SEVERITY": "informational"}, check: func(t *testing.T, c Notify) {
+			if c.MinSeverity != detect.Info {
+				t.Errorf("min severity %v, want informational", c.MinSeverity)
+			}
+		}},
 		{name: "bad url", env: map[string]string{"XELWATCH_SLACK_WEBHOOK_URL": "hooks.slack.com/services/TOPSECRETTOKEN"},
 			wantErr: "XELWATCH_SLACK_WEBHOOK_URL is not an absolute https URL"},
 		{name: "loopback http", env: map[string]string{

@@ -29,7 +29,8 @@ const DefaultLease = 2 * time.Minute
 // Options tune a Notifier; the zero value is usable.
 type Options struct {
 	// MinSeverity: findings below it are recorded but not sent. Zero
-	// means detect.Low (send everything).
+	// means detect.Low (send everything but informational findings);
+	// detect.Info sends every finding.
 	MinSeverity detect.Severity
 	// Lease is the delivery claim lease; zero means DefaultLease. Keep it
 	// well above the channels' HTTP timeout.

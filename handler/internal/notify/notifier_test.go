@@ -67,6 +67,9 @@ func TestNotifierMinSeverity(t *testing.T) {
 		wantSent int
 	}{
 		{"default sends low", 0, detect.Low, 1},
+		{"default records informational only", 0, detect.Info, 0},
+		{"informational sends informational", detect.Info, detect.Info, 1},
+		{"low drops informational", detect.Low, detect.Info, 0},
 		{"below", detect.High, detect.Medium, 0},
 		{"equal", detect.High, detect.High, 1},
 		{"above", detect.Medium, detect.Critical, 1},
