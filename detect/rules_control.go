@@ -649,3 +649,32 @@ func aud012(m *matcher, ev *Event) ([]hit, error) {
 			what, a.Value, a.Time.Format(time.RFC3339), ev.SessionPrincipal(), t.Format(time.RFC3339), NormServer(srv), w),
 	}}, nil
 }
+
+// BlobVanished is AUD-013 as ingestion sees it: the blob of an open cursor
+// is gone (the sweep found it missing, whether or not a BlobDeleted event
+// arrived). Its detection id is the one AuditControl gives the same
+// deletion (keyed on "<container>/<blob>"), so the channels hear of it
+// once, whichever sees it first; and if the Event Grid subscription was
+// deleted first, the sweep still reports it. False when AUD-013 is
+// disabled.
+func (e *Engine) BlobVanished(container, blob, server, database string, rows int64, at time.Time) (Finding, bool) {
+	r := ruleByID("AUD-013")
+	if r == nil || e.cfg.disabled[r.ID] {
+		return Finding{}, false
+	}
+	sev := r.Severity
+	if o, ok := e.cfg.severity[r.ID]; ok {
+		sev = o
+	}
+	name := printable(cut(blob, 1024))
+	why := fmt.Sprintf("audit blob %s/%s is gone while xelwatch was still reading it (cursor open; found by the sweep); "+
+		"xelwatch holds %d rows from it (table AuditEvents): the stored copy is the evidence", printable(container), name, rows)
+	return Finding{
+		DetectionID: detectionID(r.ID, container+"/"+blob, nil),
+		Rule:        r.ID, Title: r.Title, Severity: sev, Technique: r.Technique,
+		Why:  cut(why, maxWhy),
+		Time: at.UTC(), Server: cut(server, maxField), Database: cut(database, maxField),
+		Records: []Evidence{{EventTime: at.UTC(), ActionID: "BlobVanished", ClassType: "STORAGE", Succeeded: true,
+			Server: cut(server, maxField), Database: cut(database, maxField), Statement: cut(container+"/"+name, MaxExcerpt), FileName: cut(blob, 1024)}},
+	}, true
+}

@@ -277,3 +277,38 @@ func TestPlatformCatalog(t *testing.T) {
 		t.Errorf("disabled AUD-008 fired: %v", got)
 	}
 }
+
+// TestBlobVanishedSharesAUD013Id: the sweep's report of an open cursor's
+// blob gone and AuditControl's BlobDeleted finding are one detection.
+func TestBlobVanishedSharesAUD013Id(t *testing.T) {
+	e, c := newControl(t, NewMemoryState())
+	const name = "sql01/db/a/2026-11-21/x.xel"
+	fs, err := c.Evaluate(context.Background(), &ControlEvent{ID: "del-9", Type: EventBlobDeleted, Time: t0, Operation: "DeleteBlob", Topic: auditAcctID,
+		Blob: &DeletedBlob{Container: "sqldbauditlogs", Name: name, Server: "sql01", Database: "db", Seen: true, Open: true, Rows: 7}})
+	if err != nil || len(fs) != 1 {
+		t.Fatalf("event: %v, %v", fs, err)
+	}
+	f, ok := e.BlobVanished("sqldbauditlogs", name, "sql01", "db", 7, t0.Add(time.Minute))
+	if !ok {
+		t.Fatal("BlobVanished: AUD-013 reported disabled")
+	}
+	if f.DetectionID != fs[0].DetectionID || f.Rule != "AUD-013" || f.Severity != High {
+		t.Errorf("sweep finding %s %s %s; event finding %s", f.DetectionID, f.Rule, f.Severity, fs[0].DetectionID)
+	}
+	if !strings.Contains(f.Why, "7 rows") || !strings.Contains(f.Why, "sqldbauditlogs/"+name) {
+		t.Errorf("why %q", f.Why)
+	}
+	if other, _ := e.BlobVanished("sqldbauditlogs", name+"x", "sql01", "db", 7, t0); other.DetectionID == f.DetectionID {
+		t.Errorf("another blob has the same id")
+	}
+
+	cfg := DefaultConfig()
+	cfg.DisabledRules = []string{"AUD-013"}
+	off, err := New(cfg, NewMemoryState())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := off.BlobVanished("sqldbauditlogs", name, "sql01", "db", 7, t0); ok {
+		t.Errorf("disabled AUD-013 still reported")
+	}
+}

@@ -103,7 +103,7 @@ func Build(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options)
 	// zero: ingest.MaxRecordBytes, ingest.MaxPendingBytes).
 	dec := ingest.XEL{Options: &xel.Options{MaxMetadataBuffers: store.MaxMetadataOffsets}}
 	a.Pipeline = ingest.New(src, a.Store.Cursors(cfg.AuditContainer), a.Store.Rows(log),
-		eval, dec, log, ingest.Options{MaxBytesPerRun: cfg.MaxBytesPerRun, Now: o.Now, FindingSink: a.RecordPending})
+		eval, dec, log, ingest.Options{MaxBytesPerRun: cfg.MaxBytesPerRun, Now: o.Now, FindingSink: a.RecordPending, Container: cfg.AuditContainer})
 
 	if err := newControl(cfg, a, tsvc); err != nil {
 		return nil, err

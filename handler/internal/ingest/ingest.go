@@ -53,6 +53,16 @@ type Options struct {
 	// take the blob over; a run renews it while it reads. Zero means
 	// DefaultLease.
 	Lease time.Duration
+	// Container is the blobs' container, named in AUD-013 when the blob of
+	// an open cursor is gone (see BlobVanisher).
+	Container string
+}
+
+// BlobVanisher is implemented by an Evaluator that reports the blob of an
+// open cursor gone (*detect.Engine: AUD-013, with the detection id
+// AuditControl gives the same deletion).
+type BlobVanisher interface {
+	BlobVanished(container, blob, server, database string, rows int64, at time.Time) (detect.Finding, bool)
 }
 
 // DefaultLease bounds how long a blob waits after a run holding it died.
@@ -195,7 +205,10 @@ func (p *Pipeline) Ingest(ctx context.Context, blob string, ro RunOptions) (Resu
 	if ro.Owner == "" {
 		ro.Owner = randomOwner()
 	}
-	props, outcome, err := p.check(ctx, blob, cur, ro)
+	props, outcome, gone, err := p.check(ctx, blob, path, cur, ro)
+	if gone != nil {
+		res.Findings = append(res.Findings, *gone)
+	}
 	if err != nil || outcome != "" {
 		res.Outcome = outcome
 		return res, err
@@ -268,36 +281,63 @@ func (p *Pipeline) checkIdentity(ctx context.Context, blob string, path Path, cu
 
 // check decides whether the blob has anything for this run. A non-empty
 // Outcome ends the run with it; otherwise it returns the blob's properties.
-func (p *Pipeline) check(ctx context.Context, blob string, cur Cursor, ro RunOptions) (BlobProps, Outcome, error) {
+func (p *Pipeline) check(ctx context.Context, blob string, path Path, cur Cursor, ro RunOptions) (BlobProps, Outcome, *detect.Finding, error) {
 	switch cur.State {
 	case StateClosed:
-		return p.checkClosed(ctx, blob, cur, ro)
+		props, outcome, err := p.checkClosed(ctx, blob, cur, ro)
+		return props, outcome, nil, err
 	case StateFailed:
-		return BlobProps{}, OutcomeFailed, nil
+		return BlobProps{}, OutcomeFailed, nil, nil
 	}
 	if cur.LeaseOwner != "" && cur.LeaseOwner != ro.Owner && cur.LeaseUntil.After(p.opt.Now()) && !p.wasAbandoned(cur.LeaseOwner) {
-		return BlobProps{}, OutcomeBusy, nil // another run is reading this blob
+		return BlobProps{}, OutcomeBusy, nil, nil // another run is reading this blob
 	}
 	props, err := p.blobs.Properties(ctx, blob)
 	if errors.Is(err, ErrNotFound) {
+		gone, err := p.vanished(ctx, blob, path, cur, ro)
+		if err != nil {
+			return props, "", nil, err
+		}
 		p.log.WarnContext(ctx, "audit blob not found; closing its cursor", "blob", blob,
 			"offset", cur.Offset, "rows", cur.Rows, "blob_length", cur.BlobLength)
 		cur.State, cur.LastError = StateClosed, "blob deleted"
 		cur.UpdatedAt = p.opt.Now().UTC()
 		if _, err := p.cursors.Update(ctx, cur); err != nil && !errors.Is(err, ErrConflict) {
-			return props, OutcomeGone, fmt.Errorf("ingest: %s: close cursor of deleted blob: %w", blob, err)
+			return props, OutcomeGone, gone, fmt.Errorf("ingest: %s: close cursor of deleted blob: %w", blob, err)
 		}
-		return props, OutcomeGone, nil
+		return props, OutcomeGone, gone, nil
 	}
 	if err != nil {
-		return props, "", fmt.Errorf("ingest: %s: properties: %w", blob, err)
+		return props, "", nil, fmt.Errorf("ingest: %s: properties: %w", blob, err)
 	}
 	if !ro.Final && props.Size == cur.BlobLength && props.ETag == cur.BlobETag {
 		// Nothing appended since the last run: either all of it was read,
 		// or the last run left a partial buffer; nothing new to decode.
-		return props, OutcomeUpToDate, nil
+		return props, OutcomeUpToDate, nil, nil
 	}
-	return props, "", nil
+	return props, "", nil, nil
+}
+
+// vanished reports the blob of an open cursor gone (AUD-013, when the
+// evaluator is a BlobVanisher): the finding reaches the sink before the
+// cursor closes, so a run that dies in between reports it again with the
+// same id, and a sweep that meets the deletion before AuditControl's
+// BlobDeleted event (which then finds the cursor closed) does not lose it.
+func (p *Pipeline) vanished(ctx context.Context, blob string, path Path, cur Cursor, ro RunOptions) (*detect.Finding, error) {
+	bv, ok := p.eval.(BlobVanisher)
+	if !ok {
+		return nil, nil
+	}
+	f, ok := bv.BlobVanished(p.opt.Container, blob, path.Server, path.Database, cur.Rows+cur.EarlierRows, p.opt.Now())
+	if !ok {
+		return nil, nil
+	}
+	if ro.FindingSink != nil {
+		if err := ro.FindingSink(ctx, []detect.Finding{f}); err != nil {
+			return nil, fmt.Errorf("ingest: %s: emit %s: %w", blob, f.Rule, err)
+		}
+	}
+	return &f, nil
 }
 
 // checkClosed is check for a closed cursor: a blob unchanged since it was

@@ -343,3 +343,55 @@ func TestIngestStorageRulesFollowConfiguration(t *testing.T) {
 	}
 	t.Errorf("no AUD-015 after the blob was replaced by other bytes")
 }
+
+// vanishingRules is the backup rule that reports an open cursor's blob
+// gone, as *detect.Engine does (AUD-013).
+type vanishingRules struct {
+	backupRule
+	calls []string
+}
+
+func (v *vanishingRules) BlobVanished(container, blob, server, database string, rows int64, at time.Time) (detect.Finding, bool) {
+	v.calls = append(v.calls, fmt.Sprintf("%s/%s %s/%s rows=%d", container, blob, server, database, rows))
+	return detect.Finding{DetectionID: "AUD-013:" + container + "/" + blob, Rule: "AUD-013", Severity: detect.High, Time: at}, true
+}
+
+// TestIngestOpenBlobVanished: the blob of an open cursor is gone (deleted
+// with no BlobDeleted event, or before it arrived). The run reports
+// AUD-013 through the sink before it closes the cursor, and a failing sink
+// leaves the cursor open so that the retry reports it again (same id);
+// a closed cursor's missing blob is not reported again.
+func TestIngestOpenBlobVanished(t *testing.T) {
+	t.Parallel()
+	const n = 50
+	f := newFixture(t, Options{Container: "sqldbauditlogs"})
+	ev := &vanishingRules{}
+	f.p = New(f.blobs, f.cursors, f.rows, ev, XEL{}, nil, Options{Container: "sqldbauditlogs"})
+	f.blobs.Append(testBlob, auditFile(t, n), t0)
+	f.ingest(t, RunOptions{})
+	f.blobs.Delete(testBlob)
+
+	failing := func(context.Context, []detect.Finding) error { return errors.New("outbox down") }
+	if _, err := f.p.Ingest(context.Background(), testBlob, RunOptions{FindingSink: failing}); err == nil {
+		t.Fatal("a run whose sink failed succeeded")
+	}
+	if c, _ := f.cursors.Get(context.Background(), testBlob); c.State != StateOpen {
+		t.Fatalf("cursor %s after the sink failed, want open", c.State)
+	}
+
+	var sunk []detect.Finding
+	sink := func(_ context.Context, fs []detect.Finding) error { sunk = append(sunk, fs...); return nil }
+	r := f.ingest(t, RunOptions{FindingSink: sink})
+	if r.Outcome != OutcomeGone || len(r.Findings) != 1 || r.Findings[0].Rule != "AUD-013" || len(sunk) != 1 {
+		t.Fatalf("outcome %s, findings %v, sunk %v; want gone with one AUD-013 sunk", r.Outcome, rulesOf(r.Findings), rulesOf(sunk))
+	}
+	if want := fmt.Sprintf("sqldbauditlogs/%s srv1/", testBlob); !strings.HasPrefix(ev.calls[len(ev.calls)-1], want) || !strings.HasSuffix(ev.calls[len(ev.calls)-1], fmt.Sprintf("rows=%d", n)) {
+		t.Errorf("BlobVanished(%s), want %s… rows=%d", ev.calls[len(ev.calls)-1], want, n)
+	}
+	if c, _ := f.cursors.Get(context.Background(), testBlob); c.State != StateClosed {
+		t.Errorf("cursor %s, want closed", c.State)
+	}
+	if r := f.ingest(t, RunOptions{FindingSink: sink}); len(r.Findings) != 0 || len(sunk) != 1 {
+		t.Errorf("closed cursor's missing blob reported again: %v", rulesOf(r.Findings))
+	}
+}
