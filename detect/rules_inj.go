@@ -435,24 +435,7 @@ func scanRaw(s string) rawScan {
 			}
 			i = end
 		case c == '/' && i+1 < len(s) && s[i+1] == '*':
-			depth, j := 0, i
-			for j < len(s) {
-				if s[j] == '/' && j+1 < len(s) && s[j+1] == '*' {
-					depth++
-					j += 2
-					continue
-				}
-				if s[j] == '*' && j+1 < len(s) && s[j+1] == '/' {
-					depth--
-					j += 2
-					if depth == 0 {
-						break
-					}
-					continue
-				}
-				j++
-			}
-			i = j
+			i, _ = tsql.BlockCommentEnd(s, i)
 		case c == '\'' || c == '[' || c == '"':
 			closeB := c
 			if c == '[' {

@@ -95,25 +95,8 @@ func lexInto(toks []Token, s string) (_ []Token, truncated bool) {
 			space = true
 			continue
 		case c == '/' && i+1 < len(s) && s[i+1] == '*':
-			depth := 0
-			j := i
-			for j < len(s) {
-				if s[j] == '/' && j+1 < len(s) && s[j+1] == '*' {
-					depth++
-					j += 2
-					continue
-				}
-				if s[j] == '*' && j+1 < len(s) && s[j+1] == '/' {
-					depth--
-					j += 2
-					if depth == 0 {
-						break
-					}
-					continue
-				}
-				j++
-			}
-			if depth > 0 {
+			j, closed := BlockCommentEnd(s, i)
+			if !closed {
 				truncated = true
 			}
 			i = j
@@ -294,4 +277,28 @@ func Render(toks []Token) string {
 		b.WriteString(t.Text)
 	}
 	return b.String()
+}
+
+// BlockCommentEnd returns the end of the block comment that starts at
+// s[i] ("/*"): the index just past its closing "*/", nesting counted as
+// T-SQL does, or len(s) and false when the comment is never closed.
+func BlockCommentEnd(s string, i int) (end int, closed bool) {
+	depth, j := 0, i
+	for j < len(s) {
+		if s[j] == '/' && j+1 < len(s) && s[j+1] == '*' {
+			depth++
+			j += 2
+			continue
+		}
+		if s[j] == '*' && j+1 < len(s) && s[j+1] == '/' {
+			depth--
+			j += 2
+			if depth == 0 {
+				return j, true
+			}
+			continue
+		}
+		j++
+	}
+	return j, false
 }
