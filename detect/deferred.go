@@ -2,6 +2,7 @@ package detect
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -68,24 +69,88 @@ func (d *Deferred) Commit(ctx context.Context) error {
 	ov.mu.Unlock()
 	d.e.memo.clear() // it told what the overlay held
 
+	par := 1
+	if ps, ok := ov.base.(ParallelState); ok {
+		par = max(1, ps.UpdateParallelism())
+	}
 	for rank := range 3 {
+		var todo []string
 		for _, k := range order {
 			pk := keys[k]
 			if commitRank(k) != rank || len(pk.fns) == 0 || entriesEqual(pk.read, pk.cur) {
 				continue
 			}
-			fns := pk.fns
-			if _, err := ov.base.Update(ctx, k, pk.expires, func(cur []Entry) []Entry {
-				for _, fn := range fns {
-					cur = fn(cur)
-				}
-				return cur
-			}); err != nil {
-				return fmt.Errorf("detect: commit state: %w", err)
-			}
+			todo = append(todo, k)
+		}
+		if err := commitKeys(ctx, ov.base, keys, todo, par); err != nil {
+			return fmt.Errorf("detect: commit state: %w", err)
 		}
 	}
 	return nil
+}
+
+// commitKeys replays the held-back writes of todo (keys of one rank) on
+// base, at most par at a time: the keys are independent, and each write
+// is a round trip on a remote State. It returns the error of the first
+// key (in todo's order) that failed; after a failure no further key is
+// started. With par 1 the writes run in todo's order, one by one.
+func commitKeys(ctx context.Context, base State, keys map[string]*pendingKey, todo []string, par int) error {
+	write := func(ctx context.Context, k string) error {
+		pk := keys[k]
+		fns := pk.fns
+		_, err := base.Update(ctx, k, pk.expires, func(cur []Entry) []Entry {
+			for _, fn := range fns {
+				cur = fn(cur)
+			}
+			return cur
+		})
+		return err
+	}
+	if par <= 1 || len(todo) <= 1 {
+		for _, k := range todo {
+			if err := write(ctx, k); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make([]error, len(todo))
+	sem := make(chan struct{}, par)
+	var wg sync.WaitGroup
+	for i, k := range todo {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			errs[i] = ctx.Err()
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			if errs[i] = write(ctx, k); errs[i] != nil {
+				cancel()
+			}
+		}()
+	}
+	wg.Wait()
+	// The first failure in todo's order that is not just the cancellation
+	// it caused in the writes still running.
+	var first error
+	for _, err := range errs {
+		switch {
+		case err == nil:
+		case !errors.Is(err, context.Canceled):
+			return err
+		case first == nil:
+			first = err
+		}
+	}
+	return first
 }
 
 // commitRank orders the keys of a Commit: claims, marks, the rest.

@@ -2,8 +2,10 @@ package detect
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -112,5 +114,82 @@ func TestDeferredCommitOnNewerState(t *testing.T) {
 	}
 	if want := []string{recordID("b.xel", 4096, 0)}; !slices.Equal(holders, want) {
 		t.Errorf("AUTH-004 holders after Commit = %q, want the other instance's %q", holders, want)
+	}
+}
+
+// parallelState is a ParallelState over a MemoryState that counts the
+// Updates in flight and fails the Update of one key.
+type parallelState struct {
+	*MemoryState
+	par      int
+	failKey  string
+	mu       sync.Mutex
+	inflight int
+	peak     int
+	writes   int
+}
+
+func (p *parallelState) UpdateParallelism() int { return p.par }
+
+func (p *parallelState) Update(ctx context.Context, key string, exp time.Time, fn func([]Entry) []Entry) ([]Entry, error) {
+	p.mu.Lock()
+	p.inflight++
+	p.writes++
+	p.peak = max(p.peak, p.inflight)
+	p.mu.Unlock()
+	defer func() { p.mu.Lock(); p.inflight--; p.mu.Unlock() }()
+	if key == p.failKey {
+		return nil, errors.New("table down for " + key)
+	}
+	return p.MemoryState.Update(ctx, key, exp, fn)
+}
+
+// TestDeferredParallelCommit: a ParallelState gets the batch's writes at
+// most UpdateParallelism at a time and ends with the same state as a
+// one-by-one commit; a failed key's error is the one returned.
+func TestDeferredParallelCommit(t *testing.T) {
+	ctx := context.Background()
+	commit := func(st State) {
+		t.Helper()
+		d := mustEngine(t, testConfig(t), st).Deferred()
+		story := attackStory()
+		for i := range story {
+			if _, err := d.Evaluate(ctx, &story[i]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := d.Commit(ctx); err != nil {
+			t.Fatalf("commit: %v", err)
+		}
+	}
+	seq := &recordingState{State: NewMemoryState()}
+	commit(seq)
+	par := &parallelState{MemoryState: NewMemoryState(), par: 3}
+	commit(par)
+	if par.writes != len(seq.writes) || par.writes < 4 {
+		t.Fatalf("parallel commit wrote %d keys, one by one %d", par.writes, len(seq.writes))
+	}
+	if par.peak > 3 {
+		t.Errorf("%d writes in flight, want at most 3", par.peak)
+	}
+	for _, k := range seq.writes {
+		want, _ := seq.State.Get(ctx, k)
+		got, _ := par.Get(ctx, k)
+		if !slices.EqualFunc(got, want, func(a, b Entry) bool { return a.ID == b.ID && a.Value == b.Value && a.Time.Equal(b.Time) }) {
+			t.Errorf("key %s: parallel %v, one by one %v", k, got, want)
+		}
+	}
+
+	// A failing key: its error comes back, whatever else was running.
+	bad := &parallelState{MemoryState: NewMemoryState(), par: 3, failKey: seq.writes[len(seq.writes)-1]}
+	d := mustEngine(t, testConfig(t), bad).Deferred()
+	story := attackStory()
+	for i := range story {
+		if _, err := d.Evaluate(ctx, &story[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := d.Commit(ctx); err == nil || !strings.Contains(err.Error(), "table down for "+bad.failKey) {
+		t.Errorf("commit with a failing key: %v", err)
 	}
 }

@@ -119,6 +119,15 @@ type State interface {
 	Get(ctx context.Context, key string) ([]Entry, error)
 }
 
+// ParallelState is a State whose Updates of different keys may run at the
+// same time (a remote store, where each Update is a round trip): a
+// Deferred commits up to UpdateParallelism keys at once. A State that is
+// not one is written one key at a time.
+type ParallelState interface {
+	State
+	UpdateParallelism() int
+}
+
 // MemoryState is an in-memory State for tests and the CLI. It keeps at
 // most maxKeys keys and about maxBytes bytes, evicting the keys that
 // expire first, and forgets keys whose expiry is more than stateHorizon

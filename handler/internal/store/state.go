@@ -236,6 +236,18 @@ func (s *State) read(ctx context.Context, pk, rk string) (storedState, bool, err
 	return st, true, nil
 }
 
+// UpdateParallelism makes State a detect.ParallelState: a batch's
+// held-back state writes (detect.Deferred.Commit) go to the table up to
+// this many keys at a time, each under its own ETag.
+func (s *State) UpdateParallelism() int { return stateCommitParallelism }
+
+// stateCommitParallelism bounds the concurrent writes of one commit: like
+// the row upserts, a few requests in flight hide the round trip without
+// crowding one table partition.
+const stateCommitParallelism = 8
+
+var _ detect.ParallelState = (*State)(nil)
+
 // Update implements detect.State: take the cachedState copy (or, for a key
 // not seen yet, assume it absent), apply fn, write back under the ETag
 // (insert when absent); on 412/409 read afresh and retry.
