@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/xelwatch/xelwatch/xel/audit"
 )
 
 // recordingState logs the keys written.
@@ -191,5 +193,67 @@ func TestDeferredParallelCommit(t *testing.T) {
 	}
 	if err := d.Commit(ctx); err == nil || !strings.Contains(err.Error(), "table down for "+bad.failKey) {
 		t.Errorf("commit with a failing key: %v", err)
+	}
+}
+
+// prefetchState is a MemoryState that is a Prefetcher: it records the
+// keys prefetched and the keys the evaluation then reads.
+type prefetchState struct {
+	*MemoryState
+	mu         sync.Mutex
+	prefetched []string
+	read       []string
+}
+
+func (p *prefetchState) Prefetch(_ context.Context, keys []string) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.prefetched = append(p.prefetched, keys...)
+	return nil
+}
+
+func (p *prefetchState) Get(ctx context.Context, key string) ([]Entry, error) {
+	p.mu.Lock()
+	p.read = append(p.read, key)
+	p.mu.Unlock()
+	return p.MemoryState.Get(ctx, key)
+}
+
+// TestPrefetchIsADryRun: Prefetch hands the State the keys the batch's
+// evaluation then reads, and changes nothing that evaluation finds.
+func TestPrefetchIsADryRun(t *testing.T) {
+	ctx := context.Background()
+	story := attackStory()
+	recs := make([]*audit.Record, len(story))
+	for i := range story {
+		recs[i] = &story[i]
+	}
+	st := &prefetchState{MemoryState: NewMemoryState()}
+	e := mustEngine(t, testConfig(t), st)
+	if err := e.Prefetch(ctx, recs); err != nil {
+		t.Fatal(err)
+	}
+	if len(st.read) != 0 {
+		t.Fatalf("the dry run read the real State: %q", st.read)
+	}
+	d := e.Deferred()
+	var got []string
+	for _, rec := range recs {
+		fs, err := d.Evaluate(ctx, rec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, ids(fs)...)
+	}
+	if want := ids(run(t, testConfig(t), attackStory())); !slices.Equal(got, want) {
+		t.Errorf("findings after a prefetch = %q, want %q", got, want)
+	}
+	if len(st.read) == 0 {
+		t.Fatal("the evaluation read no state: the test proves nothing")
+	}
+	for _, k := range st.read {
+		if !slices.Contains(st.prefetched, k) {
+			t.Errorf("key %q was read but not prefetched (prefetched %d keys)", k, len(st.prefetched))
+		}
 	}
 }

@@ -144,6 +144,13 @@ type Evaluator interface {
 	Evaluate(ctx context.Context, rec *audit.Record) ([]detect.Finding, error)
 }
 
+// StatePrefetcher is an Evaluator that can read ahead the detection
+// state a batch's evaluation will need (*detect.Engine, over a store that
+// supports it): the pipeline calls it before evaluating each batch.
+type StatePrefetcher interface {
+	Prefetch(ctx context.Context, recs []*audit.Record) error
+}
+
 // DeferringEvaluator is an Evaluator that can hold back its state writes
 // (*detect.Engine is one): the pipeline evaluates each batch through a
 // Deferred and commits its state only after the batch's findings reached

@@ -762,6 +762,15 @@ func (p *Pipeline) process(ctx context.Context, path Path, blob string, batch []
 		deferred = de.Deferred()
 		eval = deferred
 	}
+	if pf, ok := p.eval.(StatePrefetcher); ok && eval != nil {
+		// Read ahead, side by side with the upsert, the detection state
+		// the batch's evaluation will look at: one concurrent round
+		// instead of one round trip per key. A failure here is not the
+		// batch's: the evaluation reads again what is missing.
+		if err := pf.Prefetch(ctx, batch); err != nil && ctx.Err() == nil {
+			p.log.DebugContext(ctx, "detection state prefetch failed; evaluating without it", "blob", blob, "error", err)
+		}
+	}
 	if eval != nil {
 		for _, rec := range batch {
 			f, err := eval.Evaluate(ctx, rec)

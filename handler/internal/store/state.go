@@ -236,6 +236,62 @@ func (s *State) read(ctx context.Context, pk, rk string) (storedState, bool, err
 	return st, true, nil
 }
 
+// maxPrefetchKeys bounds the keys one Prefetch reads.
+const maxPrefetchKeys = 2048
+
+// Prefetch makes State a detect.Prefetcher: it reads the keys it has no
+// fresh copy of (younger than the read TTL) into its cache,
+// stateCommitParallelism at a time, so that the Gets of the evaluation
+// that follows are answered from memory instead of one round trip after
+// another. What a Get then returns is what it would have returned
+// anyway within the read TTL. It stops at the first error and returns
+// it; the caller may ignore it (a key that failed is read again when it
+// is needed). With the cache off (a negative read TTL) it does nothing.
+func (s *State) Prefetch(ctx context.Context, keys []string) error {
+	if s.readTTL <= 0 {
+		return nil
+	}
+	keys = keys[:min(len(keys), maxPrefetchKeys)]
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first error
+	)
+	sem := make(chan struct{}, stateCommitParallelism)
+	for _, key := range keys {
+		pk, rk := stateKeys(key)
+		if _, ok := s.recall(rk, s.readTTL); ok {
+			continue
+		}
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			if _, _, err := s.read(ctx, pk, rk); err != nil {
+				mu.Lock()
+				if first == nil {
+					first = err
+				}
+				mu.Unlock()
+				cancel()
+			}
+		}()
+	}
+	wg.Wait()
+	return first
+}
+
+var _ detect.Prefetcher = (*State)(nil)
+
 // UpdateParallelism makes State a detect.ParallelState: a batch's
 // held-back state writes (detect.Deferred.Commit) go to the table up to
 // this many keys at a time, each under its own ETag.

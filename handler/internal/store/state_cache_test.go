@@ -189,3 +189,44 @@ func TestConcurrentCachedWriters(t *testing.T) {
 		t.Errorf("%d distinct entries, want 60", len(ids))
 	}
 }
+
+// TestPrefetchWarmsTheCache: the keys read ahead (present or absent) are
+// answered from memory by the Gets that follow; keys already fresh are
+// not read again; with the cache off nothing is read ahead.
+func TestPrefetchWarmsTheCache(t *testing.T) {
+	ctx := context.Background()
+	f := newFakeTable()
+	if _, err := NewState(f, nil).Update(ctx, "fail|sql01|10.0.0.1", t0.Add(time.Hour), appendID("a")); err != nil {
+		t.Fatal(err)
+	}
+	s := NewState(f, nil)
+	f.calls = map[string]int{}
+	keys := []string{"fail|sql01|10.0.0.1", "fail|sql01|10.0.0.2", "spray|sql01|10.0.0.3"}
+	if err := s.Prefetch(ctx, keys); err != nil {
+		t.Fatal(err)
+	}
+	if f.calls["get"] != 3 {
+		t.Fatalf("prefetch made %d reads, want 3", f.calls["get"])
+	}
+	for _, k := range keys {
+		got, err := s.Get(ctx, k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := k == keys[0]; (len(got) == 1) != want {
+			t.Errorf("Get(%s) = %v after the prefetch", k, got)
+		}
+	}
+	if err := s.Prefetch(ctx, keys); err != nil {
+		t.Fatal(err)
+	}
+	if f.calls["get"] != 3 {
+		t.Errorf("reads = %d after Gets and a second prefetch of fresh keys, want still 3", f.calls["get"])
+	}
+
+	off := NewState(f, &StateOptions{ReadTTL: -1})
+	f.calls = map[string]int{}
+	if err := off.Prefetch(ctx, keys); err != nil || f.calls["get"] != 0 {
+		t.Errorf("prefetch with the cache off: %v, %d reads", err, f.calls["get"])
+	}
+}
