@@ -111,32 +111,7 @@ func basCases() []replayCase {
 // n; the retry from an earlier resume point, on the State the pass left,
 // adds the findings the uninterrupted pass has and no other.
 func TestBaselineReplayAfterInterruption(t *testing.T) {
-	cfg := basConfig(t)
-	for _, tc := range basCases() {
-		t.Run(tc.name, func(t *testing.T) {
-			counter := &failingState{State: NewMemoryState(), budget: -1}
-			clean := idSet(evalIDs(t, mustEngine(t, cfg, counter), tc.recs))
-			if got := rulesOf(clean); !containsAll(got, basRules) {
-				t.Fatalf("scenario exercises %q, want every baseline %q", got, basRules)
-			}
-			t.Logf("%d records, %d state operations, %d findings by %q", len(tc.recs), counter.ops, len(clean), rulesOf(clean))
-			resume := resumePoints(tc.recs)
-			for n := 0; n <= counter.ops; n++ {
-				st := &failingState{State: NewMemoryState(), budget: n}
-				first, k := evalUntilDown(t, mustEngine(t, cfg, st), tc.recs)
-				for _, o := range pickResume(resume, tc.recs, k) {
-					st := &failingState{State: cloneState(st.State.(*MemoryState)), budget: -1}
-					retry := idSet(evalIDs(t, mustEngine(t, cfg, st), from(tc.recs, o)))
-					if got := idSet(first, retry); !slices.Equal(got, clean) {
-						t.Fatalf("storage down after %d operations (record %d), resumed at %d:%s", n, k, o, diff(got, clean))
-					}
-					if extra := diff(retry, clean); strings.Contains(extra, "new") {
-						t.Fatalf("storage down after %d operations (record %d), resumed at %d: retry emitted%s", n, k, o, extra)
-					}
-				}
-			}
-		})
-	}
+	checkReplayAfterInterruption(t, basConfig(t), basCases(), basRules, "baseline")
 }
 
 // TestBaselineReplayBatchesAfterFailure is TestReplayBatchesAfterFailure

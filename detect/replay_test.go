@@ -336,13 +336,20 @@ func evalUntilDown(t *testing.T, e *Engine, recs []audit.Record) ([]string, int)
 // point, the findings of both passes together are those of one
 // uninterrupted pass, and the retry emits none that pass would not.
 func TestReplayAfterInterruption(t *testing.T) {
-	cfg := testConfig(t)
-	for _, tc := range replayCases(140) {
+	checkReplayAfterInterruption(t, testConfig(t), replayCases(140), windowedRules, "windowed rule")
+}
+
+// checkReplayAfterInterruption is the body of TestReplayAfterInterruption
+// for cfg and cases, whose clean passes must exercise every rule of want
+// (a what).
+func checkReplayAfterInterruption(t *testing.T, cfg Config, cases []replayCase, want []string, what string) {
+	t.Helper()
+	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			counter := &failingState{State: NewMemoryState(), budget: -1}
 			clean := idSet(evalIDs(t, mustEngine(t, cfg, counter), tc.recs))
-			if got := rulesOf(clean); !containsAll(got, windowedRules) {
-				t.Fatalf("scenario exercises %q, want every windowed rule %q", got, windowedRules)
+			if got := rulesOf(clean); !containsAll(got, want) {
+				t.Fatalf("scenario exercises %q, want every %s %q", got, what, want)
 			}
 			t.Logf("%d records, %d state operations, %d findings by %q", len(tc.recs), counter.ops, len(clean), rulesOf(clean))
 			resume := resumePoints(tc.recs)

@@ -659,12 +659,12 @@ func aud012(m *matcher, ev *Event) ([]hit, error) {
 // disabled.
 func (e *Engine) BlobVanished(container, blob, server, database string, rows int64, at time.Time) (Finding, bool) {
 	r := ruleByID("AUD-013")
-	if r == nil || e.cfg.disabled[r.ID] {
+	if r == nil {
 		return Finding{}, false
 	}
-	sev := r.Severity
-	if o, ok := e.cfg.severity[r.ID]; ok {
-		sev = o
+	sev, ok := e.configured(r.ID, r.Severity)
+	if !ok {
+		return Finding{}, false
 	}
 	name := printable(cut(blob, 1024))
 	why := fmt.Sprintf("audit blob %s/%s is gone while xelwatch was still reading it (cursor open; found by the sweep); "+

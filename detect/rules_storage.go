@@ -51,11 +51,21 @@ func knownRule(id string) bool {
 // (severity override applied); false when it is disabled or unknown.
 func (e *Engine) StorageRule(id string) (RuleInfo, bool) {
 	info, ok := StorageRule(id)
-	if !ok || e.cfg.disabled[id] {
+	if !ok {
 		return RuleInfo{}, false
 	}
-	if s, ok := e.cfg.severity[id]; ok {
-		info.Severity = s
+	info.Severity, ok = e.configured(id, info.Severity)
+	return info, ok
+}
+
+// configured is the severity of rule id as the configuration has it: its
+// override, else def; false when the rule is disabled.
+func (e *Engine) configured(id string, def Severity) (Severity, bool) {
+	if e.cfg.disabled[id] {
+		return 0, false
 	}
-	return info, true
+	if s, ok := e.cfg.severity[id]; ok {
+		return s, true
+	}
+	return def, true
 }
