@@ -17,9 +17,10 @@ var SyntheticStart = time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 // bytes (it stops at the first buffer boundary past size) to w, with
 // the default audit layout, 64 KiB buffers and 4 partitions. The mix
 // resembles an Azure SQL Database audit with the default groups plus
-// backups: ~88% BATCH COMPLETED with 200–2000-character statements, ~2%
-// RPC COMPLETED, ~6% successful logins, ~2% failed logins with
-// error XML in additional_information, ~1% backups (half of them
+// backups: ~88% BATCH COMPLETED with 200–2000-character statements
+// (whole clauses, as a client sends them), ~2% RPC COMPLETED, ~6%
+// successful logins, ~2% failed logins with error XML in
+// additional_information, ~1% backups (half of them
 // COPY_ONLY to a URL), ~0.5% statements of 4–20 KB split into
 // sequence_number parts, and a few audit changes. The same seed gives the
 // same bytes, so store/ingest benchmarks and the demo can share it.
@@ -59,7 +60,10 @@ func newSynth(seed int64) *synth {
 	return g
 }
 
-// statement builds a plausible T-SQL batch of exactly n characters.
+// statement builds a plausible T-SQL batch of whole clauses, of n
+// characters or a clause more. It is never cut inside a string literal:
+// SQL Server refuses such a batch (error 105), and the injection rule
+// (EXE-009) rightly flags the record of one.
 func (g *synth) statement(n int) string {
 	var b strings.Builder
 	for b.Len() < n {
@@ -77,7 +81,22 @@ func (g *synth) statement(n int) string {
 			fmt.Fprintf(&b, "EXEC dbo.usp_Process%s @batch = %d, @mode = N'full'; ", tbl, g.rnd.IntN(100000))
 		}
 	}
-	return b.String()[:n]
+	return strings.TrimSuffix(b.String(), " ")
+}
+
+// prefix returns the whole clauses of stmt within its first n
+// characters (at least its first clause).
+func prefix(stmt string, n int) string {
+	if len(stmt) <= n {
+		return stmt
+	}
+	if i := strings.LastIndex(stmt[:n], "; "); i > 0 {
+		return stmt[:i+1]
+	}
+	if i := strings.Index(stmt, "; "); i > 0 {
+		return stmt[:i+1]
+	}
+	return stmt
 }
 
 func (g *synth) next() AuditEvent {
@@ -118,7 +137,7 @@ func (g *synth) next() AuditEvent {
 		e.AdditionalInformation = ""
 	case p < 900:
 		e.ActionID = "RCM"
-		e.Statement = "exec sp_executesql N'" + g.stmts[g.rnd.IntN(len(g.stmts))][:150] + "'"
+		e.Statement = "exec sp_executesql N'" + strings.ReplaceAll(prefix(g.stmts[g.rnd.IntN(len(g.stmts))], 150), "'", "''") + "'"
 		e.ObjectName = "sp_executesql"
 	case p < 960:
 		e.ActionID, e.ClassType = "DBAS", "DB"
