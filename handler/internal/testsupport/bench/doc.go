@@ -22,4 +22,12 @@
 // which moves them: Azurite and the pipeline share the cores. A 1 MiB blob
 // goes through both paths first, so that Azurite's JIT warm-up is not
 // charged to either.
+//
+// Each phase also reports the CPU time of this process and of Azurite
+// (AZURITE_PID, set by .ci/azurite.sh): Azurite is one Node process, so
+// when its CPU time is close to the phase's wall time the phase is bound
+// by the number and cost of its requests, not by xelwatch.
+// XELWATCH_BENCH_NO_LATENCY=1 skips the latency phase; other XELWATCH_
+// settings in the environment apply to the pipeline (for example
+// XELWATCH_DISABLED_RULES, to see what some rules cost).
 package bench
