@@ -90,20 +90,30 @@ func (d *Deferred) Commit(ctx context.Context) error {
 }
 
 // commitKeys replays the held-back writes of todo (keys of one rank) on
-// base, at most par at a time: the keys are independent, and each write
-// is a round trip on a remote State. It returns the error of the first
+// base: through UpdateMany when base is a BatchState, else at most par
+// at a time: the keys are independent, and each write is a round trip
+// on a remote State. It returns the error of the first
 // key (in todo's order) that failed; after a failure no further key is
 // started. With par 1 the writes run in todo's order, one by one.
 func commitKeys(ctx context.Context, base State, keys map[string]*pendingKey, todo []string, par int) error {
-	write := func(ctx context.Context, k string) error {
-		pk := keys[k]
-		fns := pk.fns
-		_, err := base.Update(ctx, k, pk.expires, func(cur []Entry) []Entry {
+	replay := func(k string) func([]Entry) []Entry {
+		fns := keys[k].fns
+		return func(cur []Entry) []Entry {
 			for _, fn := range fns {
 				cur = fn(cur)
 			}
 			return cur
-		})
+		}
+	}
+	if bs, ok := base.(BatchState); ok && len(todo) > 1 {
+		ups := make([]KeyUpdate, len(todo))
+		for i, k := range todo {
+			ups[i] = KeyUpdate{Key: k, Expires: keys[k].expires, Fn: replay(k)}
+		}
+		return bs.UpdateMany(ctx, ups)
+	}
+	write := func(ctx context.Context, k string) error {
+		_, err := base.Update(ctx, k, keys[k].expires, replay(k))
 		return err
 	}
 	if par <= 1 || len(todo) <= 1 {

@@ -128,6 +128,25 @@ type ParallelState interface {
 	UpdateParallelism() int
 }
 
+// BatchState is a State that can write the updates of several keys in
+// a few round trips (a remote store's batch transactions). UpdateMany
+// applies each update as Update would, under the same per-key
+// concurrency control (fn may run more than once and must be pure); the
+// keys are distinct. It returns the first error; after an error some of
+// the updates may have been applied. A Deferred commits through it when
+// its State is one.
+type BatchState interface {
+	State
+	UpdateMany(ctx context.Context, updates []KeyUpdate) error
+}
+
+// KeyUpdate is one key's update for BatchState.UpdateMany.
+type KeyUpdate struct {
+	Key     string
+	Expires time.Time
+	Fn      func([]Entry) []Entry
+}
+
 // MemoryState is an in-memory State for tests and the CLI. It keeps at
 // most maxKeys keys and about maxBytes bytes, evicting the keys that
 // expire first, and forgets keys whose expiry is more than stateHorizon

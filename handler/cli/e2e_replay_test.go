@@ -90,6 +90,29 @@ func (k *killingState) Update(ctx context.Context, key string, exp time.Time, fn
 	return k.State.Update(ctx, key, exp, fn)
 }
 
+// UpdateMany counts an operation a key, as Update; when the kill point
+// falls inside, the keys before it are written first (a commit cut
+// half-way through its transactions) and the rest then fail.
+func (k *killingState) UpdateMany(ctx context.Context, ups []detect.KeyUpdate) error {
+	k.mu.Lock()
+	first := len(k.ops) + 1
+	for range ups {
+		k.ops = append(k.ops, stateOp{true})
+	}
+	k.mu.Unlock()
+	bs := k.State.(detect.BatchState)
+	if j := k.killAt - first; j >= 0 && j < len(ups) {
+		if j > 0 {
+			if err := bs.UpdateMany(ctx, ups[:j]); err != nil {
+				return err
+			}
+		}
+		k.kill()
+		ups = ups[j:]
+	}
+	return bs.UpdateMany(ctx, ups)
+}
+
 func (k *killingState) Get(ctx context.Context, key string) ([]detect.Entry, error) {
 	k.op(false)
 	return k.State.Get(ctx, key)

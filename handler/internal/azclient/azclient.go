@@ -1,8 +1,12 @@
 package azclient
 
 import (
+	"bytes"
+	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -102,6 +106,7 @@ var ErrMissingURL = errors.New("service URL required without a connection string
 // Tables builds the account's table service client.
 func Tables(a Account) (*aztables.ServiceClient, error) {
 	o := &aztables.ClientOptions{ClientOptions: ClientOptions(a.Policy)}
+	o.PerRetryPolicies = append(o.PerRetryPolicies, capturePolicy{})
 	return build(a, "table", a.TableServiceURL,
 		func(cs string) (*aztables.ServiceClient, error) {
 			return aztables.NewServiceClientFromConnectionString(cs, o)
@@ -163,4 +168,54 @@ func build[C any](a Account, kind, serviceURL string,
 		return zero, fmt.Errorf("azclient: %s: %s client: %w", a.Name, kind, err)
 	}
 	return c, nil
+}
+
+// captureKey is the context key of CaptureBody's slot.
+type captureKey struct{}
+
+type captured struct {
+	max  int64
+	body []byte
+}
+
+// CaptureBody returns a context under which the table clients built here
+// keep a copy of the response body (at most max bytes; nothing when
+// longer) of each try, for the caller to read through body after the
+// call: what an operation's response holds that its SDK result does
+// not (the ETags of a batch transaction's entities).
+func CaptureBody(ctx context.Context, max int64) (_ context.Context, body func() []byte) {
+	c := &captured{max: max}
+	return context.WithValue(ctx, captureKey{}, c), func() []byte { return c.body }
+}
+
+// capturePolicy fills the CaptureBody slot of the request's context.
+type capturePolicy struct{}
+
+func (capturePolicy) Do(req *policy.Request) (*http.Response, error) {
+	resp, err := req.Next()
+	c, ok := req.Raw().Context().Value(captureKey{}).(*captured)
+	if !ok || err != nil || resp == nil || resp.Body == nil {
+		return resp, err
+	}
+	c.body = nil
+	orig := resp.Body
+	b, rerr := io.ReadAll(io.LimitReader(orig, c.max+1))
+	if rerr != nil {
+		orig.Close()
+		return resp, rerr
+	}
+	if int64(len(b)) > c.max {
+		// Too long to keep: hand the caller the whole body all the same.
+		resp.Body = readCloser{io.MultiReader(bytes.NewReader(b), orig), orig}
+		return resp, nil
+	}
+	orig.Close()
+	c.body = b
+	resp.Body = io.NopCloser(bytes.NewReader(b))
+	return resp, nil
+}
+
+type readCloser struct {
+	io.Reader
+	io.Closer
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"maps"
 	"net/http"
 	"slices"
@@ -90,6 +91,47 @@ func (f *fakeTable) UpdateEntity(_ context.Context, body []byte, o *aztables.Upd
 	f.seq++
 	f.rows[k] = fakeRow{etag: fmt.Sprintf("W/\"%d\"", f.seq), body: body}
 	return aztables.UpdateEntityResponse{ETag: azcore.ETag(f.rows[k].etag)}, nil
+}
+
+// SubmitTransaction supports Add and UpdateReplace: all or nothing, the
+// first refused operation's index in the error like the service. It
+// returns no ETags (the store then forgets the keys it wrote).
+func (f *fakeTable) SubmitTransaction(_ context.Context, acts []aztables.TransactionAction, _ *aztables.SubmitTransactionOptions) (aztables.TransactionResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls["batch"]++
+	refuse := func(i, status int, code aztables.TableErrorCode) error {
+		return &azcore.ResponseError{StatusCode: status, ErrorCode: string(code),
+			RawResponse: &http.Response{StatusCode: status, Body: io.NopCloser(strings.NewReader(
+				fmt.Sprintf(`{"odata.error":{"code":%q,"message":{"value":"%d:refused"}}}`, code, i)))}}
+	}
+	for i, a := range acts {
+		r, ok := f.rows[keyOf(a.Entity)]
+		switch a.ActionType {
+		case aztables.TransactionTypeAdd:
+			if ok {
+				return aztables.TransactionResponse{}, refuse(i, 409, aztables.EntityAlreadyExists)
+			}
+		case aztables.TransactionTypeUpdateReplace:
+			if !ok {
+				return aztables.TransactionResponse{}, refuse(i, 404, aztables.ResourceNotFound)
+			}
+			if f.conflicts > 0 {
+				f.conflicts--
+				return aztables.TransactionResponse{}, refuse(i, 412, aztables.UpdateConditionNotSatisfied)
+			}
+			if a.IfMatch == nil || string(*a.IfMatch) != r.etag {
+				return aztables.TransactionResponse{}, refuse(i, 412, aztables.UpdateConditionNotSatisfied)
+			}
+		default:
+			return aztables.TransactionResponse{}, fmt.Errorf("fakeTable: transaction action %v not supported", a.ActionType)
+		}
+	}
+	for _, a := range acts {
+		f.seq++
+		f.rows[keyOf(a.Entity)] = fakeRow{etag: fmt.Sprintf("W/\"%d\"", f.seq), body: a.Entity}
+	}
+	return aztables.TransactionResponse{}, nil
 }
 
 func (f *fakeTable) DeleteEntity(_ context.Context, pk, rk string, o *aztables.DeleteEntityOptions) (aztables.DeleteEntityResponse, error) {
