@@ -171,6 +171,19 @@ func TestBench(t *testing.T) {
 	runtime.GC()
 	t.Logf("blob: %d bytes; VmHWM after upload %s; load average %s", b.size, vmHWM(), loadAvg())
 
+	// Azurite keeps getting faster over the first tens of MB (V8's JIT,
+	// its heap growing): whichever phase runs first pays for it, by up
+	// to a fifth. The raw upsert runs before and after the pipeline, and
+	// the pipeline is compared with the mean of the two.
+	raw := func(name string) float64 {
+		s0, c0 := time.Now(), cpuNow()
+		n, d := rawUpsert(t, ctx, a, svc.NewClient(azuritetest.Name(name)), b, false)
+		rate := float64(n) / d.Seconds()
+		t.Logf("raw aztables (%s): %d rows, %s, %.0f rows/s; with decoding %s", name, n, d.Round(time.Millisecond), rate, cpuNow().since(c0, time.Since(s0)))
+		return rate
+	}
+	rawBefore := raw("RawBefore")
+
 	// 1. The pipeline as AuditBlob runs it: decode, upsert, evaluate,
 	// findings to the outbox, cursor.
 	// A run stops at the findings budget; the sweep would continue the
@@ -216,12 +229,9 @@ func TestBench(t *testing.T) {
 	t.Logf("pipeline: rows in %d partitions (%d shards per database-hour)", parts, store.EventShards)
 
 	// 2. Raw aztables transactions of the same rows, in the same layout,
-	// into a fresh table (decoding and entity building not timed).
-	rawStart, rawStartCPU := time.Now(), cpuNow()
-	rawRows, rawTime := rawUpsert(t, ctx, a, svc.NewClient(azuritetest.Name("Raw")), b, false)
-	rawRate := float64(rawRows) / rawTime.Seconds()
-	t.Logf("raw aztables: %d rows, %s, %.0f rows/s; with decoding %s", rawRows, rawTime.Round(time.Millisecond), rawRate, cpuNow().since(rawStartCPU, time.Since(rawStart)))
-	t.Logf("pipeline / raw = %.0f %%", 100*pipeRate/rawRate)
+	// into fresh tables (decoding and entity building not timed).
+	rawRate := (rawBefore + raw("RawAfter")) / 2
+	t.Logf("pipeline / raw (mean of before and after) = %.0f %%", 100*pipeRate/rawRate)
 	if os.Getenv("XELWATCH_BENCH_LEGACY") != "" {
 		// The same rows in the layout before the shards (one partition
 		// per database-hour), for comparison: slow on Azurite, which
