@@ -233,7 +233,14 @@
 // sees its own writes at once and other instances' within ReadTTL, and
 // Update never loses a write whatever the cache holds. A reader that needs
 // every instance's writes now (a test, a tool) uses a fresh State or
-// ReadTTL < 0. Entities carry Expires (event time plus the rule's window);
+// ReadTTL < 0. UpdateMany (detect.BatchState, what a Deferred's commit
+// uses) writes many keys in batch transactions, one per partition (key
+// kind) of up to 100 keys: the same conditional writes from the same
+// copies, all or nothing per transaction; a refused transaction's keys
+// then go through Update one by one. The ETags of the entities a
+// transaction wrote are read from its response (the table clients keep it
+// for the call through azclient.CaptureBody), so the cache stays as
+// useful as after single writes. Entities carry Expires (event time plus the rule's window);
 // Prune and PruneSome delete expired entities, conditionally on their
 // ETag.
 //
