@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/sethvargo/go-envconfig"
 
@@ -17,10 +18,19 @@ import (
 // it is empty, of XELWATCH_SIGMA_RULES; nil when neither is set. Skipped
 // rules are listed on stderr.
 func loadSigma(ctx context.Context, flag string, env envconfig.Lookuper, stderr io.Writer) (*sigmarules.Rules, error) {
+	var (
+		rs  *sigmarules.Rules
+		err error
+	)
 	if flag != "" {
-		env = envconfig.MultiLookuper(envconfig.MapLookuper(map[string]string{"XELWATCH_SIGMA_RULES": flag}), env)
+		// The flag's paths, split like the setting's; an error names the
+		// flag, not the setting it overrides.
+		if rs, err = sigmarules.Load(ctx, strings.Split(flag, ",")); err != nil {
+			err = fmt.Errorf("invalid --sigma: %w", err)
+		}
+	} else {
+		rs, err = config.LoadSigma(ctx, env)
 	}
-	rs, err := config.LoadSigma(ctx, env)
 	if err != nil || rs == nil {
 		return nil, err
 	}

@@ -203,14 +203,23 @@ func TestScanSigmaInvalid(t *testing.T) {
 		filepath.Join(rules, "bad_yaml.yml") + ": invalid rule",
 		filepath.Join(rules, "bad_modifier.yml") + `: search "s": field statement: unknown modifier base64offset`,
 		filepath.Join(rules, "no_detection.yaml") + ": missing detection",
-		"XELWATCH_SIGMA_RULES",
+		"invalid --sigma",
 	} {
 		if !strings.Contains(errb.String(), want) {
 			t.Errorf("stderr lacks %q:\n%s", want, errb.String())
 		}
 	}
-	if strings.Contains(errb.String(), "good.yml") {
-		t.Errorf("stderr names the good rule:\n%s", errb.String())
+	if strings.Contains(errb.String(), "good.yml") || strings.Contains(errb.String(), "XELWATCH_SIGMA_RULES") {
+		t.Errorf("stderr names the good rule or the setting the flag overrode:\n%s", errb.String())
+	}
+	// The same rules from the setting: the error names the setting.
+	errb.Reset()
+	env := envconfig.MapLookuper(map[string]string{"XELWATCH_SIGMA_RULES": rules})
+	if code := scan(context.Background(), []string{t.TempDir()}, &out, &errb, env); code != exitUsage {
+		t.Fatalf("scan with the setting = %d, want %d; stderr:\n%s", code, exitUsage, errb.String())
+	}
+	if !strings.Contains(errb.String(), "XELWATCH_SIGMA_RULES") || strings.Contains(errb.String(), "--sigma") {
+		t.Errorf("stderr should name the setting, not the flag:\n%s", errb.String())
 	}
 }
 
