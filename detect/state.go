@@ -3,6 +3,7 @@ package detect
 import (
 	"container/heap"
 	"context"
+	"strings"
 	"sync"
 	"time"
 )
@@ -126,6 +127,38 @@ type State interface {
 type ParallelState interface {
 	State
 	UpdateParallelism() int
+}
+
+// StateGroup returns the group of a state key, "" for none: the keys of
+// one client address of one server (its failed-login windows — brute
+// force, spray, repeats, credential, firewall and syntax errors — and the
+// claims of the rules that count them), which one failed login reads
+// and writes together. A table State may store a group's keys side by
+// side and read them with one request. The group is a function of the
+// key alone; a server or address holding '|' only moves its keys to
+// another group.
+func StateGroup(key string) string {
+	kind, rest, ok := strings.Cut(key, "|")
+	if !ok {
+		return ""
+	}
+	switch kind {
+	case "fail", "spray", "failp", "crederr", "fwerr", "synerr":
+	case strings.TrimSuffix(claimPrefix, "|"):
+		rule, r, ok := strings.Cut(rest, "|")
+		if !ok || !(strings.HasPrefix(rule, "auth-") || rule == "exe-012") {
+			return ""
+		}
+		rest = r
+	default:
+		return ""
+	}
+	srv, r, ok := strings.Cut(rest, "|")
+	if !ok {
+		return ""
+	}
+	addr, _, _ := strings.Cut(r, "|")
+	return srv + "|" + addr
 }
 
 // BatchState is a State that can write the updates of several keys in

@@ -59,7 +59,14 @@
 // <file hash> differs from the first reading's.
 // DetectionState: PartitionKey = the state key's first segment (its kind,
 // e.g. "fired", "attack", "tamper"), escaped; RowKey = SHA-256 of the
-// whole key (keys hold principals and addresses) as 40 hex digits.
+// whole key (keys hold principals and addresses) as 40 hex digits. The
+// keys of one client address of one server (detect.StateGroup: the
+// failed-login windows and their rules' claims) instead: PartitionKey =
+// "addr0" … "addr7" (from the group's SHA-256), RowKey = the group's
+// SHA-256 (16 hex digits) "-" the key's (40), so that one range query
+// reads a failed login's keys together. State written before this layout
+// (short windows, at most an hour by default) is not read again and is
+// pruned when it expires.
 //
 // # Properties
 //

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -181,15 +182,40 @@ const maxStateKindUnits = 64
 
 // stateKeys maps a state key to PartitionKey (its first segment, the
 // kind, escaped like every key component) and RowKey (a hash of the
-// whole key, which may hold any character).
+// whole key, which may hold any character). The keys of a group
+// (detect.StateGroup: one client address of one server) go side by side
+// instead: PartitionKey "addr<n>" (one of stateAddrShards, from the
+// group's hash) and RowKey "<group hash>-<key hash>", so that one range
+// query reads the group (see groupRange).
 func stateKeys(key string) (pk, rk string) {
+	pk, rk, _ = stateLoc(key)
+	return pk, rk
+}
+
+// stateAddrShards is how many partitions the groups spread over.
+const stateAddrShards = 8
+
+// stateLoc is stateKeys plus the RowKey prefix of the key's group ("" for
+// a key of no group).
+func stateLoc(key string) (pk, rk, group string) {
+	sum := sha256.Sum256([]byte(key))
+	if g := detect.StateGroup(key); g != "" {
+		gs := sha256.Sum256([]byte(g))
+		group = hex.EncodeToString(gs[:8])
+		return "addr" + strconv.Itoa(int(gs[8])%stateAddrShards), group + "-" + hex.EncodeToString(sum[:20]), group
+	}
 	kind, _, _ := strings.Cut(key, string(KeySep))
 	pk = limitUnits(EscapeKey(kind), maxStateKindUnits)
 	if pk == "" {
 		pk = "state"
 	}
-	sum := sha256.Sum256([]byte(key))
-	return pk, hex.EncodeToString(sum[:20])
+	return pk, hex.EncodeToString(sum[:20]), ""
+}
+
+// groupRange is the filter of the RowKeys of group in partition pk:
+// "<group>-" up to, not including, "<group>." ('.' follows '-').
+func groupRange(pk, group string) string {
+	return fmt.Sprintf("PartitionKey eq '%s' and RowKey ge '%s-' and RowKey lt '%s.'", pk, group, group)
 }
 
 type storedState struct {
@@ -240,19 +266,53 @@ func (s *State) read(ctx context.Context, pk, rk string) (storedState, bool, err
 // maxPrefetchKeys bounds the keys one Prefetch reads.
 const maxPrefetchKeys = 2048
 
+// groupPageSize bounds the entities one group read returns: a group
+// holds a few keys per principal tried from its address.
+const groupPageSize = 32
+
 // Prefetch makes State a detect.Prefetcher: it reads the keys it has no
 // fresh copy of (younger than the read TTL) into its cache,
-// stateCommitParallelism at a time, so that the Gets of the evaluation
-// that follows are answered from memory instead of one round trip after
-// another. What a Get then returns is what it would have returned
-// anyway within the read TTL. It stops at the first error and returns
-// it; the caller may ignore it (a key that failed is read again when it
-// is needed). With the cache off (a negative read TTL) it does nothing.
+// stateCommitParallelism requests at a time, so that the Gets of the
+// evaluation that follows are answered from memory instead of one round
+// trip after another. The keys of one group (detect.StateGroup) wanted
+// together are read with one range query of the group's RowKeys: a
+// failed login from a new address costs one request, not five. A group
+// larger than one page of groupPageSize is read key by key for the keys
+// the page did not hold. What a Get then returns is what it would have
+// returned anyway within the read TTL. It stops at the first error and
+// returns it; the caller may ignore it (a key that failed is read again
+// when it is needed). With the cache off (a negative read TTL) it does
+// nothing.
 func (s *State) Prefetch(ctx context.Context, keys []string) error {
 	if s.readTTL <= 0 {
 		return nil
 	}
 	keys = keys[:min(len(keys), maxPrefetchKeys)]
+	type read struct {
+		pk, group string
+		rks       []string // group reads: the keys wanted
+	}
+	var reads []*read
+	groups := map[string]*read{}
+	for _, key := range keys {
+		pk, rk, group := stateLoc(key)
+		if _, ok := s.recall(rk, s.readTTL); ok {
+			continue
+		}
+		if group == "" {
+			reads = append(reads, &read{pk: pk, rks: []string{rk}})
+			continue
+		}
+		r := groups[group]
+		if r == nil {
+			r = &read{pk: pk, group: group}
+			groups[group] = r
+			reads = append(reads, r)
+		}
+		if !slices.Contains(r.rks, rk) {
+			r.rks = append(r.rks, rk)
+		}
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var (
@@ -261,11 +321,7 @@ func (s *State) Prefetch(ctx context.Context, keys []string) error {
 		first error
 	)
 	sem := make(chan struct{}, stateCommitParallelism)
-	for _, key := range keys {
-		pk, rk := stateKeys(key)
-		if _, ok := s.recall(rk, s.readTTL); ok {
-			continue
-		}
+	for _, r := range reads {
 		select {
 		case sem <- struct{}{}:
 		case <-ctx.Done():
@@ -277,7 +333,13 @@ func (s *State) Prefetch(ctx context.Context, keys []string) error {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			if _, _, err := s.read(ctx, pk, rk); err != nil {
+			var err error
+			if len(r.rks) == 1 {
+				_, _, err = s.read(ctx, r.pk, r.rks[0])
+			} else {
+				err = s.readGroup(ctx, r.pk, r.group, r.rks)
+			}
+			if err != nil {
 				mu.Lock()
 				if first == nil {
 					first = err
@@ -289,6 +351,47 @@ func (s *State) Prefetch(ctx context.Context, keys []string) error {
 	}
 	wg.Wait()
 	return first
+}
+
+// readGroup reads the first page of group's entities in partition pk
+// into the cache; the wanted keys (rks) it did not hold are absent when
+// the page was the whole group, else read one by one.
+func (s *State) readGroup(ctx context.Context, pk, group string, rks []string) error {
+	filter, top := groupRange(pk, group), int32(groupPageSize)
+	page, err := s.c.NewListEntitiesPager(&aztables.ListEntitiesOptions{Filter: &filter, Top: &top}).NextPage(ctx)
+	if err != nil {
+		return fmt.Errorf("store: read state group %s/%s: %w", pk, group, classify(err))
+	}
+	seen := map[string]bool{}
+	for _, b := range page.Entities {
+		var e struct {
+			RowKey string
+			ETag   string `json:"odata.etag"`
+		}
+		if json.Unmarshal(b, &e) != nil || e.ETag == "" {
+			continue // read by key below if wanted
+		}
+		st, err := decodeState(b)
+		if err != nil {
+			continue
+		}
+		st.etag = azcore.ETag(e.ETag)
+		s.remember(e.RowKey, true, st, len(b))
+		seen[e.RowKey] = true
+	}
+	whole := (page.NextPartitionKey == nil || *page.NextPartitionKey == "") && (page.NextRowKey == nil || *page.NextRowKey == "")
+	for _, rk := range rks {
+		switch {
+		case seen[rk]:
+		case whole && len(page.Entities) < groupPageSize:
+			s.remember(rk, false, storedState{}, 0)
+		default:
+			if _, _, err := s.read(ctx, pk, rk); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 var _ detect.Prefetcher = (*State)(nil)

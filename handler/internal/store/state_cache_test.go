@@ -230,3 +230,76 @@ func TestPrefetchWarmsTheCache(t *testing.T) {
 		t.Errorf("prefetch with the cache off: %v, %d reads", err, f.calls["get"])
 	}
 }
+
+// TestPrefetchReadsAGroupAtOnce: the keys of one address wanted together
+// are read with one range query — absent ones known absent, present ones
+// with their entries and ETags (the next update needs no read) — while
+// keys of no group are read by key, and a group larger than a page is
+// completed key by key.
+func TestPrefetchReadsAGroupAtOnce(t *testing.T) {
+	ctx := context.Background()
+	f := newFakeTable()
+	other := NewState(f, nil)
+	for _, k := range []string{"fail|sql01|203.0.113.7", "fired|auth-009|sql01|203.0.113.7|bob"} {
+		if _, err := other.Update(ctx, k, t0.Add(time.Hour), appendID("earlier")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	group := []string{"fail|sql01|203.0.113.7", "spray|sql01|203.0.113.7", "failp|sql01|203.0.113.7|bob",
+		"crederr|sql01|203.0.113.7|bob", "fired|auth-009|sql01|203.0.113.7|bob"}
+	fresh := append([]string{}, group...)
+	for i := range 3 { // a new address: nothing stored
+		fresh = append(fresh, fmt.Sprintf("fail|sql01|198.51.100.%d", i), fmt.Sprintf("spray|sql01|198.51.100.%d", i))
+	}
+	keys := append(fresh, "backup|sql01|db")
+	s := NewState(f, nil)
+	f.calls = map[string]int{}
+	if err := s.Prefetch(ctx, keys); err != nil {
+		t.Fatal(err)
+	}
+	if f.calls["list"] != 4 || f.calls["get"] != 1 {
+		t.Fatalf("prefetch: %v, want 4 group reads and 1 read by key", f.calls)
+	}
+	for _, k := range keys {
+		got, err := s.Get(ctx, k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []string(nil)
+		if k == group[0] || k == group[4] {
+			want = []string{"earlier"}
+		}
+		if !slices.Equal(entryIDs(got), want) {
+			t.Errorf("Get(%s) = %q, want %q", k, entryIDs(got), want)
+		}
+		if _, err := s.Update(ctx, k, t0.Add(time.Hour), appendID("now")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if f.calls["list"] != 4 || f.calls["get"] != 1 || f.calls["add"]+f.calls["update"] != len(keys) {
+		t.Errorf("after Gets and Updates: %v, want no further read (ETags from the group read) and one write a key", f.calls)
+	}
+
+	// A group over a page: what the page did not hold is read by key.
+	big := NewState(f, nil)
+	var many []string
+	for i := range groupPageSize + 8 {
+		k := fmt.Sprintf("failp|sql01|192.0.2.1|user%02d", i)
+		many = append(many, k)
+		if _, err := other.Update(ctx, k, t0.Add(time.Hour), appendID(fmt.Sprint(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.calls = map[string]int{}
+	if err := big.Prefetch(ctx, many); err != nil {
+		t.Fatal(err)
+	}
+	if f.calls["list"] != 1 || f.calls["get"] != 8 {
+		t.Errorf("prefetch of a group of %d: %v, want 1 group read and 8 reads by key", len(many), f.calls)
+	}
+	for i, k := range many {
+		if got, _ := big.Get(ctx, k); !slices.Equal(entryIDs(got), []string{fmt.Sprint(i)}) {
+			t.Errorf("Get(%s) = %q", k, entryIDs(got))
+		}
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"maps"
 	"net/http"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -153,8 +154,11 @@ func (f *fakeTable) DeleteEntity(_ context.Context, pk, rk string, o *aztables.D
 	return aztables.DeleteEntityResponse{}, nil
 }
 
-// NewListEntitiesPager supports the one filter Prune uses,
-// "Expires lt datetime'T'", Top and continuation keys (the first key of
+// groupFilter is the filter of a group read (groupRange).
+var groupFilter = regexp.MustCompile(`^PartitionKey eq '([^']*)' and RowKey ge '([^']*)' and RowKey lt '([^']*)'$`)
+
+// NewListEntitiesPager supports the filter Prune uses,
+// "Expires lt datetime'T'", the group reads' range (whole entities), Top and continuation keys (the first key of
 // the next page), in key order like the service. noETag drops odata.etag
 // from the listed entities.
 func (f *fakeTable) NewListEntitiesPager(o *aztables.ListEntitiesOptions) *runtime.Pager[aztables.ListEntitiesResponse] {
@@ -173,9 +177,14 @@ func (f *fakeTable) NewListEntitiesPager(o *aztables.ListEntitiesOptions) *runti
 			defer f.mu.Unlock()
 			f.calls["list"]++
 			before := ""
+			var rng []string // a group read: PartitionKey, RowKey from, RowKey before
 			if o != nil && o.Filter != nil {
-				_, v, _ := strings.Cut(*o.Filter, "datetime'")
-				before = strings.TrimSuffix(v, "'")
+				if m := groupFilter.FindStringSubmatch(*o.Filter); m != nil {
+					rng = m[1:]
+				} else {
+					_, v, _ := strings.Cut(*o.Filter, "datetime'")
+					before = strings.TrimSuffix(v, "'")
+				}
 			}
 			keys := slices.SortedFunc(maps.Keys(f.rows), func(a, b [2]string) int {
 				return cmp.Or(cmp.Compare(a[0], b[0]), cmp.Compare(a[1], b[1]))
@@ -190,6 +199,19 @@ func (f *fakeTable) NewListEntitiesPager(o *aztables.ListEntitiesOptions) *runti
 					return out, nil
 				}
 				r := f.rows[k]
+				if rng != nil {
+					if k[0] != rng[0] || k[1] < rng[1] || k[1] >= rng[2] {
+						continue
+					}
+					var m map[string]any
+					_ = json.Unmarshal(r.body, &m)
+					if !f.noETag {
+						m["odata.etag"] = r.etag
+					}
+					b, _ := json.Marshal(m)
+					out.Entities = append(out.Entities, b)
+					continue
+				}
 				var e struct{ Expires string }
 				_ = json.Unmarshal(r.body, &e)
 				if before != "" && !(e.Expires < before) {

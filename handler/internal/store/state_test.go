@@ -124,7 +124,7 @@ func TestBoundsAndChunks(t *testing.T) {
 
 func TestKeys(t *testing.T) {
 	tests := []struct{ key, pk string }{
-		{"fail|sql01|10.0.0.1", "fail"},
+		{"failures|sql01|10.0.0.1", "failures"},
 		{`attack|srv|principal|contoso\alice`, "attack"},
 		{"Weird/#?\x01|x", "Weird!2F!23!3F!01"}, // escaped like every key component
 		{"|", "state"},
@@ -137,6 +137,24 @@ func TestKeys(t *testing.T) {
 	}
 	if _, a := stateKeys("a|1"); a == func() string { _, b := stateKeys("a|2"); return b }() {
 		t.Error("different keys share a row key")
+	}
+	// The keys of one address's group: one partition of the addr shards,
+	// row keys sharing the group's prefix, inside groupRange; another
+	// address's keys outside it.
+	pk, rk, group := stateLoc("fail|sql01|10.0.0.1")
+	if !strings.HasPrefix(pk, "addr") || len(group) != 16 || rk[:17] != group+"-" || len(rk) != 57 {
+		t.Fatalf("stateLoc(fail|sql01|10.0.0.1) = %q, %q, %q", pk, rk, group)
+	}
+	for _, k := range []string{"spray|sql01|10.0.0.1", "failp|sql01|10.0.0.1|bob", "fired|auth-009|sql01|10.0.0.1|bob"} {
+		if p, r, g := stateLoc(k); p != pk || g != group || r == rk || !strings.HasPrefix(r, group+"-") {
+			t.Errorf("stateLoc(%q) = %q, %q, %q; want partition %q and group %q", k, p, r, g, pk, group)
+		}
+	}
+	if _, r, g := stateLoc("fail|sql01|10.0.0.2"); g == group || strings.HasPrefix(r, group) {
+		t.Errorf("another address shares the group: %q %q", r, g)
+	}
+	if want := "PartitionKey eq '" + pk + "' and RowKey ge '" + group + "-' and RowKey lt '" + group + ".'"; groupRange(pk, group) != want {
+		t.Errorf("groupRange = %q, want %q", groupRange(pk, group), want)
 	}
 }
 
