@@ -2,7 +2,6 @@ package detect
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -69,10 +68,6 @@ func (d *Deferred) Commit(ctx context.Context) error {
 	ov.mu.Unlock()
 	d.e.memo.clear() // it told what the overlay held
 
-	par := 1
-	if ps, ok := ov.base.(ParallelState); ok {
-		par = max(1, ps.UpdateParallelism())
-	}
 	for rank := range 3 {
 		var todo []string
 		for _, k := range order {
@@ -82,7 +77,7 @@ func (d *Deferred) Commit(ctx context.Context) error {
 			}
 			todo = append(todo, k)
 		}
-		if err := commitKeys(ctx, ov.base, keys, todo, par); err != nil {
+		if err := commitKeys(ctx, ov.base, keys, todo); err != nil {
 			return fmt.Errorf("detect: commit state: %w", err)
 		}
 	}
@@ -90,12 +85,10 @@ func (d *Deferred) Commit(ctx context.Context) error {
 }
 
 // commitKeys replays the held-back writes of todo (keys of one rank) on
-// base: through UpdateMany when base is a BatchState, else at most par
-// at a time: the keys are independent, and each write is a round trip
-// on a remote State. It returns the error of the first
-// key (in todo's order) that failed; after a failure no further key is
-// started. With par 1 the writes run in todo's order, one by one.
-func commitKeys(ctx context.Context, base State, keys map[string]*pendingKey, todo []string, par int) error {
+// base: through UpdateMany when base is a BatchState (a remote store
+// writes them in a few transactions), else one by one in todo's order.
+// It returns the first error.
+func commitKeys(ctx context.Context, base State, keys map[string]*pendingKey, todo []string) error {
 	replay := func(k string) func([]Entry) []Entry {
 		fns := keys[k].fns
 		return func(cur []Entry) []Entry {
@@ -112,55 +105,12 @@ func commitKeys(ctx context.Context, base State, keys map[string]*pendingKey, to
 		}
 		return bs.UpdateMany(ctx, ups)
 	}
-	write := func(ctx context.Context, k string) error {
-		_, err := base.Update(ctx, k, keys[k].expires, replay(k))
-		return err
-	}
-	if par <= 1 || len(todo) <= 1 {
-		for _, k := range todo {
-			if err := write(ctx, k); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	errs := make([]error, len(todo))
-	sem := make(chan struct{}, par)
-	var wg sync.WaitGroup
-	for i, k := range todo {
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
-		}
-		if ctx.Err() != nil {
-			errs[i] = ctx.Err()
-			break
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			if errs[i] = write(ctx, k); errs[i] != nil {
-				cancel()
-			}
-		}()
-	}
-	wg.Wait()
-	// The first failure in todo's order that is not just the cancellation
-	// it caused in the writes still running.
-	var first error
-	for _, err := range errs {
-		switch {
-		case err == nil:
-		case !errors.Is(err, context.Canceled):
+	for _, k := range todo {
+		if _, err := base.Update(ctx, k, keys[k].expires, replay(k)); err != nil {
 			return err
-		case first == nil:
-			first = err
 		}
 	}
-	return first
+	return nil
 }
 
 // commitRank orders the keys of a Commit: claims, marks, the rest.

@@ -119,39 +119,38 @@ func TestDeferredCommitOnNewerState(t *testing.T) {
 	}
 }
 
-// parallelState is a ParallelState over a MemoryState that counts the
-// Updates in flight and fails the Update of one key.
-type parallelState struct {
+// batchState is a BatchState over a MemoryState that records the keys of
+// each UpdateMany and fails the one of failKey.
+type batchState struct {
 	*MemoryState
-	par      int
-	failKey  string
-	mu       sync.Mutex
-	inflight int
-	peak     int
-	writes   int
+	failKey string
+	calls   [][]string
 }
 
-func (p *parallelState) UpdateParallelism() int { return p.par }
-
-func (p *parallelState) Update(ctx context.Context, key string, exp time.Time, fn func([]Entry) []Entry) ([]Entry, error) {
-	p.mu.Lock()
-	p.inflight++
-	p.writes++
-	p.peak = max(p.peak, p.inflight)
-	p.mu.Unlock()
-	defer func() { p.mu.Lock(); p.inflight--; p.mu.Unlock() }()
-	if key == p.failKey {
-		return nil, errors.New("table down for " + key)
+func (b *batchState) UpdateMany(ctx context.Context, ups []KeyUpdate) error {
+	var keys []string
+	for _, u := range ups {
+		keys = append(keys, u.Key)
 	}
-	return p.MemoryState.Update(ctx, key, exp, fn)
+	b.calls = append(b.calls, keys)
+	for _, u := range ups {
+		if u.Key == b.failKey {
+			return errors.New("table down for " + u.Key)
+		}
+		if _, err := b.MemoryState.Update(ctx, u.Key, u.Expires, u.Fn); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
-// TestDeferredParallelCommit: a ParallelState gets the batch's writes at
-// most UpdateParallelism at a time and ends with the same state as a
-// one-by-one commit; a failed key's error is the one returned.
-func TestDeferredParallelCommit(t *testing.T) {
+// TestDeferredBatchCommit: a BatchState gets the batch's writes in one
+// UpdateMany per commit rank (claims, marks, the rest, in that order) and
+// ends with the same state as a one-by-one commit; a failed key's error
+// is the one returned.
+func TestDeferredBatchCommit(t *testing.T) {
 	ctx := context.Background()
-	commit := func(st State) {
+	commit := func(st State) error {
 		t.Helper()
 		d := mustEngine(t, testConfig(t), st).Deferred()
 		story := attackStory()
@@ -160,38 +159,42 @@ func TestDeferredParallelCommit(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		if err := d.Commit(ctx); err != nil {
-			t.Fatalf("commit: %v", err)
-		}
+		return d.Commit(ctx)
 	}
 	seq := &recordingState{State: NewMemoryState()}
-	commit(seq)
-	par := &parallelState{MemoryState: NewMemoryState(), par: 3}
-	commit(par)
-	if par.writes != len(seq.writes) || par.writes < 4 {
-		t.Fatalf("parallel commit wrote %d keys, one by one %d", par.writes, len(seq.writes))
+	if err := commit(seq); err != nil {
+		t.Fatal(err)
 	}
-	if par.peak > 3 {
-		t.Errorf("%d writes in flight, want at most 3", par.peak)
+	bat := &batchState{MemoryState: NewMemoryState()}
+	if err := commit(bat); err != nil {
+		t.Fatal(err)
+	}
+	var written []string
+	for i, c := range bat.calls {
+		written = append(written, c...)
+		if i > 0 && commitRank(c[0]) <= commitRank(bat.calls[i-1][0]) {
+			t.Errorf("UpdateMany %d (%q) after one of the same or a later rank", i, c)
+		}
+		for _, k := range c {
+			if commitRank(k) != commitRank(c[0]) {
+				t.Errorf("UpdateMany %d mixes ranks: %q", i, c)
+			}
+		}
+	}
+	if len(bat.calls) > 3 || len(written) < 4 || len(written) > len(seq.writes) {
+		t.Fatalf("%d UpdateMany calls writing %d keys; one by one wrote %d", len(bat.calls), len(written), len(seq.writes))
 	}
 	for _, k := range seq.writes {
 		want, _ := seq.State.Get(ctx, k)
-		got, _ := par.Get(ctx, k)
+		got, _ := bat.Get(ctx, k)
 		if !slices.EqualFunc(got, want, func(a, b Entry) bool { return a.ID == b.ID && a.Value == b.Value && a.Time.Equal(b.Time) }) {
-			t.Errorf("key %s: parallel %v, one by one %v", k, got, want)
+			t.Errorf("key %s: batched %v, one by one %v", k, got, want)
 		}
 	}
 
-	// A failing key: its error comes back, whatever else was running.
-	bad := &parallelState{MemoryState: NewMemoryState(), par: 3, failKey: seq.writes[len(seq.writes)-1]}
-	d := mustEngine(t, testConfig(t), bad).Deferred()
-	story := attackStory()
-	for i := range story {
-		if _, err := d.Evaluate(ctx, &story[i]); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := d.Commit(ctx); err == nil || !strings.Contains(err.Error(), "table down for "+bad.failKey) {
+	// A failing key: its error comes back.
+	bad := &batchState{MemoryState: NewMemoryState(), failKey: written[len(written)-1]}
+	if err := commit(bad); err == nil || !strings.Contains(err.Error(), "table down for "+bad.failKey) {
 		t.Errorf("commit with a failing key: %v", err)
 	}
 }

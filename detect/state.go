@@ -120,15 +120,6 @@ type State interface {
 	Get(ctx context.Context, key string) ([]Entry, error)
 }
 
-// ParallelState is a State whose Updates of different keys may run at the
-// same time (a remote store, where each Update is a round trip): a
-// Deferred commits up to UpdateParallelism keys at once. A State that is
-// not one is written one key at a time.
-type ParallelState interface {
-	State
-	UpdateParallelism() int
-}
-
 // StateGroup returns the group of a state key, "" for none: the keys of
 // one client address of one server (its failed-login windows — brute
 // force, spray, repeats, credential, firewall and syntax errors — and the

@@ -313,44 +313,14 @@ func (s *State) Prefetch(ctx context.Context, keys []string) error {
 			r.rks = append(r.rks, rk)
 		}
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		first error
-	)
-	sem := make(chan struct{}, stateCommitParallelism)
-	for _, r := range reads {
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
+	return bounded(ctx, len(reads), func(ctx context.Context, i int) error {
+		r := reads[i]
+		if len(r.rks) == 1 {
+			_, _, err := s.read(ctx, r.pk, r.rks[0])
+			return err
 		}
-		if ctx.Err() != nil {
-			break
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			var err error
-			if len(r.rks) == 1 {
-				_, _, err = s.read(ctx, r.pk, r.rks[0])
-			} else {
-				err = s.readGroup(ctx, r.pk, r.group, r.rks)
-			}
-			if err != nil {
-				mu.Lock()
-				if first == nil {
-					first = err
-				}
-				mu.Unlock()
-				cancel()
-			}
-		}()
-	}
-	wg.Wait()
-	return first
+		return s.readGroup(ctx, r.pk, r.group, r.rks)
+	})
 }
 
 // readGroup reads the first page of group's entities in partition pk
@@ -396,17 +366,10 @@ func (s *State) readGroup(ctx context.Context, pk, group string, rks []string) e
 
 var _ detect.Prefetcher = (*State)(nil)
 
-// UpdateParallelism makes State a detect.ParallelState: a batch's
-// held-back state writes (detect.Deferred.Commit) go to the table up to
-// this many keys at a time, each under its own ETag.
-func (s *State) UpdateParallelism() int { return stateCommitParallelism }
-
-// stateCommitParallelism bounds the concurrent writes of one commit: like
-// the row upserts, a few requests in flight hide the round trip without
-// crowding one table partition.
+// stateCommitParallelism bounds the concurrent requests of one
+// UpdateMany or Prefetch: like the row upserts, a few requests in flight
+// hide the round trip without crowding one table partition.
 const stateCommitParallelism = 8
-
-var _ detect.ParallelState = (*State)(nil)
 
 // Update implements detect.State: take the cachedState copy (or, for a key
 // not seen yet, assume it absent), apply fn, write back under the ETag

@@ -83,12 +83,21 @@ func (s *State) UpdateMany(ctx context.Context, ups []detect.KeyUpdate) error {
 		chunks = append(chunks, cur)
 	}
 
+	return bounded(ctx, len(chunks), func(ctx context.Context, i int) error {
+		return s.writeChunk(ctx, chunks[i])
+	})
+}
+
+// bounded runs f(0) … f(n-1), stateCommitParallelism at a time, and
+// returns the first error that is not the cancellation it caused in the
+// others; after an error no further f is started.
+func bounded(ctx context.Context, n int, f func(ctx context.Context, i int) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	errs := make([]error, len(chunks))
+	errs := make([]error, n)
 	sem := make(chan struct{}, stateCommitParallelism)
 	var wg sync.WaitGroup
-	for i, chunk := range chunks {
+	for i := range n {
 		select {
 		case sem <- struct{}{}:
 		case <-ctx.Done():
@@ -101,7 +110,7 @@ func (s *State) UpdateMany(ctx context.Context, ups []detect.KeyUpdate) error {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			if errs[i] = s.writeChunk(ctx, chunk); errs[i] != nil {
+			if errs[i] = f(ctx, i); errs[i] != nil {
 				cancel()
 			}
 		}()
