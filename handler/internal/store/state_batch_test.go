@@ -149,19 +149,8 @@ func TestBatchETags(t *testing.T) {
 // once lose no entry, and a State's next batch of keys it wrote needs no
 // read (the ETags come from the transaction's response).
 func TestUpdateManyAzurite(t *testing.T) {
-	cs := azuritetest.ConnString(t)
 	ctx := context.Background()
-	// Built as the app builds it: its transactions' responses are kept
-	// for their ETags.
-	svc, err := azclient.Tables(azclient.Account{Name: "test", ConnectionString: cs})
-	if err != nil {
-		t.Fatal(err)
-	}
-	table := svc.NewClient(azuritetest.Name("batchstate"))
-	if err := EnsureStateTable(ctx, table); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _, _ = table.Delete(context.Background(), nil) })
+	table := azuriteStateTable(t, "batchstate")
 	keys := []string{"race|a", "race|b", "race|c", "other|a"}
 
 	const writers, rounds = 3, 8
@@ -215,17 +204,8 @@ func TestUpdateManyAzurite(t *testing.T) {
 // finds an address's keys (and only them), with ETags good for the next
 // conditional write.
 func TestGroupReadAzurite(t *testing.T) {
-	cs := azuritetest.ConnString(t)
 	ctx := context.Background()
-	svc, err := azclient.Tables(azclient.Account{Name: "test", ConnectionString: cs})
-	if err != nil {
-		t.Fatal(err)
-	}
-	table := svc.NewClient(azuritetest.Name("groupstate"))
-	if err := EnsureStateTable(ctx, table); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _, _ = table.Delete(context.Background(), nil) })
+	table := azuriteStateTable(t, "groupstate")
 	group := []string{"fail|sql01|203.0.113.7", "spray|sql01|203.0.113.7", "failp|sql01|203.0.113.7|bob", "fired|auth-009|sql01|203.0.113.7|bob"}
 	neighbours := []string{"fail|sql01|203.0.113.70", "fail|sql01|203.0.113.8", "failp|sql01|203.0.113.7x|bob"}
 	if err := NewState(table, nil).UpdateMany(ctx, updates("w1", append(group[:2:2], neighbours...)...)); err != nil {
@@ -264,6 +244,23 @@ func TestGroupReadAzurite(t *testing.T) {
 			t.Errorf("after the update %s: %q, want %q", k, got, want)
 		}
 	}
+}
+
+// azuriteStateTable creates a state table on Azurite, with a client built
+// as the app builds it (its transactions' responses are kept for their
+// ETags), deleted after the test.
+func azuriteStateTable(t *testing.T, prefix string) *aztables.Client {
+	t.Helper()
+	svc, err := azclient.Tables(azclient.Account{Name: "test", ConnectionString: azuritetest.ConnString(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	table := svc.NewClient(azuritetest.Name(prefix))
+	if err := EnsureStateTable(context.Background(), table); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = table.Delete(context.Background(), nil) })
+	return table
 }
 
 type countingClient struct {
