@@ -332,28 +332,35 @@ func (s *State) readGroup(ctx context.Context, pk, group string, rks []string) e
 	if err != nil {
 		return fmt.Errorf("store: read state group %s/%s: %w", pk, group, classify(err))
 	}
-	seen := map[string]bool{}
+	// listed: the RowKeys the page held; a key listed but not readable
+	// here is read by key below. An entity without a readable RowKey
+	// makes nothing known absent.
+	listed, seen := map[string]bool{}, map[string]bool{}
+	known := true
 	for _, b := range page.Entities {
 		var e struct {
 			RowKey string
 			ETag   string `json:"odata.etag"`
 		}
-		if json.Unmarshal(b, &e) != nil || e.ETag == "" {
-			continue // read by key below if wanted
+		if json.Unmarshal(b, &e) != nil || e.RowKey == "" {
+			known = false
+			continue
 		}
+		listed[e.RowKey] = true
 		st, err := decodeState(b)
-		if err != nil {
+		if err != nil || e.ETag == "" {
 			continue
 		}
 		st.etag = azcore.ETag(e.ETag)
 		s.remember(e.RowKey, true, st, len(b))
 		seen[e.RowKey] = true
 	}
-	whole := (page.NextPartitionKey == nil || *page.NextPartitionKey == "") && (page.NextRowKey == nil || *page.NextRowKey == "")
+	whole := known && len(page.Entities) < groupPageSize &&
+		(page.NextPartitionKey == nil || *page.NextPartitionKey == "") && (page.NextRowKey == nil || *page.NextRowKey == "")
 	for _, rk := range rks {
 		switch {
 		case seen[rk]:
-		case whole && len(page.Entities) < groupPageSize:
+		case whole && !listed[rk]:
 			s.remember(rk, false, storedState{}, 0)
 		default:
 			if _, _, err := s.read(ctx, pk, rk); err != nil {

@@ -302,4 +302,19 @@ func TestPrefetchReadsAGroupAtOnce(t *testing.T) {
 			t.Errorf("Get(%s) = %q", k, entryIDs(got))
 		}
 	}
+
+	// A listed entity this State cannot use (no ETag) is read by key,
+	// never taken for absent.
+	f.noETag = true
+	blind := NewState(f, nil)
+	f.calls = map[string]int{}
+	if err := blind.Prefetch(ctx, group); err != nil {
+		t.Fatal(err)
+	}
+	if f.calls["list"] != 1 || f.calls["get"] != 5 {
+		t.Errorf("prefetch with entities listed without ETags: %v, want 1 group read and the 5 keys read by key", f.calls)
+	}
+	if got, _ := blind.Get(ctx, group[0]); !slices.Equal(entryIDs(got), []string{"earlier", "now"}) {
+		t.Errorf("Get(%s) = %q, want [earlier now]", group[0], entryIDs(got))
+	}
 }
