@@ -41,8 +41,8 @@ type stateWrite struct {
 }
 
 // UpdateMany makes State a detect.BatchState: it writes the keys'
-// updates in batch transactions, one partition (a key kind) and at most
-// 100 keys a transaction, up to stateCommitParallelism transactions at a
+// updates in batch transactions, one partition (a key kind, or an
+// address shard) and at most 100 keys a transaction, up to stateCommitParallelism transactions at a
 // time, instead of one request a key. Each key starts, as Update does,
 // from the copy this State holds (a key it has not seen is assumed
 // absent and inserted) and is written under that copy's ETag. A
