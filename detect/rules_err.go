@@ -204,62 +204,65 @@ func errorRecord(ev *Event, codes map[int]bool) (int, bool) {
 	return code, codes[code]
 }
 
-// auth007: connections refused by the firewall from one address.
-func auth007(m *matcher, ev *Event) ([]hit, error) {
-	code, ok := errorRecord(ev, firewallErrors)
+// errorSpike is a rule that counts, per client address (and principal,
+// with perPrincipal), the records failing with one of codes within
+// Config.ErrorWindow and fires once per key and window at threshold.
+// With distinct, it counts distinct statements (a retried statement
+// counts once).
+type errorSpike struct {
+	codes        map[int]bool
+	prefix       string // state key kind
+	perPrincipal bool
+	distinct     bool
+	threshold    func(Config) int
+	why          func(ev *Event, n, code int, c Config) string
+}
+
+func (s errorSpike) eval(m *matcher, ev *Event) ([]hit, error) {
+	code, ok := errorRecord(ev, s.codes)
 	if !ok {
 		return nil, nil
 	}
-	ck, ok := clientKey(ev)
+	key, ok := clientKey(ev)
 	if !ok {
 		return nil, nil
+	}
+	if s.perPrincipal {
+		key = lowerKey(key, ev.Principal())
+	}
+	value := ""
+	if s.distinct {
+		f := fnv.New64a()
+		f.Write([]byte(ev.rec.Statement))
+		value = strconv.FormatUint(f.Sum64(), 36)
 	}
 	c := m.cfg.cfg
-	h, n, err := m.spike(ev, "fwerr", ck, "", c.FirewallErrorThreshold, c.ErrorWindow, false)
+	h, n, err := m.spike(ev, s.prefix, key, value, s.threshold(c), c.ErrorWindow, s.distinct)
 	if err != nil || n == 0 {
 		return nil, err
 	}
-	h.why = fmt.Sprintf("%d connections from %s refused by the firewall within %s (error %d; threshold %d), principal %q", n, ev.ClientIP(), c.ErrorWindow, code, c.FirewallErrorThreshold, ev.Principal())
+	h.why = s.why(ev, n, code, c)
 	return []hit{h}, nil
 }
 
+// auth007: connections refused by the firewall from one address.
+var auth007 = errorSpike{codes: firewallErrors, prefix: "fwerr",
+	threshold: func(c Config) int { return c.FirewallErrorThreshold },
+	why: func(ev *Event, n, code int, c Config) string {
+		return fmt.Sprintf("%d connections from %s refused by the firewall within %s (error %d; threshold %d), principal %q", n, ev.ClientIP(), c.ErrorWindow, code, c.FirewallErrorThreshold, ev.Principal())
+	}}.eval
+
 // auth010: credential errors of one principal from one address.
-func auth010(m *matcher, ev *Event) ([]hit, error) {
-	code, ok := errorRecord(ev, credentialErrors)
-	if !ok {
-		return nil, nil
-	}
-	ck, ok := clientKey(ev)
-	if !ok {
-		return nil, nil
-	}
-	c := m.cfg.cfg
-	h, n, err := m.spike(ev, "crederr", lowerKey(ck, ev.Principal()), "", c.CredentialErrorThreshold, c.ErrorWindow, false)
-	if err != nil || n == 0 {
-		return nil, err
-	}
-	h.why = fmt.Sprintf("%d credential errors (%d) for %q from %s within %s (threshold %d)", n, code, ev.Principal(), ev.ClientIP(), c.ErrorWindow, c.CredentialErrorThreshold)
-	return []hit{h}, nil
-}
+var auth010 = errorSpike{codes: credentialErrors, prefix: "crederr", perPrincipal: true,
+	threshold: func(c Config) int { return c.CredentialErrorThreshold },
+	why: func(ev *Event, n, code int, c Config) string {
+		return fmt.Sprintf("%d credential errors (%d) for %q from %s within %s (threshold %d)", n, code, ev.Principal(), ev.ClientIP(), c.ErrorWindow, c.CredentialErrorThreshold)
+	}}.eval
 
 // exe012: statements failing with syntax errors from one principal and
 // address (distinct statements: a retried statement counts once).
-func exe012(m *matcher, ev *Event) ([]hit, error) {
-	code, ok := errorRecord(ev, syntaxErrors)
-	if !ok {
-		return nil, nil
-	}
-	ck, ok := clientKey(ev)
-	if !ok {
-		return nil, nil
-	}
-	c := m.cfg.cfg
-	f := fnv.New64a()
-	f.Write([]byte(ev.rec.Statement))
-	h, n, err := m.spike(ev, "synerr", lowerKey(ck, ev.Principal()), strconv.FormatUint(f.Sum64(), 36), c.SyntaxErrorThreshold, c.ErrorWindow, true)
-	if err != nil || n == 0 {
-		return nil, err
-	}
-	h.why = fmt.Sprintf("%d distinct statements by %q from %s failed with syntax errors (error %d) within %s (threshold %d): injection probing or fuzzing", n, ev.Principal(), ev.ClientIP(), code, c.ErrorWindow, c.SyntaxErrorThreshold)
-	return []hit{h}, nil
-}
+var exe012 = errorSpike{codes: syntaxErrors, prefix: "synerr", perPrincipal: true, distinct: true,
+	threshold: func(c Config) int { return c.SyntaxErrorThreshold },
+	why: func(ev *Event, n, code int, c Config) string {
+		return fmt.Sprintf("%d distinct statements by %q from %s failed with syntax errors (error %d) within %s (threshold %d): injection probing or fuzzing", n, ev.Principal(), ev.ClientIP(), code, c.ErrorWindow, c.SyntaxErrorThreshold)
+	}}.eval
