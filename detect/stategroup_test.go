@@ -4,43 +4,19 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/xelwatch/xelwatch/xel/audit"
 )
 
-// keyLog is a State that records the keys it is asked for.
-type keyLog struct {
-	State
-	mu   sync.Mutex
-	keys map[string]bool
-}
-
-func (k *keyLog) note(key string) {
-	k.mu.Lock()
-	k.keys[key] = true
-	k.mu.Unlock()
-}
-
-func (k *keyLog) Get(ctx context.Context, key string) ([]Entry, error) {
-	k.note(key)
-	return k.State.Get(ctx, key)
-}
-
-func (k *keyLog) Update(ctx context.Context, key string, exp time.Time, fn func([]Entry) []Entry) ([]Entry, error) {
-	k.note(key)
-	return k.State.Update(ctx, key, exp, fn)
-}
-
 // TestStateGroupOfFailedLogins: every state key a failed login of one
-// address touches — the windows and the claims of the rules that fired
+// address writes — the windows and the claims of the rules that fired
 // on them — falls in that server's and address's group, and no key of
 // another address or of the other rules does.
 func TestStateGroupOfFailedLogins(t *testing.T) {
 	ctx := context.Background()
-	st := &keyLog{State: NewMemoryState(), keys: map[string]bool{}}
+	st := &recordingState{State: NewMemoryState()}
 	e, err := New(DefaultConfig(), st)
 	if err != nil {
 		t.Fatal(err)
@@ -82,7 +58,11 @@ func TestStateGroupOfFailedLogins(t *testing.T) {
 	}
 	srv := strings.ToLower(recs[0].ServerInstanceName)
 	grouped := 0
-	for key := range st.keys {
+	keys := map[string]bool{}
+	for _, k := range st.writes {
+		keys[k] = true
+	}
+	for key := range keys {
 		g := StateGroup(key)
 		switch {
 		case strings.Contains(key, "203.0.113.7") && !strings.HasPrefix(key, "attack|") && !strings.HasPrefix(key, "base-"):
@@ -101,7 +81,7 @@ func TestStateGroupOfFailedLogins(t *testing.T) {
 		}
 	}
 	if grouped < 10 {
-		t.Errorf("%d keys of the address grouped, want at least 10 (windows and claims): %v", grouped, st.keys)
+		t.Errorf("%d keys of the address grouped, want at least 10 (windows and claims): %v", grouped, keys)
 	}
 	for key, want := range map[string]string{"": "", "fail": "", "fail|srv": "", "fired|exf-001|srv|x": "", "fired|exe-012|s|a|p": "s|a", "spray|s|a": "s|a"} {
 		if got := StateGroup(key); got != want {
